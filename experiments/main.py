@@ -1,0 +1,49 @@
+"""Entry point: `python -m experiments.main --config=configs/NAME.py --workdir=DIR`.
+
+This file is intentionally short (as nanodo's main.py): it parses flags and hands the resolved config to the job
+it names (`config.job`); the jobs live in importable, tested modules (see experiments/jobs.py).
+`--config=configs/NAME.py` is looked up relative to the current directory first, then relative to experiments/,
+so the literal command works from the repository root. Dotted overrides work as usual:
+`--config.model.num_layers=4`.
+"""
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _resolve_config_argv(argv):
+  """Rewrites `--config=configs/x.py[:arg]` to experiments/configs/x.py when the cwd has no such file."""
+  out = []
+  for a in argv:
+    if a.startswith("--config="):
+      path, sep, arg = a[len("--config="):].partition(":")
+      if not os.path.exists(path) and os.path.exists(os.path.join(_HERE, path)):
+        a = "--config=" + os.path.join(_HERE, path) + sep + arg
+    out.append(a)
+  return out
+
+
+config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/NAME.py[:arg]).",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Run directory (created if missing; a run there resumes).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  import jax  # pylint: disable=g-import-not-at-top
+  from experiments import jobs  # pylint: disable=g-import-not-at-top
+  logging.info("process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
+  workdir = FLAGS.workdir or os.path.join("runs", FLAGS.config.get("name", FLAGS.config.job))
+  jobs.run(FLAGS.config, workdir)
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("config")
+  sys.argv = _resolve_config_argv(sys.argv)
+  app.run(main)

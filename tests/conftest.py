@@ -1,0 +1,47 @@
+"""Shared pytest fixtures.
+
+Float64 is switched on per test through the `x64` fixture (exact quantities are checked in float64), so tests of
+float32 training code keep JAX's default precision. Multi-device tests run in a subprocess with XLA_FLAGS set
+(a session's JAX fixes its device count at first import): see `run_python` below.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_REFERENCE = os.path.join(os.path.dirname(REPO_ROOT), "shared", "reference")
+
+
+@pytest.fixture
+def x64():
+  """Runs the test with jax_enable_x64 on."""
+  with jax.enable_x64(True):
+    yield
+
+
+@pytest.fixture
+def released_grammar_path():
+  """Path of the authors' released grammar (../shared/reference/rule_deep_mlm.txt); skips when absent."""
+  path = os.path.join(SHARED_REFERENCE, "rule_deep_mlm.txt")
+  if not os.path.exists(path):
+    pytest.skip(f"released grammar not found at {path}")
+  return path
+
+
+def run_python(code, *, devices=1, timeout=600, env=None, cwd=REPO_ROOT):
+  """Runs `code` in a fresh Python with `devices` simulated CPU devices; returns CompletedProcess (checked)."""
+  full_env = dict(os.environ)
+  full_env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  full_env["JAX_PLATFORMS"] = "cpu"
+  full_env["PYTHONPATH"] = REPO_ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
+  if env:
+    full_env.update(env)
+  proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env, cwd=cwd,
+                        capture_output=True, text=True, timeout=timeout)
+  if proc.returncode != 0:
+    raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+  return proc
