@@ -1,0 +1,105 @@
+"""Orbax checkpoints on a log-spaced schedule, with a keep policy and a restore that survives a bad checkpoint.
+
+Schedule: steps 0, 1, 2, 4, 8, ... below `every`, then every `every` steps, and the last step. Orbax writes each
+checkpoint into a temporary directory and renames it when complete, so a killed run never leaves a half-written
+checkpoint that looks finished. Keep policy: the log-spaced steps (the early trajectory), multiples of
+`keep_period` (the continued-training record), and the newest `max_to_keep`; the rest are deleted.
+
+On restore the newest checkpoint is tried first; one that fails to read (truncated or corrupt files) is moved
+aside to `corrupt_<step>` with a warning and the previous one is tried, so a run is never lost to one bad file.
+"""
+import os
+import shutil
+
+from absl import logging
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+  """No checkpoint in the directory could be restored."""
+
+
+def log_spaced_steps(every: int, num_steps: int) -> list[int]:
+  """0, 1, 2, 4, ... (< every), then multiples of `every`, then num_steps: the steps that get a checkpoint."""
+  steps = {0, num_steps}
+  p = 1
+  while p < min(every, num_steps):
+    steps.add(p)
+    p *= 2
+  steps.update(range(every, num_steps, every))
+  return sorted(s for s in steps if 0 <= s <= num_steps)
+
+
+class Checkpointer:
+  """Saves and restores a pytree of (sharded) arrays under `directory`."""
+
+  def __init__(self, directory: str, *, every: int, num_steps: int, keep_period: int = 0,
+               max_to_keep: int = 3, async_save: bool = False):
+    self.directory = os.path.abspath(directory)
+    self.schedule = set(log_spaced_steps(every, num_steps))
+    self.log_steps = {s for s in self.schedule if s < every}
+    self.keep_period, self.max_to_keep = keep_period, max_to_keep
+    options = ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=async_save,
+                                           cleanup_tmp_directories=True)
+    self.manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def should_save(self, step: int) -> bool:
+    return step in self.schedule
+
+  def save(self, step: int, state) -> None:
+    """Writes `state` at `step` (atomically), then applies the keep policy."""
+    if step in self.manager.all_steps():
+      return
+    self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    self.manager.wait_until_finished()
+    self._apply_keep_policy()
+
+  def _apply_keep_policy(self) -> None:
+    steps = sorted(self.manager.all_steps())
+    keep = set(steps[-self.max_to_keep:]) if self.max_to_keep else set(steps)
+    keep |= {s for s in steps if s in self.log_steps}
+    if self.keep_period:
+      keep |= {s for s in steps if s % self.keep_period == 0}
+    for s in steps:
+      if s not in keep:
+        self.manager.delete(s)
+
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def restore(self, abstract_state, step: int | None = None):
+    """Restores into `abstract_state` (ShapeDtypeStructs with shardings); returns (step, state) or (None, None).
+
+    Without `step`, the newest readable checkpoint is restored; unreadable ones are moved aside with a warning.
+    """
+    steps = [step] if step is not None else sorted(self.manager.all_steps(), reverse=True)
+    errors = []
+    for s in steps:
+      try:
+        state = self.manager.restore(s, args=ocp.args.StandardRestore(abstract_state))
+        return s, state
+      except Exception as e:  # pylint: disable=broad-except
+        errors.append(f"step {s}: {type(e).__name__}: {str(e)[:300]}")
+        if step is not None:
+          break
+        logging.warning("checkpoint at step %d in %s is unreadable (%s); falling back to the previous one",
+                        s, self.directory, errors[-1])
+        self._move_aside(s)
+    if errors:
+      raise CheckpointError(f"no readable checkpoint in {self.directory}:\n  " + "\n  ".join(errors))
+    return None, None
+
+  def _move_aside(self, step: int) -> None:
+    if jax.process_index() != 0:
+      return
+    src = os.path.join(self.directory, str(step))
+    if os.path.isdir(src):
+      dst = os.path.join(os.path.dirname(self.directory), f"corrupt_{step}")
+      shutil.rmtree(dst, ignore_errors=True)
+      shutil.move(src, dst)
+    self.manager.reload()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
