@@ -34,14 +34,19 @@ def event_steps(config) -> list[int]:
 
 
 def chunk_bounds(config, start: int) -> list[tuple[int, int]]:
-  """[(a, b), ...]: consecutive step ranges from `start`, each ≤ steps_per_call and never crossing an event."""
+  """[(a, b), ...]: consecutive step ranges from `start` that never cross an event step.
+
+  Each range has length steps_per_call or a power of two below it (a shorter gap is split in binary), so a run
+  compiles the scan for at most log2(steps_per_call) + 2 lengths.
+  """
+  k = config.train.steps_per_call
   events = [s for s in event_steps(config) if s > start]
   out, a = [], start
   for e in events:
     while a < e:
-      b = min(e, a + config.train.steps_per_call)
-      out.append((a, b))
-      a = b
+      n = k if e - a >= k else 1 << ((e - a).bit_length() - 1)
+      out.append((a, a + n))
+      a += n
   return out
 
 
@@ -111,15 +116,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
     last_eval = do_eval(0)
     run.checkpointer.save(0, state)
   bar = metrics_lib.ProgressBar(cfg.train.num_steps, step, label=os.path.basename(os.path.normpath(workdir)))
-  tokens_seen, t_train = 0, 0.0
+  tokens_seen, t_train, compiled = 0, 0.0, set()  # tokens/s counts calls of an already-compiled length
   for a, b in chunk_bounds(cfg, step):
     tokens, lengths = feed.sample_steps(run.language, run.data_key, range(a, b), cfg.train.batch_size)
     t = time.time()
     state, m = train_chunk(state, feed.to_global(tokens, data_sharding, 1),
                            feed.to_global(lengths, data_sharding, 1), run.mask_key)
     m = jax.device_get(m)
-    t_train += time.time() - t
-    tokens_seen += int(lengths.sum())
+    if b - a in compiled:
+      t_train += time.time() - t
+      tokens_seen += int(lengths.sum())
+    compiled.add(b - a)
     losses = np.asarray(m["loss"])
     if not np.all(np.isfinite(losses)):
       bad = a + int(np.argmin(np.isfinite(losses)))

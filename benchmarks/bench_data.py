@@ -1,0 +1,109 @@
+"""Data-layer throughput: sampling tokens/s and exact-conditional sentences/s against dense per-sentence references.
+
+    python benchmarks/bench_data.py                      # ≈ 1–2 min on 2 CPU cores
+    python benchmarks/bench_data.py --grammar_path ../shared/reference/rule_deep_mlm.txt --fast 1024
+
+Sampling: `language.sample` for the paper presets (PCFG, HMM) and the released grammar. Exact conditionals
+p(x_t = w | x_{−t}) for every position of a sentence: the batched inside–outside of flatness_jax.data
+(`PCFGLanguage.masked_conditionals`) against two dense per-sentence numpy references run in the same process on
+sentences of the same distribution (flatness_jax.data.reference): `dense` sums the splits of each span with a
+matrix product and applies the N³ rule tensor once per span (BLAS), `naive` is the textbook loop with one N³
+einsum per (span, split). Throughputs are per second of process CPU time (robust to other jobs on a shared
+machine) and of wall time. BLAS runs single-threaded for both sides (OPENBLAS/MKL/OMP_NUM_THREADS default to 1 here;
+set them before running to change that).
+"""
+import argparse
+import os
+import sys
+import time
+
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+  os.environ.setdefault(_var, "1")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout without installing
+
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from flatness_jax.data import hmm, pcfg, reference  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _timed(fn, *args):
+  w, c = time.perf_counter(), time.process_time()
+  out = fn(*args)
+  return out, time.perf_counter() - w, time.process_time() - c
+
+
+def bench_sampling(name, language, n):
+  language.sample(0, min(n, 1000))  # warm up
+  s, wall, cpu = _timed(language.sample, 1, n)
+  tokens = int(s.lengths.sum())
+  print(f"  {name:28s} {tokens / cpu:14,.0f} tokens/s cpu   {tokens / wall:14,.0f} tokens/s wall"
+        f"   ({n} sentences, mean length {s.lengths.mean():.1f})")
+
+
+def bench_conditionals(name, grammar, n_fast, n_dense, n_naive):
+  lang = pcfg.PCFGLanguage(grammar)
+  s = lang.sample(7, n_fast)
+  lang.masked_conditionals(s.tokens[:lang.batch_size], s.lengths[:lang.batch_size])  # plans and caches
+  lang._cache = (None, None)  # pylint: disable=protected-access
+  fast, fw, fc = _timed(lang.masked_conditionals, s.tokens, s.lengths)
+  rules = reference.dense_rules(grammar)
+  rows = {}
+  for kind, count in (("dense", n_dense), ("naive", n_naive)):
+    if count <= 0:
+      continue
+    idx = np.arange(count)  # sentences drawn i.i.d.: the first `count` have the same length distribution
+    w0, c0 = time.perf_counter(), time.process_time()
+    err = 0.0
+    for i in idx:
+      words = s.tokens[i, :s.lengths[i]]
+      out = reference.masked_conditionals_dense(grammar, words, rules, naive=(kind == "naive"))
+      err = max(err, float(np.abs(out - fast[i, :s.lengths[i]]).max()))
+    rows[kind] = (count / (time.process_time() - c0), count / (time.perf_counter() - w0), err)
+  f_cpu, f_wall = n_fast / fc, n_fast / fw
+  print(f"  {name}: N={grammar.num_nonterminals} non-terminals, {grammar.num_rules} binary rules, "
+        f"V={grammar.vocab_size}, lengths {s.lengths.min()}..{s.lengths.max()} (mean {s.lengths.mean():.1f})")
+  print(f"    {'batched (ours)':16s} {f_cpu:10.1f} sentences/s cpu {f_wall:10.1f} wall   ({n_fast} sentences)")
+  for kind, (cpu, wall, err) in rows.items():
+    print(f"    {kind + ' reference':16s} {cpu:10.2f} sentences/s cpu {wall:10.2f} wall   "
+          f"({n_dense if kind == 'dense' else n_naive} sentences; max |diff| {err:.1e})   "
+          f"ratio {f_cpu / cpu:7.1f}x cpu, {f_wall / wall:7.1f}x wall")
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--grammar_path", default=os.path.join(REPO, "..", "shared", "reference", "rule_deep_mlm.txt"),
+                      help="the authors' released grammar (default ../shared/reference/rule_deep_mlm.txt from the "
+                           "repository root)")
+  parser.add_argument("--sample", type=int, default=100_000, help="sentences per sampling measurement")
+  parser.add_argument("--fast", type=int, default=1024, help="sentences for the batched conditionals")
+  parser.add_argument("--dense", type=int, default=128, help="sentences for the dense reference (released)")
+  parser.add_argument("--naive", type=int, default=16, help="sentences for the textbook reference (released)")
+  args = parser.parse_args()
+  start = time.time()
+  load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+  print(f"flatness_jax data benchmark: {os.cpu_count()} CPUs, load average {load:.1f}, BLAS threads "
+        f"{os.environ['OPENBLAS_NUM_THREADS']}")
+  paper_pcfg = pcfg.random_grammar("paper", 0)
+  released = None
+  if os.path.exists(args.grammar_path):
+    import warnings  # pylint: disable=g-import-not-at-top
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore")
+      released = pcfg.load_grammar(args.grammar_path)
+  else:
+    print(f"(released grammar not found at {args.grammar_path}; skipped)")
+  print("\nsampling")
+  bench_sampling("pcfg paper preset", pcfg.PCFGLanguage(paper_pcfg), args.sample)
+  bench_sampling("hmm paper preset", hmm.HMMLanguage(hmm.random_hmm("paper", 0)), args.sample)
+  if released is not None:
+    bench_sampling("released grammar", pcfg.PCFGLanguage(released), args.sample)
+  print("\nexact masked conditionals (all positions of each sentence)")
+  bench_conditionals("pcfg paper preset", paper_pcfg, args.fast, max(args.dense // 16, 4), 1)
+  if released is not None:
+    bench_conditionals("released grammar", released, args.fast, args.dense, args.naive)
+  print(f"\ntotal {time.time() - start:.0f}s")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,52 @@
+"""Shared defaults of every training config (not a config to run by itself).
+
+`train_config()` returns a ConfigDict with every field of a 'train' job; configs/quickstart.py, pcfg.py and
+hmm.py start from it and change what they need. Field comments say what each one means.
+"""
+import ml_collections
+
+from flatness_jax.models import default_model_config
+from flatness_jax.train.optim import default_optimizer_config
+
+
+def data_config(kind: str = "pcfg", preset: str = "cpu_easy") -> ml_collections.ConfigDict:
+  d = ml_collections.ConfigDict()
+  d.kind = kind              # 'pcfg' | 'hmm': the synthetic language.
+  d.preset = preset          # A preset of flatness_jax.data (pcfg: cpu_easy, cpu_hard, paper, tiny; hmm: cpu,
+  #                            paper, tiny), or 'released' to load grammar_path.
+  d.grammar_path = ""        # A grammar in the authors' text format (with preset='released').
+  d.seed = 0                 # Seed generating the grammar / HMM (the language itself, not the samples).
+  return d
+
+
+def train_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.job = "train"            # What experiments.main runs (see experiments/jobs.py).
+  c.name = "train"           # Default run-directory name under runs/ when --workdir is not given.
+  c.seed = 0                 # Seed of initialisation, training sentences and masks (all keyed from it).
+  c.data = data_config()
+  c.model = default_model_config()  # flatness_jax.models: kind, preset, widths (see its comments).
+
+  c.optimizer = default_optimizer_config()  # flatness_jax.train.optim (see its comments).
+
+  c.train = ml_collections.ConfigDict()
+  c.train.num_steps = 2600   # Optimizer steps.
+  c.train.batch_size = 256   # Global batch (sentences per step); must be divisible by the data-axis devices.
+  c.train.steps_per_call = 20  # Steps per jitted call (lax.scan); chunks also end at eval/checkpoint steps.
+  c.train.masking = "one"    # 'one': one masked token per sentence (the paper's L); 'bert': 15%, 80/10/10.
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every = 200         # Held-out evaluation every this many steps (and at every checkpoint).
+  c.eval.num_pairs = 4096    # Held-out (sentence, masked position) pairs, with exact optimal losses.
+  c.eval.seed = 12345        # Seed of the held-out pairs (fixed across runs so gaps are comparable).
+  c.eval.batch_size = 1024   # Pairs per evaluation call; divisible by the data-axis devices.
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every = 200   # Checkpoints at 0, 1, 2, 4, ... < every, then every this many steps, and the end.
+  c.checkpoint.keep_period = 0  # Also keep multiples of this step forever (0: none).
+  c.checkpoint.max_to_keep = 3  # Keep the newest this many besides the log-spaced and keep_period ones.
+
+  c.parallel = ml_collections.ConfigDict()
+  c.parallel.model_parallelism = 1  # Size of the 'model' mesh axis (-1: all devices); the rest is 'data'.
+  c.parallel.fsdp = False    # Shard parameters and optimizer state over the data axis (large models).
+  return c

@@ -1,0 +1,72 @@
+"""Flatten run directories into measurement points: one per (run, checkpoint step) that has measurements.
+
+A point joins what the jobs wrote for the same checkpoint: the held-out evaluation in metrics.jsonl (loss, gap ± SE),
+curvature.json (Tr(H) estimates, Fisher, λ_max, downstream traces) and probes.json (accuracy mean ± std per task).
+Reports, correlations and iso-loss matching all work on these points, so they are built from disk, never memory.
+"""
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from flatness_jax.train import metrics as metrics_lib
+
+
+@dataclasses.dataclass
+class Point:
+  run: str
+  step: int
+  num_params: int
+  eval: dict            # held-out row: eval_loss, gap, gap_se, gap_relative, ...
+  curvature: dict       # curvature.json entry for the step ({} if none)
+  probes: dict          # probes.json entry for the step ({} if none)
+
+  def trace(self, key: str = "hessian_trace_hutchinson"):
+    """(value, stderr) of a curvature estimate, or (nan, nan)."""
+    e = self.curvature.get(key) or {}
+    return e.get("value", np.nan), e.get("stderr", np.nan)
+
+  def accuracy(self, task: str):
+    """(mean, std, number of seeds) of the task's probe accuracy, or (nan, nan, 0)."""
+    e = self.probes.get(task) or {}
+    return e.get("accuracy_mean", np.nan), e.get("accuracy_std", np.nan), len(e.get("accuracy_per_seed", []))
+
+
+def _load(path, default):
+  return json.load(open(path)) if os.path.exists(path) else default
+
+
+def load_run(workdir: str) -> dict:
+  """{'name', 'summary', 'evals': {step: row}, 'curvature': {...}, 'probes': {...}} of one run directory."""
+  rows = metrics_lib.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  evals = {r["step"]: r for r in rows if "gap" in r}
+  return {"name": os.path.basename(os.path.normpath(workdir)), "workdir": workdir,
+          "summary": _load(os.path.join(workdir, "summary.json"), {}),
+          "config": _load(os.path.join(workdir, "config.json"), {}),
+          "evals": evals,
+          "curvature": _load(os.path.join(workdir, "curvature.json"), {}).get("steps", {}),
+          "probes": _load(os.path.join(workdir, "probes.json"), {})}
+
+
+def points_of(run: dict) -> list[Point]:
+  """Points for every step that has a curvature or probe measurement (and its held-out evaluation)."""
+  probe_steps = run["probes"].get("steps", {})
+  steps = sorted({int(s) for s in run["curvature"]} | {int(s) for s in probe_steps})
+  out = []
+  for s in steps:
+    if s not in run["evals"]:
+      continue
+    out.append(Point(run=run["name"], step=s, num_params=int(run["summary"].get("num_params", 0)),
+                     eval=run["evals"][s], curvature=run["curvature"].get(str(s), {}),
+                     probes=probe_steps.get(str(s), {})))
+  return out
+
+
+def find_run_dirs(root: str) -> list[str]:
+  """Run directories (those with config.json and metrics.jsonl) at or below `root`, sorted."""
+  found = []
+  for dirpath, _, files in os.walk(root):
+    if "config.json" in files and "metrics.jsonl" in files:
+      found.append(dirpath)
+  return sorted(found)

@@ -1,0 +1,157 @@
+"""The data-card job: what a language is, in numbers (`experiments/configs/data_card.py`).
+
+For `num_sentences` sentences drawn with `sample_seed` it reports the optimal loss of the one-mask objective
+(sentence-weighted L*, the paper's, and token-weighted, with standard errors; flatness_jax.data.language), the
+sentence lengths, and for every downstream task the number of classes, the majority-class accuracy and the
+Bayes-optimal accuracy (the exact-posterior argmax: the ceiling of any probe), as Monte Carlo means with SEs.
+The majority class is the argmax of the task's exact prior when known (tree-node and HMM-state tasks; its exact
+accuracy is reported too); otherwise it is cross-fitted: the mode of the even-numbered sentences is scored on the
+odd-numbered ones and vice versa, so the estimate is not biased upwards by choosing the class on the same data.
+Writes DIR/data_card.json atomically and prints the same as a table; a progress bar goes to stderr.
+"""
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from flatness_jax.data.language import loss_statistics, make_language, sentence_nll
+
+
+def data_config_of(config):
+  """The language fields of a card config; a non-empty grammar_path means the released-format grammar."""
+  path = config.get("grammar_path", "") or ""
+  preset = "released" if path else config.preset
+  return {"kind": config.kind, "preset": preset, "grammar_path": path, "seed": int(config.seed)}
+
+
+class _Progress:
+  """A one-line stderr progress bar, redrawn at most every `interval` seconds."""
+
+  def __init__(self, total, label, interval=0.5, stream=sys.stderr):
+    self.total, self.label, self.interval, self.stream = total, label, interval, stream
+    self.t0 = self.last = time.time()
+
+  def update(self, done):
+    now = time.time()
+    if done < self.total and now - self.last < self.interval:
+      return
+    self.last = now
+    _draw(done, self.total, self.t0, self.label, self.stream)
+
+
+def _draw(done, total, t0, label, stream):
+  width = 30
+  frac = done / max(total, 1)
+  bar = "#" * int(width * frac) + "." * (width - int(width * frac))
+  elapsed = time.time() - t0
+  eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+  stream.write(f"\r{label} [{bar}] {100 * frac:5.1f}%  {done}/{total} sentences  {elapsed:6.1f}s  eta {eta:5.1f}s ")
+  if done >= total:
+    stream.write("\n")
+  stream.flush()
+
+
+def _mean_se(x):
+  x = np.asarray(x, np.float64)
+  return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+
+
+def compute_card(language, num_sentences: int, sample_seed: int, progress: bool = True) -> dict:
+  """The card's numbers (module docstring) as a dict."""
+  t0 = time.time()
+  bar = _Progress(num_sentences, "exact conditionals and posteriors") if progress else None
+  sample = language.sample(sample_seed, num_sentences)
+  bs = language.batch_size
+  nll = np.zeros(num_sentences)
+  labels = {k: np.zeros(num_sentences, np.int64) for k in language.tasks}
+  preds = {k: np.zeros(num_sentences, np.int64) for k in language.tasks}
+  for i in range(0, num_sentences, bs):
+    sl = slice(i, min(i + bs, num_sentences))
+    part = type(sample)(sample.tokens[sl], sample.lengths[sl],
+                        type(sample.latents)(*(np.asarray(a)[sl] for a in sample.latents))
+                        if isinstance(sample.latents, tuple) else np.asarray(sample.latents)[sl])
+    cond = language.masked_conditionals(part.tokens, part.lengths)
+    nll[sl] = sentence_nll(cond, part.tokens, part.lengths)
+    for name, task in language.tasks.items():
+      labels[name][sl] = task.labels(part)
+      preds[name][sl] = task.bayes_predictions(part)
+    if bar:
+      bar.update(sl.stop)
+  card = loss_statistics(nll, sample.lengths)
+  card.update(min_length=int(sample.lengths.min()), max_length=int(language.max_length),
+              observed_max_length=int(sample.lengths.max()),
+              length_histogram={int(n): int(c) for n, c in zip(*np.unique(sample.lengths, return_counts=True))},
+              name=language.name, vocab_size=int(language.vocab_size), sample_seed=int(sample_seed))
+  tasks = {}
+  for name, task in language.tasks.items():
+    entry = {"num_classes": int(task.num_classes), "description": task.description}
+    lab = labels[name]
+    if task.prior is not None:
+      majority = int(np.argmax(task.prior))
+      entry["majority_accuracy_exact"] = float(np.max(task.prior))
+      entry["majority_from"] = "exact prior"
+      hits = lab == majority
+    else:
+      modes = [int(np.bincount(lab[k::2], minlength=task.num_classes).argmax()) for k in (0, 1)]
+      hits = np.concatenate([lab[1::2] == modes[0], lab[0::2] == modes[1]])
+      majority = modes[0]
+      entry["majority_from"] = "cross-fitted mode (even/odd sentences)"
+    entry["majority_class"] = task.class_names[majority] if task.class_names else majority
+    entry["majority_accuracy"], entry["majority_accuracy_se"] = _mean_se(hits)
+    entry["bayes_accuracy"], entry["bayes_accuracy_se"] = _mean_se(preds[name] == labels[name])
+    entry["num_observed_classes"] = int(len(np.unique(labels[name])))
+    tasks[name] = entry
+  card["tasks"] = tasks
+  card["seconds"] = time.time() - t0
+  return card
+
+
+def format_card(card: dict) -> str:
+  """A readable table of the card."""
+  lines = [
+      f"language {card['name']}: vocabulary {card['vocab_size']}, lengths {card['min_length']}..."
+      f"{card['observed_max_length']} (max {card['max_length']}), mean {card['mean_length']:.3f}",
+      f"sentences {card['num_sentences']} (seed {card['sample_seed']}), {card['seconds']:.1f}s",
+      f"optimal loss L* (sentence-weighted) {card['optimal_loss']:.4f} ± {card['optimal_loss_se']:.4f} nats",
+      f"optimal loss (token-weighted)       {card['optimal_loss_token_weighted']:.4f} ± "
+      f"{card['optimal_loss_token_weighted_se']:.4f} nats",
+      "",
+      f"{'task':10s} {'classes':>7s} {'majority':>17s} {'bayes':>17s}  description",
+  ]
+  for name, t in card["tasks"].items():
+    lines.append(f"{name:10s} {t['num_classes']:7d} {t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f} "
+                 f"{t['bayes_accuracy']:9.4f} ± {t['bayes_accuracy_se']:.4f}  {t['description']}")
+  return "\n".join(lines)
+
+
+def write_json_atomic(path: str, obj) -> None:
+  """Writes JSON to a temporary file in the same directory, then renames it over `path`."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(obj, f, indent=2, sort_keys=False)
+      f.write("\n")
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def run_data_card(config, workdir: str) -> dict:
+  """Job entry point (experiments/jobs.py): computes the card, writes workdir/data_card.json, prints the table."""
+  data_config = data_config_of(config)
+  language = make_language(data_config)
+  card = compute_card(language, int(config.num_sentences), int(config.sample_seed),
+                      progress=bool(config.get("progress", True)))
+  card["config"] = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  card["data_config"] = data_config
+  write_json_atomic(os.path.join(workdir, "data_card.json"), card)
+  print(format_card(card))
+  print(f"wrote {os.path.join(workdir, 'data_card.json')}")
+  return card

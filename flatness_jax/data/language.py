@@ -1,0 +1,158 @@
+"""The interface every synthetic language offers the training and evaluation code, and `make_language`.
+
+A `Language` samples sentences with their latent structure (`sample(key, n)`), gives the exact masked conditionals
+p(x_t = w | x_{−t}) (`masked_conditionals`), the optimal loss of the one-mask objective (Liu et al. 2023, §2)
+  L* = E_x[(1/|x|) Σ_t −log p(x_t | x_{−t})]            (sentence-weighted, the paper's definition)
+  L*_tok = Σ_x Σ_t −log p(x_t | x_{−t}) / Σ_x |x|       (token-weighted: the mean over all masked tokens)
+with standard errors (`optimal_loss`), and downstream `tasks`, each with its labels and the Bayes-optimal
+(exact-posterior argmax) predictions, the ceiling of any probe. Randomness comes from an explicit key: an int seed
+or a jax PRNG key (raw uint32 or typed); the same key gives the same bytes.
+"""
+import abc
+import dataclasses
+from typing import Any, Callable, NamedTuple, Optional
+
+import numpy as np
+
+
+class Sample(NamedTuple):
+  """Sentences: tokens int32 [n, max_length] padded with −1 after `lengths` int32 [n]; latents per language."""
+  tokens: np.ndarray
+  lengths: np.ndarray
+  latents: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """A downstream classification task on sentences.
+
+  `labels(sample)` and `bayes_predictions(sample)` return int32 [n] in 0..num_classes−1; the Bayes predictions are
+  the argmax of the exact posterior of the label given the sentence, so their accuracy is the task's ceiling.
+  """
+  name: str
+  num_classes: int
+  labels: Callable[[Sample], np.ndarray]
+  bayes_predictions: Callable[[Sample], np.ndarray]
+  description: str = ""
+  class_names: tuple = ()
+  posterior: Optional[Callable] = None  # (tokens, lengths) -> exact P(label | x) [n, num_classes], if available
+  prior: Optional[np.ndarray] = None     # exact marginal P(label) [num_classes], if available
+
+
+def numpy_rng(key) -> np.random.Generator:
+  """A numpy Generator from an int seed, a jax PRNG key (raw or typed) or a Generator (returned as is)."""
+  if isinstance(key, np.random.Generator):
+    return key
+  if isinstance(key, (int, np.integer)):
+    return np.random.default_rng(int(key))
+  import jax  # pylint: disable=g-import-not-at-top
+  arr = key
+  dtype = getattr(arr, "dtype", None)
+  if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    arr = jax.random.key_data(arr)
+  data = np.asarray(arr).astype(np.uint32).ravel()
+  return np.random.default_rng([int(v) for v in data] + [0x5EED])
+
+
+def loss_statistics(nll_sums: np.ndarray, lengths: np.ndarray) -> dict:
+  """L* and L*_tok (module docstring) with SEs from per-sentence sums of −log p(x_t | x_{−t}) and lengths.
+
+  The token-weighted SE is the ratio-estimator (delta-method) SE: sqrt(Σ (s_i − R n_i)² / (m (m−1))) / mean(n).
+  """
+  s = np.asarray(nll_sums, np.float64)
+  n = np.asarray(lengths, np.float64)
+  m = len(s)
+  per_sentence = s / n
+  ratio = s.sum() / n.sum()
+  if m > 1:
+    se = per_sentence.std(ddof=1) / np.sqrt(m)
+    se_tok = np.sqrt(np.sum((s - ratio * n) ** 2) / (m * (m - 1))) / n.mean()
+  else:
+    se = se_tok = float("nan")
+  return {"optimal_loss": float(per_sentence.mean()), "optimal_loss_se": float(se),
+          "optimal_loss_token_weighted": float(ratio), "optimal_loss_token_weighted_se": float(se_tok),
+          "num_sentences": int(m), "mean_length": float(n.mean())}
+
+
+def sentence_nll(conditionals, tokens, lengths) -> np.ndarray:
+  """Σ_t −log p(x_t | x_{−t}) per sentence from conditionals [n, L, V]."""
+  tokens = np.asarray(tokens)
+  valid = np.arange(tokens.shape[1]) < np.asarray(lengths)[:, None]
+  p = np.take_along_axis(conditionals, np.where(valid, tokens, 0)[..., None], -1)[..., 0]
+  with np.errstate(divide="ignore"):
+    return np.where(valid, -np.log(np.where(valid, p, 1.0)), 0.0).sum(1)
+
+
+class Language(abc.ABC):
+  """A synthetic language with exact conditionals (module docstring). Subclasses set the attributes below."""
+  name: str
+  vocab_size: int
+  max_length: int
+  tasks: dict
+  batch_size: int = 256  # sentences per exact-conditional call (bounds memory)
+
+  @abc.abstractmethod
+  def sample(self, key, n: int) -> Sample:
+    """`n` sentences drawn with `key`."""
+
+  @abc.abstractmethod
+  def _conditionals(self, tokens, lengths) -> np.ndarray:
+    """masked_conditionals for one batch of at most `batch_size` sentences."""
+
+  def masked_conditionals(self, tokens, lengths) -> np.ndarray:
+    """p(x_t = w | x_{−t}) float64 [n, max_length, V]; zeros at padding."""
+    tokens = np.asarray(tokens)
+    lengths = np.asarray(lengths)
+    out = [self._conditionals(tokens[i:i + self.batch_size], lengths[i:i + self.batch_size])
+           for i in range(0, len(tokens), self.batch_size)]
+    if not out:
+      return np.zeros((0, tokens.shape[1], self.vocab_size))
+    return np.concatenate(out)
+
+  def batched(self, fn, tokens, lengths):
+    """fn(tokens, lengths) applied to chunks of `batch_size` sentences, results concatenated."""
+    tokens, lengths = np.asarray(tokens), np.asarray(lengths)
+    return np.concatenate([fn(tokens[i:i + self.batch_size], lengths[i:i + self.batch_size])
+                           for i in range(0, len(tokens), self.batch_size)])
+
+  def optimal_loss(self, num_sentences: int, seed) -> dict:
+    """L* and L*_tok with SEs over `num_sentences` sentences drawn with `seed` (module docstring)."""
+    sample = self.sample(seed, num_sentences)
+    sums = np.concatenate([
+        sentence_nll(self.masked_conditionals(sample.tokens[i:i + self.batch_size],
+                                              sample.lengths[i:i + self.batch_size]),
+                     sample.tokens[i:i + self.batch_size], sample.lengths[i:i + self.batch_size])
+        for i in range(0, num_sentences, self.batch_size)])
+    return loss_statistics(sums, sample.lengths)
+
+
+def make_language(data_config) -> Language:
+  """The language of a data config: fields kind ('pcfg' | 'hmm'), preset, grammar_path, seed.
+
+  kind='pcfg': preset in flatness_jax.data.random_grammar.PRESETS, or 'released' to load `grammar_path` (the
+  authors' text format). kind='hmm': preset in flatness_jax.data.hmm.PRESETS. Unknown values raise ValueError.
+  """
+  from flatness_jax.data import hmm, pcfg, random_grammar  # pylint: disable=g-import-not-at-top
+  kind = data_config.get("kind", "pcfg")
+  preset = data_config.get("preset", "")
+  path = data_config.get("grammar_path", "") or ""
+  seed = int(data_config.get("seed", 0))
+  if kind == "pcfg":
+    known = sorted(random_grammar.PRESETS) + ["released"]
+    if preset == "released":
+      if not path:
+        raise ValueError("data.preset='released' needs data.grammar_path (a grammar in the authors' text format)")
+      return pcfg.PCFGLanguage(pcfg.load_grammar(path))
+    if path:
+      raise ValueError(f"data.grammar_path={path!r} is set but data.preset={preset!r}; set data.preset='released' "
+                       "to load it")
+    if preset not in random_grammar.PRESETS:
+      raise ValueError(f"unknown data.preset={preset!r} for data.kind='pcfg'; known presets: {known}")
+    return pcfg.PCFGLanguage(random_grammar.random_grammar(preset, seed))
+  if kind == "hmm":
+    if path:
+      raise ValueError(f"data.grammar_path={path!r} is only meaningful for data.kind='pcfg'")
+    if preset not in hmm.PRESETS:
+      raise ValueError(f"unknown data.preset={preset!r} for data.kind='hmm'; known presets: {sorted(hmm.PRESETS)}")
+    return hmm.HMMLanguage(hmm.random_hmm(preset, seed))
+  raise ValueError(f"unknown data.kind={kind!r}; known kinds: ['hmm', 'pcfg']")

@@ -1,0 +1,163 @@
+"""Curvature of a trained run's checkpoints → `<run>/curvature.json` (the 'curvature' job).
+
+Per checkpoint step it measures, with flatness_jax.curvature:
+- `hessian_trace.<method>`: Tr ∇²L(θ) of the pre-training loss (one masked token per sentence, true labels) on a
+  fixed set of `num_pairs` held-out (sentence, position) pairs, by Hutchinson / Hutch++ / XTrace; the standard
+  error is over probes, conditional on those pairs (the pairs are the same for every step and run).
+- `fisher_trace`: the paper's estimator E_x E_{y~f_θ} ‖∇_θ log f_θ(x_{−t})_y‖² (Liu et al. 2023, §5, App. B.1),
+  equal to Tr ∇²L at a global optimum; its SE is over examples. Agreement with the Hessian trace is a diagnostic
+  of being at the optimum (they differ away from it).
+- `lambda_max`: the top Hessian eigenvalue by Lanczos, with its residual.
+- `downstream_trace`: for each task, Tr ∇²_θ of a linear probe head's cross-entropy with respect to the encoder
+  parameters θ (head fitted on frozen features at that step, then held fixed) — flatness of the downstream loss,
+  next to flatness of the pre-training loss (the reviewers' second question).
+Each entry records the estimate, its SE, the matvecs or per-example gradients spent, and seconds.
+"""
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from flatness_jax import curvature
+from flatness_jax.eval import features as features_lib, probe as probe_lib
+from flatness_jax.train import heldout as heldout_lib, metrics as metrics_lib, objective, restore
+
+
+def _estimate_dict(est, seconds, unit="matvecs") -> dict:
+  low, high = est.ci95
+  return {"value": float(est.value), "stderr": float(est.stderr), "ci95": [float(low), float(high)],
+          unit: int(est.num_matvecs), "seconds": seconds}
+
+
+def _timed(fn):
+  t = time.time()
+  out = jax.block_until_ready(fn())
+  return out, time.time() - t
+
+
+def pretraining_batches(language, num_pairs: int, batch_size: int, seed: int):
+  """Held-out masked batches (the curvature set): a list of dicts of inputs, positions, targets."""
+  h = heldout_lib.make_heldout(language, num_pairs, seed)
+  return [{"inputs": jnp.asarray(h.inputs[i:i + batch_size]), "positions": jnp.asarray(h.positions[i:i + batch_size]),
+           "targets": jnp.asarray(h.targets[i:i + batch_size])} for i in range(0, num_pairs, batch_size)]
+
+
+def downstream_loss_fn(model, head, vocab_size, pooling):
+  """loss(params, batch) = CE(head(features_θ(tokens)), labels): the probe loss as a function of the encoder."""
+  def loss(params, batch):
+    h = model.apply({"params": params}, batch["inputs"], method="features")
+    real = (jnp.arange(h.shape[1])[None] < batch["lengths"][:, None])[..., None]
+    h = jnp.where(real, h, 0.0)
+    feats = h.sum(1) / batch["lengths"][:, None] if pooling == "mean" else h.reshape(h.shape[0], -1)
+    logits = feats @ head["w"] + head["b"]
+    return optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"]).mean()
+  return loss
+
+
+def fit_head(feats, labels, num_classes, epochs, seed):
+  """A linear probe head (w, b) fitted by AdamW on frozen features (one seed), returned as arrays."""
+  n = len(labels)
+  tr, va, _ = probe_lib.split_indices(n, (0.8, 0.2, 0.0), seed)
+  dim = feats.shape[1]
+  tx = optax.adamw(1e-3)
+  params = {"w": jnp.zeros((dim, num_classes)), "b": jnp.zeros((num_classes,))}
+  x, y = jnp.asarray(feats[tr]), jnp.asarray(labels[tr])
+
+  @jax.jit
+  def train(p):
+    o = tx.init(p)
+
+    def step(c, _):
+      p, o = c
+      g = jax.grad(lambda q: optax.softmax_cross_entropy_with_integer_labels(x @ q["w"] + q["b"], y).mean())(p)
+      u, o = tx.update(g, o, p)
+      return (optax.apply_updates(p, u), o), None
+    (p, _), _ = jax.lax.scan(step, (p, o), None, length=epochs * 10)
+    return p
+  return train(params)
+
+
+def measure_step(run: restore.RunDir, step: int, cfg, key) -> dict:
+  """All curvature quantities of one checkpoint (see the module docstring)."""
+  params = run.params(step)
+  model, lang = run.model, run.language
+  loss_fn = objective.loss_fn_for(model)
+  batches = pretraining_batches(lang, cfg.num_pairs, cfg.batch_size, cfg.seed)
+  out = {"step": step, "loss": float(np.mean([float(loss_fn(params, b)) for b in batches]))}
+  keys = jax.random.split(key, 8)
+  for i, method in enumerate(cfg.methods.split(",")):
+    est, sec = _timed(lambda: curvature.hessian_trace(loss_fn, params, batches, keys[i], method=method,
+                                                      num_matvecs=cfg.num_matvecs, rtol=cfg.rtol or None,
+                                                      max_matvecs=cfg.max_matvecs))
+    out[f"hessian_trace_{method}"] = _estimate_dict(est, sec)
+  fisher_inputs = {k: jnp.concatenate([b[k] for b in batches])[:cfg.fisher_examples]
+                   for k in ("inputs", "positions")}
+  logits_fn = lambda p, x: model.apply({"params": p}, x["inputs"], x["positions"]).astype(jnp.float32)
+  est, sec = _timed(lambda: curvature.fisher_trace(logits_fn, params, fisher_inputs, keys[5],
+                                                   num_samples=cfg.fisher_samples))
+  out["fisher_trace"] = _estimate_dict(est, sec, unit="gradients")
+  matvec = curvature.hessian_matvec(loss_fn, params, batches)
+  res, sec = _timed(lambda: curvature.lanczos_eigenvalues(matvec, params, keys[6], 1, cfg.lanczos_iters))
+  out["lambda_max"] = {"value": float(res.eigenvalues[0]), "residual": float(res.residual_norms[0]),
+                       "matvecs": cfg.lanczos_iters, "seconds": sec}
+  out["downstream_trace"] = {}
+  for task in [t for t in cfg.tasks.split(",") if t]:
+    data = features_lib.task_dataset(lang, task, cfg.downstream_examples, cfg.seed + 1)
+    feats = features_lib.encoder_features(model, params, data.tokens, data.lengths, lang.vocab_size, cfg.pooling)
+    head = fit_head(feats, data.labels, data.num_classes, cfg.head_epochs, cfg.seed)
+    inputs = features_lib.model_inputs(data.tokens, data.lengths, lang.vocab_size)
+    dbatches = [{"inputs": jnp.asarray(inputs[i:i + cfg.batch_size]),
+                 "lengths": jnp.asarray(data.lengths[i:i + cfg.batch_size]),
+                 "labels": jnp.asarray(data.labels[i:i + cfg.batch_size])}
+                for i in range(0, len(inputs), cfg.batch_size)]
+    dloss = downstream_loss_fn(model, head, lang.vocab_size, cfg.pooling)
+    est, sec = _timed(lambda: curvature.hessian_trace(dloss, params, dbatches, keys[7], method="hutchinson",
+                                                      num_matvecs=cfg.num_matvecs, rtol=cfg.rtol or None,
+                                                      max_matvecs=cfg.max_matvecs))
+    out["downstream_trace"][task] = {**_estimate_dict(est, sec),
+                                     "probe_loss": float(np.mean([float(dloss(params, b)) for b in dbatches]))}
+  return out
+
+
+def select_steps(run: restore.RunDir, steps: str) -> list[int]:
+  """'last', 'all', or a comma-separated list of checkpointed steps."""
+  available = run.steps()
+  if not available:
+    raise ValueError(f"{run.workdir} has no checkpoints")
+  if steps == "last":
+    return available[-1:]
+  if steps == "all":
+    return available
+  wanted = [int(s) for s in steps.split(",")]
+  missing = sorted(set(wanted) - set(available))
+  if missing:
+    raise ValueError(f"steps {missing} are not checkpointed in {run.workdir}; available: {available}")
+  return wanted
+
+
+def run_curvature(config, workdir: str) -> dict:
+  """The 'curvature' job: measures the chosen checkpoints of the run in `workdir`, writes curvature.json."""
+  run = restore.RunDir(workdir)
+  cfg = config.curvature
+  steps = select_steps(run, cfg.steps)
+  path = os.path.join(workdir, "curvature.json")
+  result = {"config": cfg.to_dict(), "steps": {}}
+  if os.path.exists(path):  # keep earlier steps; re-measure the requested ones
+    import json  # pylint: disable=g-import-not-at-top
+    result["steps"] = json.load(open(path)).get("steps", {})
+  key = jax.random.key(cfg.seed)
+  for step in steps:
+    logging.info("curvature of %s at step %d", workdir, step)
+    result["steps"][str(step)] = measure_step(run, step, cfg, jax.random.fold_in(key, step))
+    if metrics_lib.is_writer():
+      metrics_lib.write_json_atomic(path, result)
+    r = result["steps"][str(step)]
+    print(f"step {step}: Tr(H) " + ", ".join(
+        f"{k.split('_')[-1]} {v['value']:.3f}±{v['stderr']:.3f}" for k, v in r.items()
+        if k.startswith("hessian_trace")) + f"; Fisher {r['fisher_trace']['value']:.3f}"
+          f"±{r['fisher_trace']['stderr']:.3f}; λmax {r['lambda_max']['value']:.3f}")
+  return result

@@ -1,0 +1,83 @@
+"""Linear-probe accuracies of a run's checkpoints → `<run>/probes.json` (the 'probes' job).
+
+For each task of the run's language and each chosen checkpoint: frozen-encoder features of a fixed labelled set
+(`num_examples` sentences from `seed`, split 70/10/20 into train/validation/test), a linear probe trained with the
+paper's protocol (AdamW lr 1e-3, `epochs` epochs, `seeds` seeds; test accuracy at the validation-selected epoch),
+reported as mean ± std over seeds. Every task also carries its majority-class and Bayes-optimal accuracies on
+the same test split, and the lookup-table baseline (the same probe on the exact conditionals p(· | x_{−t}) of
+every position; Liu et al. 2023 §3) when `lookup` is on.
+"""
+import json
+import os
+import time
+
+from absl import logging
+import numpy as np
+
+from flatness_jax.eval import features as features_lib, probe as probe_lib
+from flatness_jax.eval.curvature_run import select_steps
+from flatness_jax.train import metrics as metrics_lib, restore
+
+
+def reference_accuracies(data: features_lib.TaskData, test_idx, train_idx) -> dict:
+  """Majority-class (by the training split's majority) and Bayes-optimal accuracies on the test split."""
+  majority = np.bincount(data.labels[train_idx], minlength=data.num_classes).argmax()
+  return {"majority_accuracy": float(np.mean(data.labels[test_idx] == majority)),
+          "bayes_accuracy": float(np.mean(data.bayes_predictions[test_idx] == data.labels[test_idx])),
+          "num_classes": data.num_classes, "num_test": int(len(test_idx))}
+
+
+def probe_features(feats, data, split, cfg):
+  tr, va, te = split
+  res = probe_lib.train_linear_probe((feats[tr], data.labels[tr]), (feats[va], data.labels[va]),
+                                     (feats[te], data.labels[te]), data.num_classes,
+                                     seeds=tuple(range(cfg.seeds)), epochs=cfg.epochs,
+                                     learning_rate=cfg.learning_rate, batch_size=cfg.batch_size)
+  return res.as_dict()
+
+
+def task_names(language, tasks: str) -> list[str]:
+  names = list(language.tasks) if tasks == "all" else [t for t in tasks.split(",") if t]
+  unknown = [t for t in names if t not in language.tasks]
+  if unknown:
+    raise ValueError(f"probes.tasks: unknown {unknown}; tasks of {language.name}: {sorted(language.tasks)}")
+  return names
+
+
+def run_probes(config, workdir: str) -> dict:
+  """The 'probes' job on the run directory `workdir`."""
+  cfg = config.probes
+  run = restore.RunDir(workdir)
+  lang = run.language
+  steps = select_steps(run, cfg.steps)
+  names = task_names(lang, cfg.tasks)
+  path = os.path.join(workdir, "probes.json")
+  result = json.load(open(path)) if os.path.exists(path) else {}
+  result.update({"config": cfg.to_dict(), "tasks": {}, "lookup": result.get("lookup", {})})
+  result.setdefault("steps", {})
+  datasets = {t: features_lib.task_dataset(lang, t, cfg.num_examples, cfg.seed) for t in names}
+  splits = {t: probe_lib.split_indices(cfg.num_examples, (0.7, 0.1, 0.2), cfg.seed) for t in names}
+  for t in names:
+    result["tasks"][t] = reference_accuracies(datasets[t], splits[t][2], splits[t][0])
+    if cfg.lookup and t not in result["lookup"]:
+      d = datasets[t]
+      result["lookup"][t] = probe_features(features_lib.lookup_features(lang, d.tokens, d.lengths), d, splits[t], cfg)
+  for step in steps:
+    t0 = time.time()
+    params = run.params(step)
+    row = {}
+    for t in names:
+      d = datasets[t]
+      feats = features_lib.encoder_features(run.model, params, d.tokens, d.lengths, lang.vocab_size, cfg.pooling)
+      row[t] = probe_features(feats, d, splits[t], cfg)
+    row["seconds"] = time.time() - t0
+    result["steps"][str(step)] = row
+    logging.info("probes of %s at step %d: %s", workdir, step,
+                 {t: round(row[t]["accuracy_mean"], 4) for t in names})
+    print(f"step {step}: " + ", ".join(f"{t} {100 * row[t]['accuracy_mean']:.1f}±{100 * row[t]['accuracy_std']:.1f}"
+                                       for t in names))
+    if metrics_lib.is_writer():
+      metrics_lib.write_json_atomic(path, result)
+  if metrics_lib.is_writer():
+    metrics_lib.write_json_atomic(path, result)
+  return result
