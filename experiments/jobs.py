@@ -8,7 +8,7 @@ import importlib
 JOBS = {
     "data_card": "flatness_jax.data.card:run_data_card",
     "train": "flatness_jax.train.loop:run_train",
-    "quickstart": "flatness_jax.train.sweep:run_quickstart",
+    "quickstart": "flatness_jax.pipeline:run_quickstart",
     "curvature": "flatness_jax.eval.curvature_run:run_curvature",
     "probes": "flatness_jax.eval.probe_run:run_probes",
     "report": "flatness_jax.analysis.report:run_report",

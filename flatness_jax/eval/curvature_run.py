@@ -124,7 +124,7 @@ def measure_step(run: restore.RunDir, step: int, cfg, key) -> dict:
 
 
 def select_steps(run: restore.RunDir, steps: str) -> list[int]:
-  """'last', 'all', or a comma-separated list of checkpointed steps."""
+  """'last', 'last:N' (the newest N), 'all', or a comma-separated list of checkpointed steps."""
   available = run.steps()
   if not available:
     raise ValueError(f"{run.workdir} has no checkpoints")
@@ -132,6 +132,8 @@ def select_steps(run: restore.RunDir, steps: str) -> list[int]:
     return available[-1:]
   if steps == "all":
     return available
+  if steps.startswith("last:"):
+    return available[-int(steps[5:]):]
   wanted = [int(s) for s in steps.split(",")]
   missing = sorted(set(wanted) - set(available))
   if missing:

@@ -37,13 +37,3 @@ def format_table(summaries: dict) -> str:
                  f"{100 * r['final_gap_relative_se']:.2f} | {r['final_accuracy']:.3f} ({r['bayes_accuracy']:.3f})"
                  f" | {r['wall_seconds']:.0f} |")
   return "\n".join(lines)
-
-
-def run_quickstart(config, workdir: str) -> None:
-  """The 'quickstart' job: train the sizes, print and save the table."""
-  summaries = train_sizes(config, workdir)
-  table = format_table(summaries)
-  with open(os.path.join(workdir, "sizes.md"), "w") as f:
-    f.write(table + "\n")
-  print(table)
-  print(f"\nrun directories and sizes.md are in {os.path.abspath(workdir)}")

@@ -1,0 +1,65 @@
+"""The CPU quickstart pipeline: data card → train several sizes → curvature → probes → report (one command).
+
+Each stage writes into the workdir, and each is also its own job (configs/data_card.py, quickstart's sizes,
+configs/curvature.py, configs/probes.py, configs/report.py), so a stage can be rerun alone; a rerun of the whole
+pipeline resumes training from checkpoints and re-measures only what is missing from curvature.json/probes.json.
+"""
+import json
+import os
+
+from flatness_jax.analysis import report
+from flatness_jax.data import card as card_lib
+from flatness_jax.data import make_language
+from flatness_jax.eval import curvature_run, probe_run
+from flatness_jax.train import metrics as metrics_lib, sweep
+
+STAGES = ("data_card", "train", "curvature", "probes", "report")
+
+
+def _stages(config) -> list[str]:
+  stages = [s.strip() for s in config.stages.split(",") if s.strip()]
+  unknown = [s for s in stages if s not in STAGES]
+  if unknown:
+    raise ValueError(f"stages: unknown {unknown}; known stages: {list(STAGES)}")
+  return stages
+
+
+def _measured(path: str, steps: list[int]) -> bool:
+  if not os.path.exists(path):
+    return False
+  have = json.load(open(path)).get("steps", {})
+  return all(str(s) in have for s in steps)
+
+
+def run_quickstart(config, workdir: str) -> None:
+  """Runs the configured stages in order; prints where the report lies."""
+  stages = _stages(config)
+  language = make_language(config.data)
+  if "data_card" in stages:
+    card = card_lib.compute_card(language, config.card.num_sentences, config.card.sample_seed, progress=True)
+    if metrics_lib.is_writer():
+      metrics_lib.write_json_atomic(os.path.join(workdir, "data_card.json"), card)
+    print(card_lib.format_card(card))
+  sizes = [s.strip() for s in config.sizes.split(",") if s.strip()]
+  run_dirs = [os.path.join(workdir, s) for s in sizes]
+  if "train" in stages:
+    summaries = sweep.train_sizes(config, workdir)
+    table = sweep.format_table(summaries)
+    if metrics_lib.is_writer():
+      with open(os.path.join(workdir, "sizes.md"), "w") as f:
+        f.write(table + "\n")
+    print(table)
+  for d in run_dirs:
+    if "curvature" in stages:
+      steps = curvature_run.select_steps(curvature_run.restore.RunDir(d), config.curvature.steps)
+      if not _measured(os.path.join(d, "curvature.json"), steps):
+        curvature_run.run_curvature(config, d)
+    if "probes" in stages:
+      steps = curvature_run.select_steps(curvature_run.restore.RunDir(d), config.probes.steps)
+      if not _measured(os.path.join(d, "probes.json"), steps):
+        probe_run.run_probes(config, d)
+  if "report" in stages:
+    path = report.build_report(run_dirs, workdir, saturated_gap=config.report.saturated_gap,
+                               iso_tol=config.report.iso_tol)
+    print(open(path).read())
+    print(f"\nreport: {os.path.abspath(path)}")
