@@ -36,6 +36,8 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from flatness_jax.parallel import distributed  # pylint: disable=g-import-not-at-top
+  distributed.maybe_initialize()  # jax.distributed.initialize when the environment asks for it (launch/)
   import jax  # pylint: disable=g-import-not-at-top
   from experiments import jobs  # pylint: disable=g-import-not-at-top
   logging.info("process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())

@@ -34,6 +34,19 @@ def train_config() -> ml_collections.ConfigDict:
   c.train.batch_size = 256   # Global batch (sentences per step); must be divisible by the data-axis devices.
   c.train.steps_per_call = 20  # Steps per jitted call (lax.scan); chunks also end at eval/checkpoint steps.
   c.train.masking = "one"    # 'one': one masked token per sentence (the paper's L); 'bert': 15%, 80/10/10.
+  c.train.algorithm = "standard"  # 'standard' | 'sam' | 'trace_penalty' | 'adversarial' (flatness_jax.train.algorithms).
+  c.train.sam_rho = 0.05     # SAM radius ρ (algorithm='sam').
+  c.train.trace_penalty = 0.01  # μ in L + μ·Tr(H) (algorithm='trace_penalty').
+  c.train.trace_probes = 1   # Hutchinson probes per step for the penalty.
+  c.train.adversarial_lambda = 0.5  # λ in L_pre − λ·L_down (algorithm='adversarial').
+
+  c.adversarial = ml_collections.ConfigDict()
+  c.adversarial.task = "A"   # Downstream task whose probe loss is maximised.
+  c.adversarial.refit_every = 100  # Refit the probe head every this many steps (and at eval/checkpoint steps).
+  c.adversarial.head_examples = 1024  # Labelled sentences the head is fitted on (a fixed split).
+  c.adversarial.head_steps = 200  # Full-batch AdamW steps per head fit.
+  c.adversarial.batch_size = 128  # Fresh labelled sentences per step for the adversarial term.
+  c.adversarial.seed = 99    # Seed of the head split and the labelled stream (disjoint from training data).
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every = 200         # Held-out evaluation every this many steps (and at every checkpoint).

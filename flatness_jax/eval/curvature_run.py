@@ -58,29 +58,6 @@ def downstream_loss_fn(model, head, vocab_size, pooling):
   return loss
 
 
-def fit_head(feats, labels, num_classes, epochs, seed):
-  """A linear probe head (w, b) fitted by AdamW on frozen features (one seed), returned as arrays."""
-  n = len(labels)
-  tr, va, _ = probe_lib.split_indices(n, (0.8, 0.2, 0.0), seed)
-  dim = feats.shape[1]
-  tx = optax.adamw(1e-3)
-  params = {"w": jnp.zeros((dim, num_classes)), "b": jnp.zeros((num_classes,))}
-  x, y = jnp.asarray(feats[tr]), jnp.asarray(labels[tr])
-
-  @jax.jit
-  def train(p):
-    o = tx.init(p)
-
-    def step(c, _):
-      p, o = c
-      g = jax.grad(lambda q: optax.softmax_cross_entropy_with_integer_labels(x @ q["w"] + q["b"], y).mean())(p)
-      u, o = tx.update(g, o, p)
-      return (optax.apply_updates(p, u), o), None
-    (p, _), _ = jax.lax.scan(step, (p, o), None, length=epochs * 10)
-    return p
-  return train(params)
-
-
 def measure_step(run: restore.RunDir, step: int, cfg, key) -> dict:
   """All curvature quantities of one checkpoint (see the module docstring)."""
   params = run.params(step)
@@ -108,7 +85,7 @@ def measure_step(run: restore.RunDir, step: int, cfg, key) -> dict:
   for task in [t for t in cfg.tasks.split(",") if t]:
     data = features_lib.task_dataset(lang, task, cfg.downstream_examples, cfg.seed + 1)
     feats = features_lib.encoder_features(model, params, data.tokens, data.lengths, lang.vocab_size, cfg.pooling)
-    head = fit_head(feats, data.labels, data.num_classes, cfg.head_epochs, cfg.seed)
+    head = probe_lib.fit_linear_head(feats, data.labels, data.num_classes, cfg.head_epochs * 10)
     inputs = features_lib.model_inputs(data.tokens, data.lengths, lang.vocab_size)
     dbatches = [{"inputs": jnp.asarray(inputs[i:i + cfg.batch_size]),
                  "lengths": jnp.asarray(data.lengths[i:i + cfg.batch_size]),

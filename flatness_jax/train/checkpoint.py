@@ -91,13 +91,16 @@ class Checkpointer:
     return None, None
 
   def _move_aside(self, step: int) -> None:
-    if jax.process_index() != 0:
-      return
-    src = os.path.join(self.directory, str(step))
-    if os.path.isdir(src):
-      dst = os.path.join(os.path.dirname(self.directory), f"corrupt_{step}")
-      shutil.rmtree(dst, ignore_errors=True)
-      shutil.move(src, dst)
+    """Process 0 moves the unreadable checkpoint aside; every process waits for it, then re-lists the steps."""
+    if jax.process_index() == 0:
+      src = os.path.join(self.directory, str(step))
+      if os.path.isdir(src):
+        dst = os.path.join(os.path.dirname(self.directory), f"corrupt_{step}")
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.move(src, dst)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices(f"checkpoint_move_aside_{step}")
     self.manager.reload()
 
   def close(self) -> None:

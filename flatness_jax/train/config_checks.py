@@ -1,7 +1,7 @@
 """Cheap checks of a training config, run before anything is compiled; errors name the offending field."""
 from flatness_jax import models as models_lib
 from flatness_jax.parallel import mesh as mesh_lib
-from flatness_jax.train import objective, optim
+from flatness_jax.train import algorithms, objective, optim
 
 
 def _positive(config, path: str) -> None:
@@ -20,12 +20,34 @@ def validate_train_config(config) -> None:
   if config.train.masking not in objective.MASKINGS:
     raise ValueError(f"train.masking={config.train.masking!r} is unknown; choose one of {objective.MASKINGS}")
   optim.validate_optimizer_config(config.optimizer, config.train.num_steps)
+  algo = config.train.get("algorithm", "standard")
+  if algo not in algorithms.ALGORITHMS:
+    raise ValueError(f"train.algorithm={algo!r} is unknown; choose one of {algorithms.ALGORITHMS}")
+  checks = {"sam": ("train.sam_rho", config.train.get("sam_rho")),
+            "trace_penalty": ("train.trace_penalty", config.train.get("trace_penalty")),
+            "adversarial": ("train.adversarial_lambda", config.train.get("adversarial_lambda"))}
+  if algo in checks and not (checks[algo][1] or 0) > 0:
+    raise ValueError(f"{checks[algo][0]}={checks[algo][1]!r} must be > 0 with train.algorithm={algo!r}")
+  if algo == "trace_penalty":
+    _positive(config, "train.trace_probes")
+  if algo == "adversarial":
+    for field in ("adversarial.refit_every", "adversarial.head_examples", "adversarial.head_steps",
+                  "adversarial.batch_size"):
+      _positive(config, field)
+    if config.train.masking != "one":
+      raise ValueError("train.algorithm='adversarial' needs train.masking='one'")
 
 
 def validate_against_data(config, language, mesh) -> None:
   """Checks the config against the language (vocabulary, length) and the mesh (divisibility)."""
   n_data = mesh.shape[mesh_lib.DATA_AXIS]
-  for field in ("train.batch_size", "eval.batch_size"):
+  fields = ["train.batch_size", "eval.batch_size"]
+  if config.train.get("algorithm") == "adversarial":
+    fields.append("adversarial.batch_size")
+    if config.adversarial.task not in language.tasks:
+      raise ValueError(f"adversarial.task={config.adversarial.task!r} is not a task of {language.name}; "
+                       f"tasks: {sorted(language.tasks)}")
+  for field in fields:
     section, name = field.split(".")
     if config[section][name] % n_data:
       raise ValueError(f"{field}={config[section][name]} is not divisible by the {n_data} devices of the "

@@ -1,8 +1,8 @@
 """Host-side data feed: freshly sampled sentences per step, deterministic in (seed, step), sharded over devices.
 
 Step s uses the sentences `language.sample(fold_in(key, s), global_batch)`: every process samples the same
-global batch and keeps its own rows, and `jax.make_array_from_process_local_data` assembles the global array. So
-the data of a step does not depend on the number of processes, devices, or where a run was resumed.
+global batch and hands each of its devices the rows that device holds (`jax.make_array_from_callback`). So the
+data of a step does not depend on the number of processes, devices, or where a run was resumed.
 """
 import jax
 import numpy as np
@@ -16,17 +16,13 @@ def sample_steps(language, key, steps, global_batch: int):
   return tokens, lengths
 
 
-def process_rows(global_batch: int) -> slice:
-  """The rows of the global batch that this process holds (processes split the batch evenly, in order)."""
-  n, i = jax.process_count(), jax.process_index()
-  per = global_batch // n
-  return slice(i * per, (i + 1) * per)
+def to_global(array: np.ndarray, sharding, batch_axis: int = 0):
+  """A global jax.Array from a host array that every process computed in full.
 
-
-def to_global(array: np.ndarray, sharding, batch_axis: int):
-  """A global jax.Array from this process's rows of a host array that every process computed in full."""
-  if jax.process_count() == 1:
-    return jax.device_put(array, sharding)
-  index = [slice(None)] * array.ndim
-  index[batch_axis] = process_rows(array.shape[batch_axis])
-  return jax.make_array_from_process_local_data(sharding, array[tuple(index)], array.shape)
+  Each process supplies exactly the blocks its own devices hold (`make_array_from_callback`), so this works for
+  any sharding of the batch — over the data axis, replicated, or across processes — with one or many hosts.
+  `batch_axis` is kept for the callers' readability; the sharding alone decides the split.
+  """
+  del batch_axis
+  array = np.asarray(array)
+  return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])

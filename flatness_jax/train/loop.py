@@ -15,6 +15,7 @@ import numpy as np
 from flatness_jax import data as data_lib
 from flatness_jax import models as models_lib
 from flatness_jax.parallel import mesh as mesh_lib
+from flatness_jax.train import adversarial as adversarial_lib
 from flatness_jax.train import checkpoint as ckpt_lib
 from flatness_jax.train import config_checks, feed, heldout as heldout_lib, metrics as metrics_lib
 from flatness_jax.train import optim, state as state_lib, step as step_lib
@@ -29,6 +30,8 @@ def event_steps(config) -> list[int]:
   n = config.train.num_steps
   steps = set(ckpt_lib.log_spaced_steps(config.checkpoint.every, n))
   steps.update(range(0, n, config.eval.every))
+  if config.train.get("algorithm") == "adversarial":
+    steps.update(range(0, n, config.adversarial.refit_every))
   steps.add(n)
   return sorted(steps)
 
@@ -93,7 +96,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   heldout = heldout_lib.make_heldout(run.language, cfg.eval.num_pairs, cfg.eval.seed)
   train_chunk = step_lib.jit_train_chunk(
       step_lib.make_train_chunk(run.model, run.tx, run.language.vocab_size, cfg.train.masking, run.schedule,
-                                dropout=cfg.model.dropout > 0),
+                                dropout=cfg.model.dropout > 0, train_cfg=cfg.train),
       run.mesh, run.shardings)
   eval_fn = step_lib.make_eval_fn(run.model, run.mesh, run.shardings.params)
   data_sharding = mesh_lib.batch_sharding(run.mesh, leading_unsharded=1)
@@ -115,13 +118,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if step == 0:
     last_eval = do_eval(0)
     run.checkpointer.save(0, state)
+  adversary = (adversarial_lib.Adversary(run, cfg, data_sharding)
+               if cfg.train.get("algorithm") == "adversarial" else None)
   bar = metrics_lib.ProgressBar(cfg.train.num_steps, step, label=os.path.basename(os.path.normpath(workdir)))
   tokens_seen, t_train, compiled = 0, 0.0, set()  # tokens/s counts calls of an already-compiled length
   for a, b in chunk_bounds(cfg, step):
     tokens, lengths = feed.sample_steps(run.language, run.data_key, range(a, b), cfg.train.batch_size)
+    extras = adversary.extras(state.params, a, b) if adversary else {}
     t = time.time()
     state, m = train_chunk(state, feed.to_global(tokens, data_sharding, 1),
-                           feed.to_global(lengths, data_sharding, 1), run.mask_key)
+                           feed.to_global(lengths, data_sharding, 1), run.mask_key, extras)
     m = jax.device_get(m)
     if b - a in compiled:
       t_train += time.time() - t
@@ -136,9 +142,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
           f"step {kept[-1] if kept else None} in {run.checkpointer.directory}. Lower optimizer.learning_rate or "
           f"enable optimizer.clip_norm.")
     step = b
-    row = {"train_loss": float(losses.mean()), "grad_norm": float(np.mean(m["grad_norm"])),
+    row = {k: float(np.mean(v)) for k, v in m.items() if k not in ("loss", "grad_norm", "lr", "param_norm")}
+    row.update({"train_loss": float(losses.mean()), "grad_norm": float(np.mean(m["grad_norm"])),
            "lr": float(m["lr"][-1]), "param_norm": float(m["param_norm"][-1]),
-           "tokens_per_second": tokens_seen / max(t_train, 1e-9)}
+           "tokens_per_second": tokens_seen / max(t_train, 1e-9)})
     if step in eval_steps:
       last_eval = do_eval(step)
       row.update(last_eval)

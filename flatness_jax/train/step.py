@@ -13,24 +13,41 @@ from flatness_jax.parallel import mesh as mesh_lib
 from flatness_jax.train import objective
 
 
-def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, dropout: bool):
-  """fn(state, tokens[n,B,L], lengths[n,B], key) -> (state, metrics of shape [n])."""
+def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, dropout: bool, train_cfg=None):
+  """fn(state, tokens[n,B,L], lengths[n,B], key, extras) -> (state, metrics of shape [n]).
 
-  def step(state, xs, key):
-    tokens, lengths = xs
-    k_mask, k_drop = jax.random.split(jax.random.fold_in(key, state.step))
+  `train_cfg` (config.train) picks the algorithm (flatness_jax.train.algorithms; default 'standard'). For
+  'adversarial', extras = {'head': probe head, 'tokens'/'lengths'/'labels': labelled sentences [n, Ba, ...]};
+  otherwise extras = {}.
+  """
+  from flatness_jax.train import algorithms  # pylint: disable=g-import-not-at-top
+  algo_cfg = train_cfg if train_cfg is not None and "algorithm" in train_cfg else None
+
+  def step(state, xs, key, head):
+    tokens, lengths, labelled = xs
+    k_mask, k_drop, k_algo = jax.random.split(jax.random.fold_in(key, state.step), 3)
     batch = objective.make_batch(k_mask, tokens, lengths, vocab_size, masking)
     rngs = {"dropout": k_drop} if dropout else None
-    loss, grads = jax.value_and_grad(
-        lambda p: objective.mlm_loss(model, p, batch, train=True, rngs=rngs))(state.params)
+    loss_fn = lambda p: objective.mlm_loss(model, p, batch, train=True, rngs=rngs)
+    if algo_cfg is None:
+      loss, grads = jax.value_and_grad(loss_fn)(state.params)
+      extra = {}
+    else:
+      if labelled:
+        pad = jnp.asarray(vocab_size, labelled["tokens"].dtype)
+        real = jnp.arange(labelled["tokens"].shape[1])[None] < labelled["lengths"][:, None]
+        labelled = {**labelled, "inputs": jnp.where(real, labelled["tokens"], pad)}
+      loss, grads, extra = algorithms.value_and_grad(algo_cfg, loss_fn, state.params, k_algo, model=model,
+                                                     head=head, labelled=labelled)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule(state.step),
-               "param_norm": optax.global_norm(params)}
+               "param_norm": optax.global_norm(params), **extra}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
-  def chunk(state, tokens, lengths, key):
-    return jax.lax.scan(lambda s, xs: step(s, xs, key), state, (tokens, lengths))
+  def chunk(state, tokens, lengths, key, extras):
+    labelled = {k: extras[k] for k in ("tokens", "lengths", "labels") if k in extras}
+    return jax.lax.scan(lambda s, xs: step(s, xs, key, extras.get("head")), state, (tokens, lengths, labelled))
 
   return chunk
 
@@ -39,7 +56,7 @@ def jit_train_chunk(chunk, mesh, shardings):
   """jax.jit with the state's shardings, the data split over 'data' (after the scan axis), state donated."""
   data = mesh_lib.batch_sharding(mesh, leading_unsharded=1)
   rep = mesh_lib.replicated(mesh)
-  return jax.jit(chunk, in_shardings=(shardings, data, data, rep), out_shardings=(shardings, rep),
+  return jax.jit(chunk, in_shardings=(shardings, data, data, rep, None), out_shardings=(shardings, rep),
                  donate_argnums=(0,))
 
 
@@ -52,4 +69,5 @@ def make_eval_fn(model, mesh, param_shardings):
     return nll, (jnp.argmax(logits, -1) == targets)
 
   data = mesh_lib.batch_sharding(mesh)
-  return jax.jit(evaluate, in_shardings=(param_shardings, data, data, data), out_shardings=(data, data))
+  rep = mesh_lib.replicated(mesh)  # outputs gathered (B floats) so every process can read them
+  return jax.jit(evaluate, in_shardings=(param_shardings, data, data, data), out_shardings=(rep, rep))

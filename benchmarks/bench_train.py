@@ -1,0 +1,96 @@
+"""Training throughput: our jitted, scanned step against a PyTorch eager replica of the same model, same cores.
+
+    pip install -e '.[bench]'        # torch==2.13.0 (CPU wheel) only
+    python benchmarks/bench_train.py [--sizes=cpu_s,cpu_m] [--cores=2] [--steps=60]
+
+For each size: tokens/s of (a) flatness_jax's training chunk (lax.scan over `steps_per_call` steps, one jit call,
+the code experiments.main runs), (b) the same with one step per call, and (c) PyTorch eager AdamW on
+benchmarks/torch_reference.TorchBertMLM (identical architecture and parameter count; logits checked equal after
+copying our parameters), all on the same pre-sampled batches of the cpu_easy PCFG (batch 256 × 16 tokens).
+Compilation is excluded (one warm-up call of each shape). Prints the ratio ours / PyTorch per size.
+`--cores=N` pins this process to N cores before JAX or torch start, and sets torch's threads to N.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def parse():
+  p = argparse.ArgumentParser()
+  p.add_argument("--sizes", default="cpu_s,cpu_m")
+  p.add_argument("--cores", type=int, default=2)
+  p.add_argument("--steps", type=int, default=60, help="timed steps per measurement (multiple of 20)")
+  p.add_argument("--batch", type=int, default=256)
+  return p.parse_args()
+
+
+def main():
+  args = parse()
+  os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:args.cores]))
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+
+  from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
+  from experiments.configs import quickstart  # pylint: disable=g-import-not-at-top
+  from flatness_jax.data import batching  # pylint: disable=g-import-not-at-top
+  from flatness_jax.train import feed, loop, step as step_lib, sweep  # pylint: disable=g-import-not-at-top
+
+  torch.set_num_threads(args.cores)
+  print(f"cores={args.cores} (affinity {sorted(os.sched_getaffinity(0))}), jax {jax.__version__} "
+        f"{jax.devices()}, torch {torch.__version__} threads={torch.get_num_threads()}, batch={args.batch}")
+  rows = []
+  for size in args.sizes.split(","):
+    cfg = sweep.size_config(quickstart.get_config(), size)
+    cfg.train.batch_size = args.batch
+    run = loop.Run(cfg, f"/tmp/bench_train_{size}")
+    lang, k = run.language, cfg.train.steps_per_call
+    n = args.steps
+    tokens, lengths = feed.sample_steps(lang, run.data_key, range(n + k), args.batch)
+    ntok = int(lengths[k:].sum())
+    init = lambda: loop.state_lib.init_train_state(run.model, run.tx, run.init_key, run.shardings, run.max_length)
+
+    def time_ours(per_call):
+      chunk = step_lib.jit_train_chunk(step_lib.make_train_chunk(
+          run.model, run.tx, lang.vocab_size, "one", run.schedule, dropout=False), run.mesh, run.shardings)
+      state = init()
+      state, m = chunk(state, tokens[:per_call], lengths[:per_call], run.mask_key)  # compile
+      jax.block_until_ready(m)
+      t = time.perf_counter()
+      for i in range(k, k + n, per_call):
+        state, m = chunk(state, tokens[i:i + per_call], lengths[i:i + per_call], run.mask_key)
+      jax.block_until_ready(m)
+      return ntok / (time.perf_counter() - t)
+
+    ours_scan, ours_single = time_ours(k), time_ours(1)
+    # PyTorch: the same sentences and masks (drawn by our batching with the same keys).
+    c = run.config.model
+    resolved = loop.models_lib.resolve_model_config(c)
+    tm = torch_reference.TorchBertMLM(lang.vocab_size, run.max_length, resolved.d_model, resolved.num_layers,
+                                      resolved.num_heads, resolved.d_ff)
+    params = init().params
+    torch_reference.load_flax_params(tm, jax.device_get(params))
+    masks = [jax.device_get(batching.one_mask_batch(jax.random.fold_in(run.mask_key, i), tokens[i], lengths[i],
+                                                    lang.vocab_size)) for i in range(n + k)]
+    batches = [(np.asarray(b["inputs"]), np.asarray(b["positions"]), np.asarray(b["targets"])) for b in masks]
+    with torch.no_grad():
+      ref = run.model.apply({"params": params}, batches[0][0], batches[0][1])
+      tl = tm(torch.as_tensor(batches[0][0]).long(), torch.as_tensor(batches[0][1]).long()).numpy()
+    max_diff = float(np.abs(np.asarray(ref) - tl).max())
+    torch_reference.torch_train_steps(tm, batches[:3], 3e-3)  # warm-up
+    t = time.perf_counter()
+    torch_reference.torch_train_steps(tm, batches[k:k + n], 3e-3)
+    torch_tps = ntok / (time.perf_counter() - t)
+    rows.append((size, loop.state_lib.count_params(params), ours_scan, ours_single, torch_tps, max_diff))
+  print("\n| size | params | ours, scan of 20 (tok/s) | ours, 1 step/call (tok/s) | PyTorch eager (tok/s) | "
+        "ratio scan/torch | ratio 1-step/torch | max |logit diff| |")
+  print("|---|---|---|---|---|---|---|---|")
+  for size, npar, a, b, tt, d in rows:
+    print(f"| {size} | {npar:,} | {a:,.0f} | {b:,.0f} | {tt:,.0f} | {a / tt:.2f}× | {b / tt:.2f}× | {d:.1e} |")
+
+
+if __name__ == "__main__":
+  main()

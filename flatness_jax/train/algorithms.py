@@ -1,0 +1,78 @@
+"""Training algorithms that change flatness at fixed size (Liu et al. 2023, §3 and App. A.4): the gradient a step
+takes, as a function of the objective.
+
+- 'standard': ∇L(θ), for AdamW or SGD (the optimizer is separate: config.optimizer).
+- 'sam' (Foret et al. 2021, sharpness-aware minimisation): ∇L(θ + ρ ĝ), ĝ = ∇L(θ)/‖∇L(θ)‖, the gradient at the
+  worst-case point of a ρ-ball to first order; it is known to lower Tr(H) (Wen, Ma & Li 2023).
+- 'trace_penalty': ∇[L(θ) + μ·T̂(θ)], T̂(θ) = (1/k) Σᵢ vᵢᵀ ∇²L(θ) vᵢ with fresh Rademacher probes vᵢ each step
+  (Hutchinson 1989), an unbiased estimate of Tr ∇²L whose gradient is taken by automatic differentiation
+  (reverse over forward-over-reverse); μ trades loss for flatness explicitly.
+- 'adversarial' (the paper's App. A.4): ∇[L_pre(ψ) − λ·L_down(ψ)], L_down the cross-entropy of a linear probe head
+  (fitted on frozen features of a disjoint labelled split and refitted every `refit_every` steps, held fixed in
+  between) on fresh labelled sentences. It keeps the pre-training loss low while making the representation worse
+  for the downstream task: same loss, worse transfer.
+All variants return (pre-training loss, gradient, extra metrics).
+"""
+import jax
+import jax.numpy as jnp
+import optax
+
+ALGORITHMS = ("standard", "sam", "trace_penalty", "adversarial")
+
+
+def _tree_add(a, b, scale=1.0):
+  return jax.tree.map(lambda x, y: x + scale * y, a, b)
+
+
+def rademacher_like(key, tree):
+  leaves, treedef = jax.tree.flatten(tree)
+  keys = jax.random.split(key, len(leaves))
+  return jax.tree.unflatten(treedef, [jax.random.rademacher(k, x.shape, x.dtype) for k, x in zip(keys, leaves)])
+
+
+def hutchinson_trace_term(loss_fn, params, key, num_probes: int):
+  """(1/k) Σᵢ vᵢᵀ ∇²loss(params) vᵢ with Rademacher vᵢ (differentiable in params)."""
+  grad_fn = jax.grad(loss_fn)
+
+  def one(k):
+    v = rademacher_like(k, params)
+    _, hv = jax.jvp(grad_fn, (params,), (v,))
+    return sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(v), jax.tree.leaves(hv)))
+  return jnp.mean(jax.vmap(one)(jax.random.split(key, num_probes)))
+
+
+def downstream_loss(model, params, head, batch):
+  """Cross-entropy of the linear probe `head` on the encoder's concatenated token features (padding zeroed)."""
+  h = model.apply({"params": params}, batch["inputs"], method="features")
+  real = (jnp.arange(h.shape[1])[None] < batch["lengths"][:, None])[..., None]
+  feats = jnp.where(real, h, 0.0).reshape(h.shape[0], -1)
+  logits = (feats @ head["w"] + head["b"]).astype(jnp.float32)
+  return optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"]).mean()
+
+
+def value_and_grad(cfg, loss_fn, params, key, *, model=None, head=None, labelled=None):
+  """(loss, grads, metrics) of one step under algorithm `cfg.algorithm` (config.train); loss_fn(params) -> L."""
+  algo = cfg.algorithm
+  if algo == "standard":
+    loss, g = jax.value_and_grad(loss_fn)(params)
+    return loss, g, {}
+  if algo == "sam":
+    loss, g = jax.value_and_grad(loss_fn)(params)
+    scale = cfg.sam_rho / (optax.global_norm(g) + 1e-12)
+    _, g_sam = jax.value_and_grad(loss_fn)(_tree_add(params, g, scale))
+    return loss, g_sam, {}
+  if algo == "trace_penalty":
+    def total(p):
+      loss = loss_fn(p)
+      t = hutchinson_trace_term(loss_fn, p, key, cfg.trace_probes)
+      return loss + cfg.trace_penalty * t, (loss, t)
+    (_, (loss, t)), g = jax.value_and_grad(total, has_aux=True)(params)
+    return loss, g, {"trace_estimate": t}
+  if algo == "adversarial":
+    def total(p):
+      loss = loss_fn(p)
+      d = downstream_loss(model, p, head, labelled)
+      return loss - cfg.adversarial_lambda * d, (loss, d)
+    (_, (loss, d)), g = jax.value_and_grad(total, has_aux=True)(params)
+    return loss, g, {"downstream_loss": d}
+  raise ValueError(f"train.algorithm={algo!r} is unknown; choose one of {ALGORITHMS}")
