@@ -40,8 +40,7 @@ def run_quickstart(config, workdir: str) -> None:
     if metrics_lib.is_writer():
       metrics_lib.write_json_atomic(os.path.join(workdir, "data_card.json"), card)
     print(card_lib.format_card(card))
-  sizes = [s.strip() for s in config.sizes.split(",") if s.strip()]
-  run_dirs = [os.path.join(workdir, s) for s in sizes]
+  run_dirs = [os.path.join(workdir, name) for name in sweep.run_configs(config)]
   if "train" in stages:
     summaries = sweep.train_sizes(config, workdir)
     table = sweep.format_table(summaries)

@@ -34,6 +34,8 @@ def train_config() -> ml_collections.ConfigDict:
   c.train.batch_size = 256   # Global batch (sentences per step); must be divisible by the data-axis devices.
   c.train.steps_per_call = 20  # Steps per jitted call (lax.scan); chunks also end at eval/checkpoint steps.
   c.train.masking = "one"    # 'one': one masked token per sentence (the paper's L); 'bert': 15%, 80/10/10.
+  c.train.init_from = ""     # Start from the newest checkpoint's parameters of this run directory (fresh
+  #                            optimizer state), e.g. to continue a converged model with another algorithm.
   c.train.algorithm = "standard"  # 'standard' | 'sam' | 'trace_penalty' | 'adversarial' (flatness_jax.train.algorithms).
   c.train.sam_rho = 0.05     # SAM radius ρ (algorithm='sam').
   c.train.trace_penalty = 0.01  # μ in L + μ·Tr(H) (algorithm='trace_penalty').

@@ -25,6 +25,7 @@ def get_config(variant=None):
   c.name = "quickstart"
   c.stages = "data_card,train,curvature,probes,report"  # Pipeline stages, in order (flatness_jax.pipeline).
   c.sizes = "cpu_s,cpu_m"   # Model presets trained in turn (comma-separated), each to <workdir>/<size>.
+  c.variants = ""           # Instead of sizes: named runs 'name:key=value,...;name2:...' (configs/algorithms.py).
   c.data.kind = "pcfg"
   c.data.preset = "cpu_easy"
   c.model.preset = "cpu_s"  # Replaced per size.

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from flatness_jax.analysis import figures, isoloss, points as points_lib, stats
+from flatness_jax.analysis import drift, figures, isoloss, points as points_lib, stats
 
 TRACE = "hessian_trace_hutchinson"
 
@@ -174,6 +174,19 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
       lines.append("| " + " | ".join(cells) + " |")
   else:
     lines.append("No checkpoints of different runs match in loss at this tolerance.")
+  rates = drift.drift_rates(runs, TRACE)
+  if len({r["batch_size"] for r in rates}) >= 2:
+    fit = drift.batch_scaling(rates)
+    lines += ["", "## Flatness drift vs batch size (Theorem 4.3: rate ∝ 1/B)", "",
+              "| run | batch B | −dTr(H)/dstep ± SE | rate·B | Tr(H) first → last |", "|---|---|---|---|---|"]
+    for r in rates:
+      lines.append(f"| {r['run']} | {r['batch_size']} | {r['rate']:.2e} ± {r['rate_se']:.1e} | "
+                   f"{r['rate'] * r['batch_size']:.3g} | {r['trace_first']:.3f} → {r['trace_last']:.3f} |")
+    lo, hi = fit["slope"] - 1.96 * fit["slope_se"], fit["slope"] + 1.96 * fit["slope_se"]
+    agree = "consistent with" if lo <= -1.0 <= hi else "inconsistent with"
+    lines += ["", f"Log–log slope of rate vs B over {fit['num_runs']} runs with a positive rate: "
+              f"{fit['slope']:.2f} ± {fit['slope_se']:.2f} (95% CI [{lo:.2f}, {hi:.2f}]), **{agree}** the "
+              "predicted −1."]
   lines += ["", "## Figures", "", f"![gap]({figures.gap_curves(runs, os.path.join(out_dir, 'gap.png'))})"]
   for t in tasks:
     if any(np.isfinite(p.trace(TRACE)[0]) and np.isfinite(p.accuracy(t)[0]) for p in pts):

@@ -79,9 +79,28 @@ class Run:
     """(step, state): restored from the newest readable checkpoint, else freshly initialised (sharded)."""
     step, state = self.checkpointer.restore(self.abstract)
     if state is None:
-      return 0, state_lib.init_train_state(self.model, self.tx, self.init_key, self.shardings, self.max_length)
+      state = state_lib.init_train_state(self.model, self.tx, self.init_key, self.shardings, self.max_length)
+      if self.config.train.get("init_from"):
+        state = self._warm_start(state)
+      return 0, state
     logging.info("resuming %s from step %d", self.workdir, step)
     return step, state
+
+  def _warm_start(self, state):
+    """Parameters from the newest checkpoint of config.train.init_from, optimizer state fresh for them."""
+    from flatness_jax.train import restore  # pylint: disable=g-import-not-at-top
+    src = restore.RunDir(self.config.train.init_from)
+    steps = src.steps()
+    if not steps:
+      raise ValueError(f"train.init_from={src.workdir!r} has no checkpoints")
+    params = src.params(steps[-1])
+    shapes = jax.tree.map(np.shape, params)
+    if shapes != jax.tree.map(np.shape, state.params):
+      raise ValueError(f"train.init_from={src.workdir!r}: its parameters do not have this model's shapes")
+    params = jax.device_put(params, self.shardings.params)
+    opt_state = jax.jit(self.tx.init, out_shardings=self.shardings.opt_state)(params)
+    logging.info("initialised from %s step %d", src.workdir, steps[-1])
+    return state.replace(params=params, opt_state=opt_state)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

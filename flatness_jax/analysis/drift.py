@@ -1,0 +1,57 @@
+"""Batch-size dependence of the flatness drift after convergence (Liu et al. 2023, Theorem 4.3).
+
+Near the manifold of minimisers, SGD with learning rate η and batch size B drifts along it, decreasing Tr(H) with
+a coefficient proportional to 1/(4B) (the noise covariance scales as 1/B). So for runs that start at the same
+converged parameters and differ only in B, the per-step rate r_B = −dTr(H)/dstep should scale as 1/B:
+r_B·B constant, and the log–log slope of r_B against B equal to −1.
+
+`drift_rates` fits, per run, Tr(H) against step by weighted least squares (weights 1/SE² of each estimate) and
+returns the rate with its SE; `batch_scaling` fits log r_B = a + s·log B (runs with r_B > 0) and reports s with its
+SE next to the prediction s = −1. Both use only what the run directories recorded.
+"""
+import numpy as np
+
+
+def weighted_slope(x, y, se):
+  """(slope, stderr) of the weighted least-squares line y ≈ a + b·x with weights 1/se²."""
+  x, y, w = np.asarray(x, float), np.asarray(y, float), 1.0 / np.maximum(np.asarray(se, float), 1e-12) ** 2
+  if len(x) < 2:
+    return float("nan"), float("nan")
+  xm = np.sum(w * x) / np.sum(w)
+  sxx = np.sum(w * (x - xm) ** 2)
+  b = np.sum(w * (x - xm) * (y - np.sum(w * y) / np.sum(w))) / sxx
+  if len(x) > 2:  # scale the SE by the residual scatter when the points disagree more than their SEs say
+    a = np.sum(w * y) / np.sum(w) - b * xm
+    chi2 = np.sum(w * (y - a - b * x) ** 2) / (len(x) - 2)
+    return float(b), float(np.sqrt(max(chi2, 1.0) / sxx))
+  return float(b), float(np.sqrt(1.0 / sxx))
+
+
+def drift_rates(runs, trace_key="hessian_trace_hutchinson") -> list[dict]:
+  """Per run (points.load_run dicts) with ≥ 2 curvature steps: batch size and rate −dTr(H)/dstep ± SE."""
+  out = []
+  for r in runs:
+    steps = sorted(int(s) for s in r["curvature"])
+    vals = [(s, r["curvature"][str(s)].get(trace_key)) for s in steps]
+    vals = [(s, v["value"], v["stderr"]) for s, v in vals if v]
+    if len(vals) < 2:
+      continue
+    s, y, se = zip(*vals)
+    slope, slope_se = weighted_slope(s, y, se)
+    batch = r["config"].get("train", {}).get("batch_size")
+    out.append({"run": r["name"], "batch_size": batch, "rate": -slope, "rate_se": slope_se,
+                "trace_first": y[0], "trace_last": y[-1], "steps": [s[0], s[-1]]})
+  return out
+
+
+def batch_scaling(rates: list[dict]) -> dict:
+  """Log–log fit of rate against batch size over runs with a positive rate: slope ± SE (prediction: −1)."""
+  use = [r for r in rates if r["batch_size"] and r["rate"] > 0]
+  if len({r["batch_size"] for r in use}) < 2:
+    return {"slope": float("nan"), "slope_se": float("nan"), "num_runs": len(use)}
+  x = np.log([r["batch_size"] for r in use])
+  y = np.log([r["rate"] for r in use])
+  se = [max(r["rate_se"] / r["rate"], 1e-6) for r in use]  # delta method: SE of log r
+  slope, slope_se = weighted_slope(x, y, se)
+  return {"slope": slope, "slope_se": slope_se, "num_runs": len(use), "prediction": -1.0,
+          "rate_times_batch": [r["rate"] * r["batch_size"] for r in use]}

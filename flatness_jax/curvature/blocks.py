@@ -1,0 +1,35 @@
+"""Applying an operator to many vectors, `chunk_size` at a time.
+
+An operator is a function op(f) that evaluates f(matvec) for f linear in the operator (see hvp.py; for a plain
+matvec op(f) = f(matvec)). The helpers below are such f's: they push vectors through the matvec with
+`lax.map(..., batch_size=chunk_size)` — `chunk_size` vectors are vmapped together and the chunks run sequentially —
+so peak memory is bounded by one chunk of intermediate activations, never by the number of probes.
+"""
+import jax.numpy as jnp
+from jax import lax
+
+from flatness_jax.curvature.probes import constrain_stacked
+from flatness_jax.curvature.tree_linalg import tree_vdot
+
+
+def apply_block(op, vectors, *, chunk_size, shardings=None):
+  """A V for a stacked pytree V (returns a stacked pytree)."""
+  out = op(lambda mv: lax.map(mv, vectors, batch_size=chunk_size))
+  return constrain_stacked(out, shardings)
+
+
+def quadratic_forms(matvec, make_vector, indices, *, chunk_size):
+  """[vᵢᵀ A vᵢ for i in indices] with vᵢ = make_vector(i) built on the fly (nothing of size m × params is stored).
+
+  Takes a matvec (use it inside op(...)); with several quadratic-form sets, evaluate them in one op call so that a
+  multi-batch operator linearizes each batch once.
+  """
+  def one(i):
+    v = make_vector(i)
+    return tree_vdot(v, matvec(v))
+  return lax.map(one, jnp.asarray(indices), batch_size=chunk_size)
+
+
+def stacked_quadratic_forms(matvec, vectors, *, chunk_size):
+  """[vᵢᵀ A vᵢ] for the vectors of a stacked pytree."""
+  return lax.map(lambda v: tree_vdot(v, matvec(v)), vectors, batch_size=chunk_size)

@@ -1,0 +1,57 @@
+"""Girard–Hutchinson trace estimator (Girard 1989; Hutchinson 1989).
+
+For probes z with E[z zᵀ] = I, E[zᵀ A z] = tr(A). With m i.i.d. probes,
+    t̂ = (1/m) Σᵢ zᵢᵀ A zᵢ,   SE = s / √m,  s² = sample variance of the zᵢᵀ A zᵢ,
+and for Rademacher probes Var[zᵀAz] = 2(‖A‖_F² − Σᵢ Aᵢᵢ²) (the minimum over such distributions; Gaussian probes give
+2‖A‖_F²). The samples are i.i.d., so the t interval t̂ ± t_{0.975,m−1} SE is asymptotically exact; it undercovers
+only when the sample distribution is very skewed and m small (e.g. a single dominant eigenvalue).
+
+Adaptive mode (`rtol`): chunks of `chunk_size` probes are added in a `lax.while_loop` until SE ≤ rtol·|t̂| (after at
+least `min_matvecs` probes) or `max_matvecs` is reached. The stopping time depends on the samples, which biases t̂
+and the interval very slightly; use a generous `min_matvecs` (≥ 10) so the first SE is not a lucky underestimate.
+"""
+import jax.numpy as jnp
+from jax import lax
+
+from flatness_jax.curvature import estimate
+from flatness_jax.curvature.blocks import quadratic_forms
+from flatness_jax.curvature.probes import probe
+
+
+def quadratic_form_estimate(op, make_vector, *, num_matvecs=None, rtol=None, min_matvecs=10, max_matvecs=1000,
+                            chunk_size=16, offset=0.0):
+  """Moments of vᵢᵀ A vᵢ over i = 0, 1, ... (fixed count, or adaptive: SE ≤ rtol·|offset + mean|).
+
+  Shared by Hutchinson and the residual part of Hutch++ (where `offset` is the low-rank part of the trace). In
+  adaptive mode the count is a multiple of `chunk_size` and may exceed `max_matvecs` by less than one chunk.
+  """
+  if rtol is None:
+    samples = op(lambda mv: quadratic_forms(mv, make_vector, jnp.arange(num_matvecs), chunk_size=chunk_size))
+    return estimate.Moments.of(samples)
+  min_matvecs = max(min_matvecs, 2, num_matvecs or 0)
+  max_matvecs = max(max_matvecs, min_matvecs)
+
+  def step(moments):
+    idx = moments.count + jnp.arange(chunk_size)
+    samples = op(lambda mv: quadratic_forms(mv, make_vector, idx, chunk_size=chunk_size))
+    return moments.merge(estimate.Moments.of(samples))
+
+  def keep_going(moments):
+    converged = (moments.count >= min_matvecs) & (moments.stderr <= rtol * jnp.abs(offset + moments.mean))
+    return (moments.count < max_matvecs) & ~converged
+
+  dtype = jnp.result_type(float)
+  init = estimate.Moments(jnp.asarray(0, jnp.int32), jnp.zeros((), dtype), jnp.zeros((), dtype))
+  first = step(init)
+  moments = lax.while_loop(keep_going, step, first)
+  return moments
+
+
+def hutchinson(op, like, key, *, num_matvecs=None, rtol=None, min_matvecs=10, max_matvecs=1000, chunk_size=16,
+               distribution="rademacher", mask=None, shardings=None):
+  """Hutchinson estimate of tr(A) for the operator `op` on pytrees shaped like `like` (traceable; see trace.py)."""
+  def make(i):
+    return probe(key, i, like, distribution=distribution, mask=mask, shardings=shardings)
+  m = quadratic_form_estimate(op, make, num_matvecs=num_matvecs, rtol=rtol, min_matvecs=min_matvecs,
+                              max_matvecs=max_matvecs, chunk_size=chunk_size)
+  return estimate.TraceEstimate(m.mean, m.stderr, m.count, m.count - 1)

@@ -1,0 +1,107 @@
+"""Trace estimators on Hessians of tiny models, checked against dense float64 Hessians."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from flatness_jax.curvature import hessian_trace, mask_by_regex, masked_matvec, trace_estimate
+from tests.curvature.convergence import check_estimator_convergence
+from tests.curvature.tiny_models import dense_hessian, make_mlp, make_transformer
+
+BUDGETS = {"hutchinson": (4, 64, 1024), "hutchpp": (6, 30, 150), "xtrace": (6, 30, 120)}
+FINAL_RTOL = {"hutchinson": 0.03, "hutchpp": 0.02, "xtrace": 2e-3}
+
+
+@pytest.fixture
+def mlp(x64):
+  params, loss_fn, batch = make_mlp()
+  h, unravel = dense_hessian(loss_fn, params, batch)
+  return params, loss_fn, batch, np.asarray(h), unravel
+
+
+@pytest.mark.parametrize("method", ["hutchinson", "hutchpp", "xtrace"])
+def test_converges_to_exact_trace_mlp(mlp, method):
+  params, loss_fn, batch, h, _ = mlp
+  check_estimator_convergence(
+      lambda k, m: hessian_trace(loss_fn, params, batch, k, method=method, num_matvecs=m, chunk_size=64),
+      BUDGETS[method], np.trace(h), final_rtol=FINAL_RTOL[method])
+
+
+def test_full_budget_is_exact(mlp):
+  """Hutch++ with a sketch as large as the dimension spans range(H): exact up to rounding."""
+  params, loss_fn, batch, h, _ = mlp
+  n = h.shape[0]
+  est = hessian_trace(loss_fn, params, batch, jax.random.key(0), method="hutchpp", num_matvecs=3 * n + 2,
+                      chunk_size=64)
+  assert abs(float(est.value) - np.trace(h)) < 1e-9 * np.abs(h).sum()
+  assert float(est.stderr) < 1e-9 * np.abs(h).sum()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["hutchinson", "hutchpp", "xtrace"])
+def test_converges_to_exact_trace_transformer(x64, method):
+  params, loss_fn, batch = make_transformer()
+  h = np.asarray(dense_hessian(loss_fn, params, batch)[0])
+  n = h.shape[0]
+  budgets = {"hutchinson": (10, 1000), "hutchpp": (30, 3 * n + 2), "xtrace": (30, 2 * n - 100)}[method]
+  final = {"hutchinson": 0.15, "hutchpp": 1e-8, "xtrace": 0.01}[method]
+  check_estimator_convergence(
+      lambda k, m: hessian_trace(loss_fn, params, batch, k, method=method, num_matvecs=m, chunk_size=100),
+      budgets, np.trace(h), final_rtol=final, num_seeds=4, shrink=0.2)
+
+
+def test_same_probes_whatever_the_chunking_and_batching(mlp):
+  """Probes depend on (key, index) only, so a list of batches with chunk_size 7 gives the same estimate as a dense
+  matvec with the averaged Hessian and chunk_size 64 (same probes: equal up to rounding)."""
+  params, loss_fn, _, _, unravel = mlp
+  key = jax.random.key(3)
+  batches = [make_mlp(seed=s)[2] for s in (4, 5)]
+  mean_h = sum(np.asarray(dense_hessian(loss_fn, params, b)[0]) for b in batches) / 2
+  dense_mv = lambda v: unravel(jnp.asarray(mean_h) @ ravel_pytree(v)[0])
+  for method, m in (("hutchinson", 20), ("hutchpp", 21), ("xtrace", 20)):
+    ref = trace_estimate(dense_mv, params, key, method=method, num_matvecs=m, chunk_size=64)
+    est = hessian_trace(loss_fn, params, batches, key, method=method, num_matvecs=m, chunk_size=7)
+    np.testing.assert_allclose([est.value, est.stderr], [ref.value, ref.stderr], rtol=1e-9)
+    assert int(est.num_matvecs) == int(ref.num_matvecs) == m
+
+
+@pytest.mark.parametrize("method", ["hutchinson", "hutchpp", "xtrace"])
+def test_adaptive_stops_at_rtol(mlp, method):
+  params, loss_fn, batch, h, _ = mlp
+  est = hessian_trace(loss_fn, params, batch, jax.random.key(1), method=method, rtol=0.03, num_matvecs=12,
+                      chunk_size=8, max_matvecs=4000)
+  assert float(est.stderr) <= 0.03 * abs(float(est.value))
+  assert int(est.num_matvecs) < 4000
+  assert abs(float(est.value) - np.trace(h)) < 4 * float(est.stderr) + 1e-12
+  capped = hessian_trace(loss_fn, params, batch, jax.random.key(1), method=method, rtol=1e-6, num_matvecs=12,
+                         chunk_size=8, max_matvecs=20)
+  assert int(capped.num_matvecs) <= 20 + 8 and float(capped.stderr) > 1e-6 * abs(float(capped.value))
+
+
+def test_mask_restricts_operator(mlp):
+  """With mask = kernels only, the estimators see P H P: full-budget Hutch++ gives Σ of the kernels' diagonal."""
+  params, loss_fn, batch, h, unravel = mlp
+  mask = mask_by_regex(params, include="kernel")
+  assert jax.tree.leaves(mask) == [False, True, False, True]  # bias, kernel per Dense layer (sorted keys)
+  p = ravel_pytree(jax.tree.map(lambda x, m: jnp.full(x.shape, m, x.dtype), params, mask))[0]
+  p = np.asarray(p)
+  exact = float(np.sum(np.diag(h) * p))
+  est = hessian_trace(loss_fn, params, batch, jax.random.key(0), method="hutchpp", num_matvecs=3 * int(p.sum()) + 2,
+                      mask=mask, chunk_size=64)
+  assert abs(float(est.value) - exact) < 1e-9 * np.abs(h).sum()
+  v = ravel_pytree(jax.tree.map(lambda x: jnp.ones_like(x), params))[0]
+  mv = masked_matvec(lambda u: unravel(jnp.asarray(h) @ ravel_pytree(u)[0]), mask)
+  np.testing.assert_allclose(ravel_pytree(mv(unravel(v)))[0], p * (h @ (p * np.asarray(v))), rtol=1e-12)
+  # Masked Hutchinson probes vanish outside the mask, so each sample is a quadratic form of P H P.
+  est = hessian_trace(loss_fn, params, batch, jax.random.key(0), method="hutchinson", num_matvecs=2000,
+                      mask=mask, chunk_size=500)
+  assert abs(float(est.value) - exact) < 4 * float(est.stderr)
+
+
+def test_validation_errors(mlp):
+  params, loss_fn, batch, _, _ = mlp
+  with pytest.raises(ValueError, match="num_matvecs"):
+    hessian_trace(loss_fn, params, batch, jax.random.key(0))
+  with pytest.raises(ValueError, match="method"):
+    hessian_trace(loss_fn, params, batch, jax.random.key(0), method="hutch", num_matvecs=10)

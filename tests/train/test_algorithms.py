@@ -1,0 +1,92 @@
+"""Training algorithms move along the minimiser manifold in the expected direction, and adversarial training
+hurts the downstream probe while keeping the pre-training loss."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from flatness_jax.train import algorithms
+from tests.conftest import REPO_ROOT
+
+
+def _loss(p):
+  # Scale symmetry: minima on the hyperbola w1·w2 = 1, where Tr(H) = 2(w1² + w2²) is smallest at w1 = w2 = 1.
+  return (p["w1"] * p["w2"] - 1.0) ** 2
+
+
+def _trace_h(p):
+  return float(jnp.trace(jax.hessian(lambda v: _loss({"w1": v[0], "w2": v[1]}))(jnp.stack([p["w1"], p["w2"]]))))
+
+
+def _train(algorithm, steps=3000, **kw):
+  cfg = ml_collections.ConfigDict(dict(algorithm=algorithm, sam_rho=0.05, trace_penalty=0.01, trace_probes=4,
+                                       adversarial_lambda=0.0, **kw))
+  tx = optax.sgd(0.02)
+  p = {"w1": jnp.asarray(3.0), "w2": jnp.asarray(0.2)}
+  st = tx.init(p)
+
+  @jax.jit
+  def step(p, st, key):
+    loss, g, _ = algorithms.value_and_grad(cfg, _loss, p, key)
+    u, st = tx.update(g, st, p)
+    return optax.apply_updates(p, u), st, loss
+
+  key = jax.random.key(0)
+  for i in range(steps):
+    p, st, loss = step(p, st, jax.random.fold_in(key, i))
+  return p, float(loss)
+
+
+def test_sam_and_trace_penalty_are_flatter_than_plain_descent():
+  plain, l0 = _train("standard")
+  sam, l1 = _train("sam")
+  pen, l2 = _train("trace_penalty")
+  t0, t1, t2 = _trace_h(plain), _trace_h(sam), _trace_h(pen)
+  # All reach (near) zero loss, i.e. the same loss ...
+  assert max(l0, l1, l2) < 1e-3
+  # ... but SAM and the penalty end at flatter minima (margin: 10% of plain's trace).
+  assert t1 < 0.9 * t0 and t2 < 0.9 * t0, (t0, t1, t2)
+
+
+def test_unknown_algorithm_is_named():
+  cfg = ml_collections.ConfigDict(dict(algorithm="lion"))
+  with pytest.raises(ValueError, match="train.algorithm"):
+    algorithms.value_and_grad(cfg, _loss, {"w1": jnp.ones(()), "w2": jnp.ones(())}, jax.random.key(0))
+
+
+def _run(workdir, *overrides):
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  cmd = [sys.executable, "-m", "experiments.main", "--config=configs/tiny.py", f"--workdir={workdir}",
+         "--config.train.num_steps=60", "--config.adversarial.batch_size=32",
+         "--config.adversarial.head_examples=256", "--config.adversarial.refit_every=20", *overrides]
+  proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return json.load(open(os.path.join(workdir, "summary.json")))
+
+
+def _probe_loss(workdir):
+  from flatness_jax.eval import features, probe
+  from flatness_jax.train import restore
+  run = restore.RunDir(workdir)
+  params = run.params(run.steps()[-1])
+  d = features.task_dataset(run.language, "A", 512, 5)
+  f = features.encoder_features(run.model, params, d.tokens, d.lengths, run.language.vocab_size)
+  head = probe.fit_linear_head(f[:384], d.labels[:384], d.num_classes, 300, learning_rate=1e-2)
+  logits = f[384:] @ np.asarray(head["w"]) + np.asarray(head["b"])
+  return float(optax.softmax_cross_entropy_with_integer_labels(jnp.asarray(logits), d.labels[384:]).mean())
+
+
+def test_adversarial_training_hurts_the_probe_at_similar_loss(tmp_path):
+  std = _run(str(tmp_path / "std"))
+  adv = _run(str(tmp_path / "adv"), "--config.train.algorithm=adversarial", "--config.train.adversarial_lambda=1.0")
+  # Similar pre-training loss (within 25% of the standard run's gap, or 0.03 nats) ...
+  assert abs(adv["final_loss"] - std["final_loss"]) < max(0.25 * std["final_gap"], 0.03)
+  # ... but a clearly worse downstream probe.
+  assert _probe_loss(str(tmp_path / "adv")) > _probe_loss(str(tmp_path / "std")) + 0.05
