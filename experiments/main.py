@@ -12,19 +12,10 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
+from experiments import config_path
 
 
-def _resolve_config_argv(argv):
-  """Rewrites `--config=configs/x.py[:arg]` to experiments/configs/x.py when the cwd has no such file."""
-  out = []
-  for a in argv:
-    if a.startswith("--config="):
-      path, sep, arg = a[len("--config="):].partition(":")
-      if not os.path.exists(path) and os.path.exists(os.path.join(_HERE, path)):
-        a = "--config=" + os.path.join(_HERE, path) + sep + arg
-    out.append(a)
-  return out
+_resolve_config_argv = config_path.resolve_config_argv
 
 
 config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/NAME.py[:arg]).",

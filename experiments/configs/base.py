@@ -65,3 +65,21 @@ def train_config() -> ml_collections.ConfigDict:
   c.parallel.model_parallelism = 1  # Size of the 'model' mesh axis (-1: all devices); the rest is 'data'.
   c.parallel.fsdp = False    # Shard parameters and optimizer state over the data axis (large models).
   return c
+
+
+def paper_scale(c, model_preset: str, learning_rate: float, warmup_steps: int):
+  """Turns a CPU config into the paper-scale one: the paper's batch 4096, a long run, FSDP, sparse evaluation.
+
+  The step budget and learning rate are our choices (stated in each config), not taken from the paper.
+  """
+  c.data.preset = "paper"
+  c.model.preset = model_preset
+  c.train.batch_size = 4096
+  c.train.num_steps = 100_000
+  c.train.steps_per_call = 1
+  c.optimizer.learning_rate = learning_rate
+  c.optimizer.warmup_steps = warmup_steps
+  c.eval.every, c.eval.num_pairs, c.eval.batch_size = 2000, 16384, 4096
+  c.checkpoint.every, c.checkpoint.keep_period = 5000, 10_000
+  c.parallel.fsdp = True
+  return c

@@ -27,16 +27,7 @@ def get_config(variant=None):
     c.model.kind, c.model.preset = "bert", "cpu_s"
   elif variant == "paper":
     c.name = "hmm_paper"
-    c.data.preset = "paper"
-    c.model.preset = "lstm_135m"
-    c.train.batch_size = 4096
-    c.train.num_steps = 100_000
-    c.train.steps_per_call = 1
-    c.optimizer.learning_rate = 1e-3
-    c.optimizer.warmup_steps = 5000
-    c.eval.every, c.eval.num_pairs, c.eval.batch_size = 2000, 16384, 4096
-    c.checkpoint.every, c.checkpoint.keep_period = 5000, 10_000
-    c.parallel.fsdp = True
+    base.paper_scale(c, "lstm_135m", learning_rate=1e-3, warmup_steps=5000)
   elif variant:
     raise ValueError(f"unknown hmm variant {variant!r}; known: 'bert', 'paper'")
   return c
