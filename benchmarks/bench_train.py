@@ -57,11 +57,11 @@ def main():
       chunk = step_lib.jit_train_chunk(step_lib.make_train_chunk(
           run.model, run.tx, lang.vocab_size, "one", run.schedule, dropout=False), run.mesh, run.shardings)
       state = init()
-      state, m = chunk(state, tokens[:per_call], lengths[:per_call], run.mask_key)  # compile
+      state, m, _ = chunk(state, tokens[:per_call], lengths[:per_call], run.mask_key, {})  # compile
       jax.block_until_ready(m)
       t = time.perf_counter()
       for i in range(k, k + n, per_call):
-        state, m = chunk(state, tokens[i:i + per_call], lengths[i:i + per_call], run.mask_key)
+        state, m, _ = chunk(state, tokens[i:i + per_call], lengths[i:i + per_call], run.mask_key, {})
       jax.block_until_ready(m)
       return ntok / (time.perf_counter() - t)
 

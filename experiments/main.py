@@ -6,6 +6,7 @@ it names (`config.job`); the jobs live in importable, tested modules (see experi
 so the literal command works from the repository root. Dotted overrides work as usual:
 `--config.model.num_layers=4`.
 """
+import logging as std_logging
 import os
 import sys
 
@@ -24,9 +25,17 @@ flags.DEFINE_string("workdir", None, "Run directory (created if missing; a run t
 FLAGS = flags.FLAGS
 
 
+class _QuietLibraries(std_logging.Filter):
+  """Keeps INFO lines of our own code; libraries (Orbax, JAX) speak only at WARNING and above."""
+
+  def filter(self, record):
+    return record.levelno >= std_logging.WARNING or "flatness_jax" in record.pathname or "experiments" in record.pathname
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   from flatness_jax.parallel import distributed  # pylint: disable=g-import-not-at-top
   distributed.maybe_initialize()  # jax.distributed.initialize when the environment asks for it (launch/)
   import jax  # pylint: disable=g-import-not-at-top

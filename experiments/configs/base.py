@@ -41,6 +41,7 @@ def train_config() -> ml_collections.ConfigDict:
   c.train.trace_penalty = 0.01  # μ in L + μ·Tr(H) (algorithm='trace_penalty').
   c.train.trace_probes = 1   # Hutchinson probes per step for the penalty.
   c.train.adversarial_lambda = 0.5  # λ in L_pre − λ·L_down (algorithm='adversarial').
+  c.train.adversarial_head_lr = 0.1  # SGD step of the probe head inside each training step (descent–ascent).
 
   c.adversarial = ml_collections.ConfigDict()
   c.adversarial.task = "A"   # Downstream task whose probe loss is maximised.

@@ -8,8 +8,9 @@ takes, as a function of the objective.
   (Hutchinson 1989), an unbiased estimate of Tr ∇²L whose gradient is taken by automatic differentiation
   (reverse over forward-over-reverse); μ trades loss for flatness explicitly.
 - 'adversarial' (the paper's App. A.4): ∇[L_pre(ψ) − λ·L_down(ψ)], L_down the cross-entropy of a linear probe head
-  (fitted on frozen features of a disjoint labelled split and refitted every `refit_every` steps, held fixed in
-  between) on fresh labelled sentences. It keeps the pre-training loss low while making the representation worse
+  (fitted on frozen features of a disjoint labelled split every `refit_every` steps, and between refits trained
+  by one descent step per training step on that step's labelled sentences, so it keeps up with the encoder: a
+  descent–ascent game) on fresh labelled sentences. It keeps the pre-training loss low while making the representation worse
   for the downstream task: same loss, worse transfer.
 All variants return (pre-training loss, gradient, extra metrics).
 """
@@ -48,6 +49,17 @@ def downstream_loss(model, params, head, batch):
   feats = jnp.where(real, h, 0.0).reshape(h.shape[0], -1)
   logits = (feats @ head["w"] + head["b"]).astype(jnp.float32)
   return optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"]).mean()
+
+
+def update_head(model, params, head, batch, learning_rate: float):
+  """One gradient-descent step of the probe head on the labelled batch, features of the current encoder frozen."""
+  h = jax.lax.stop_gradient(model.apply({"params": params}, batch["inputs"], method="features"))
+  real = (jnp.arange(h.shape[1])[None] < batch["lengths"][:, None])[..., None]
+  feats = jnp.where(real, h, 0.0).reshape(h.shape[0], -1)
+  loss = lambda hd: optax.softmax_cross_entropy_with_integer_labels(
+      (feats @ hd["w"] + hd["b"]).astype(jnp.float32), batch["labels"]).mean()
+  g = jax.grad(loss)(head)
+  return jax.tree.map(lambda p, d: p - learning_rate * d, head, g)
 
 
 def value_and_grad(cfg, loss_fn, params, key, *, model=None, head=None, labelled=None):

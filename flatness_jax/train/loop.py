@@ -145,8 +145,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     tokens, lengths = feed.sample_steps(run.language, run.data_key, range(a, b), cfg.train.batch_size)
     extras = adversary.extras(state.params, a, b) if adversary else {}
     t = time.time()
-    state, m = train_chunk(state, feed.to_global(tokens, data_sharding, 1),
-                           feed.to_global(lengths, data_sharding, 1), run.mask_key, extras)
+    state, m, head = train_chunk(state, feed.to_global(tokens, data_sharding, 1),
+                                 feed.to_global(lengths, data_sharding, 1), run.mask_key, extras)
+    if adversary:
+      adversary.head = head
     m = jax.device_get(m)
     if b - a in compiled:
       t_train += time.time() - t

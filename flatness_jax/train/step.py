@@ -14,16 +14,19 @@ from flatness_jax.train import objective
 
 
 def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, dropout: bool, train_cfg=None):
-  """fn(state, tokens[n,B,L], lengths[n,B], key, extras) -> (state, metrics of shape [n]).
+  """fn(state, tokens[n,B,L], lengths[n,B], key, extras) -> (state, metrics of shape [n], head).
 
   `train_cfg` (config.train) picks the algorithm (flatness_jax.train.algorithms; default 'standard'). For
-  'adversarial', extras = {'head': probe head, 'tokens'/'lengths'/'labels': labelled sentences [n, Ba, ...]};
-  otherwise extras = {}.
+  'adversarial', extras = {'head': probe head, 'tokens'/'lengths'/'labels': labelled sentences [n, Ba, ...]}
+  and the head is also trained inside the scan (one descent step per training step on that step's labelled
+  sentences, before the encoder's ascent step), so the adversary faces a head that keeps up; the updated head is
+  returned. Otherwise extras = {} and head is None.
   """
   from flatness_jax.train import algorithms  # pylint: disable=g-import-not-at-top
   algo_cfg = train_cfg if train_cfg is not None and "algorithm" in train_cfg else None
 
-  def step(state, xs, key, head):
+  def step(carry, xs, key):
+    state, head = carry
     tokens, lengths, labelled = xs
     k_mask, k_drop, k_algo = jax.random.split(jax.random.fold_in(key, state.step), 3)
     batch = objective.make_batch(k_mask, tokens, lengths, vocab_size, masking)
@@ -37,17 +40,20 @@ def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, drop
         pad = jnp.asarray(vocab_size, labelled["tokens"].dtype)
         real = jnp.arange(labelled["tokens"].shape[1])[None] < labelled["lengths"][:, None]
         labelled = {**labelled, "inputs": jnp.where(real, labelled["tokens"], pad)}
+        head = algorithms.update_head(model, state.params, head, labelled, algo_cfg.adversarial_head_lr)
       loss, grads, extra = algorithms.value_and_grad(algo_cfg, loss_fn, state.params, k_algo, model=model,
                                                      head=head, labelled=labelled)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule(state.step),
                "param_norm": optax.global_norm(params), **extra}
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return (state.replace(step=state.step + 1, params=params, opt_state=opt_state), head), metrics
 
   def chunk(state, tokens, lengths, key, extras):
     labelled = {k: extras[k] for k in ("tokens", "lengths", "labels") if k in extras}
-    return jax.lax.scan(lambda s, xs: step(s, xs, key, extras.get("head")), state, (tokens, lengths, labelled))
+    (state, head), metrics = jax.lax.scan(lambda c, xs: step(c, xs, key), (state, extras.get("head")),
+                                          (tokens, lengths, labelled))
+    return state, metrics, head
 
   return chunk
 
@@ -56,7 +62,7 @@ def jit_train_chunk(chunk, mesh, shardings):
   """jax.jit with the state's shardings, the data split over 'data' (after the scan axis), state donated."""
   data = mesh_lib.batch_sharding(mesh, leading_unsharded=1)
   rep = mesh_lib.replicated(mesh)
-  return jax.jit(chunk, in_shardings=(shardings, data, data, rep, None), out_shardings=(shardings, rep),
+  return jax.jit(chunk, in_shardings=(shardings, data, data, rep, None), out_shardings=(shardings, rep, rep),
                  donate_argnums=(0,))
 
 
