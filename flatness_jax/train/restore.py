@@ -20,8 +20,8 @@ class RunDir:
   """A run directory: config, summary, metrics, and parameters by step."""
 
   def __init__(self, workdir: str):
-    self.workdir = workdir
-    path = os.path.join(workdir, "config.json")
+    self.workdir = os.path.abspath(workdir)  # Orbax reads absolute paths only
+    path = os.path.join(self.workdir, "config.json")
     if not os.path.exists(path):
       raise FileNotFoundError(f"{workdir} is not a run directory (no config.json)")
     with open(path) as f:
@@ -29,7 +29,7 @@ class RunDir:
     self.language = data_lib.make_language(self.config.data)
     self.max_length = self.config.model.get("max_length", 0) or self.language.max_length
     self.model = models_lib.make_model(self.config.model, self.language.vocab_size, self.max_length)
-    self.ckpt_dir = os.path.join(workdir, "checkpoints")
+    self.ckpt_dir = os.path.join(self.workdir, "checkpoints")
 
   @property
   def name(self) -> str:

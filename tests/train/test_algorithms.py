@@ -86,7 +86,7 @@ def _probe_loss(workdir, step=None):
 
 def test_adversarial_training_hurts_the_probe_at_equal_loss(tmp_path):
   from flatness_jax.train import restore
-  _run(str(tmp_path / "std"), "--config.checkpoint.every=4")
+  _run(str(tmp_path / "std"), "--config.checkpoint.every=4", "--config.checkpoint.keep_period=4")
   adv = _run(str(tmp_path / "adv"), "--config.train.algorithm=adversarial", "--config.train.adversarial_lambda=1.0")
   # Iso-loss: the standard run's checkpoint whose held-out loss is closest to the adversarial run's final loss.
   std_run = restore.RunDir(str(tmp_path / "std"))
