@@ -13,6 +13,7 @@ Per checkpoint step it measures, with flatness_jax.curvature:
   next to flatness of the pre-training loss (the reviewers' second question).
 Each entry records the estimate, its SE, the matvecs or per-example gradients spent, and seconds.
 """
+import functools
 import os
 import time
 
@@ -58,46 +59,67 @@ def downstream_loss_fn(model, head, vocab_size, pooling):
   return loss
 
 
+class Measurer:
+  """The curvature functions of one run, jitted once with parameters as arguments, so every checkpoint of the
+  run reuses the same compiled programs (compilation, not arithmetic, dominates on CPU)."""
+
+  def __init__(self, run: restore.RunDir, cfg):
+    self.run, self.cfg = run, cfg
+    model = run.model
+    self.loss_fn = objective.loss_fn_for(model)
+    self.batches = pretraining_batches(run.language, cfg.num_pairs, cfg.batch_size, cfg.seed)
+    self.mean_loss = jax.jit(lambda p, bs: jnp.mean(jnp.stack([self.loss_fn(p, b) for b in bs])))
+    budget = dict(num_matvecs=cfg.num_matvecs, rtol=cfg.rtol or None, max_matvecs=cfg.max_matvecs)
+    self.traces = {m: jax.jit(functools.partial(curvature.hessian_trace, self.loss_fn, method=m, **budget))
+                   for m in cfg.methods.split(",")}
+    logits_fn = lambda p, x: model.apply({"params": p}, x["inputs"], x["positions"]).astype(jnp.float32)
+    self.fisher = jax.jit(lambda p, x, k: curvature.fisher_trace(logits_fn, p, x, k, num_samples=cfg.fisher_samples))
+    self.lanczos = jax.jit(lambda p, bs, k: curvature.lanczos_eigenvalues(
+        curvature.hessian_matvec(self.loss_fn, p, bs), p, k, 1, cfg.lanczos_iters))
+
+    def downstream(p, head, bs, k):
+      return curvature.hessian_trace(downstream_loss_fn(model, head, run.language.vocab_size, cfg.pooling), p, bs, k,
+                                     method="hutchinson", **budget)
+    self.downstream = jax.jit(downstream)
+    self.downstream_loss = jax.jit(lambda p, head, bs: jnp.mean(jnp.stack(
+        [downstream_loss_fn(model, head, run.language.vocab_size, cfg.pooling)(p, b) for b in bs])))
+
+  def measure(self, step: int, key) -> dict:
+    """All curvature quantities of one checkpoint (see the module docstring)."""
+    cfg, run, lang = self.cfg, self.run, self.run.language
+    params = run.params(step)
+    out = {"step": step, "loss": float(self.mean_loss(params, self.batches))}
+    keys = jax.random.split(key, 8)
+    for i, (method, fn) in enumerate(self.traces.items()):
+      est, sec = _timed(lambda: fn(params, self.batches, keys[i]))
+      out[f"hessian_trace_{method}"] = _estimate_dict(est, sec)
+    fisher_inputs = {k: jnp.concatenate([b[k] for b in self.batches])[:cfg.fisher_examples]
+                     for k in ("inputs", "positions")}
+    est, sec = _timed(lambda: self.fisher(params, fisher_inputs, keys[5]))
+    out["fisher_trace"] = _estimate_dict(est, sec, unit="gradients")
+    res, sec = _timed(lambda: self.lanczos(params, self.batches, keys[6]))
+    out["lambda_max"] = {"value": float(res.eigenvalues[0]), "residual": float(res.residual_norms[0]),
+                         "matvecs": cfg.lanczos_iters, "seconds": sec}
+    out["downstream_trace"] = {}
+    for task in [t for t in cfg.tasks.split(",") if t]:
+      data = features_lib.task_dataset(lang, task, cfg.downstream_examples, cfg.seed + 1)
+      feats = features_lib.encoder_features(run.model, params, data.tokens, data.lengths, lang.vocab_size,
+                                            cfg.pooling)
+      head = probe_lib.fit_linear_head(feats, data.labels, data.num_classes, cfg.head_epochs * 10)
+      inputs = features_lib.model_inputs(data.tokens, data.lengths, lang.vocab_size)
+      dbatches = [{"inputs": jnp.asarray(inputs[i:i + cfg.batch_size]),
+                   "lengths": jnp.asarray(data.lengths[i:i + cfg.batch_size]),
+                   "labels": jnp.asarray(data.labels[i:i + cfg.batch_size])}
+                  for i in range(0, len(inputs), cfg.batch_size)]
+      est, sec = _timed(lambda: self.downstream(params, head, dbatches, keys[7]))
+      out["downstream_trace"][task] = {**_estimate_dict(est, sec),
+                                       "probe_loss": float(self.downstream_loss(params, head, dbatches))}
+    return out
+
+
 def measure_step(run: restore.RunDir, step: int, cfg, key) -> dict:
-  """All curvature quantities of one checkpoint (see the module docstring)."""
-  params = run.params(step)
-  model, lang = run.model, run.language
-  loss_fn = objective.loss_fn_for(model)
-  batches = pretraining_batches(lang, cfg.num_pairs, cfg.batch_size, cfg.seed)
-  out = {"step": step, "loss": float(np.mean([float(loss_fn(params, b)) for b in batches]))}
-  keys = jax.random.split(key, 8)
-  for i, method in enumerate(cfg.methods.split(",")):
-    est, sec = _timed(lambda: curvature.hessian_trace(loss_fn, params, batches, keys[i], method=method,
-                                                      num_matvecs=cfg.num_matvecs, rtol=cfg.rtol or None,
-                                                      max_matvecs=cfg.max_matvecs))
-    out[f"hessian_trace_{method}"] = _estimate_dict(est, sec)
-  fisher_inputs = {k: jnp.concatenate([b[k] for b in batches])[:cfg.fisher_examples]
-                   for k in ("inputs", "positions")}
-  logits_fn = lambda p, x: model.apply({"params": p}, x["inputs"], x["positions"]).astype(jnp.float32)
-  est, sec = _timed(lambda: curvature.fisher_trace(logits_fn, params, fisher_inputs, keys[5],
-                                                   num_samples=cfg.fisher_samples))
-  out["fisher_trace"] = _estimate_dict(est, sec, unit="gradients")
-  matvec = curvature.hessian_matvec(loss_fn, params, batches)
-  res, sec = _timed(lambda: curvature.lanczos_eigenvalues(matvec, params, keys[6], 1, cfg.lanczos_iters))
-  out["lambda_max"] = {"value": float(res.eigenvalues[0]), "residual": float(res.residual_norms[0]),
-                       "matvecs": cfg.lanczos_iters, "seconds": sec}
-  out["downstream_trace"] = {}
-  for task in [t for t in cfg.tasks.split(",") if t]:
-    data = features_lib.task_dataset(lang, task, cfg.downstream_examples, cfg.seed + 1)
-    feats = features_lib.encoder_features(model, params, data.tokens, data.lengths, lang.vocab_size, cfg.pooling)
-    head = probe_lib.fit_linear_head(feats, data.labels, data.num_classes, cfg.head_epochs * 10)
-    inputs = features_lib.model_inputs(data.tokens, data.lengths, lang.vocab_size)
-    dbatches = [{"inputs": jnp.asarray(inputs[i:i + cfg.batch_size]),
-                 "lengths": jnp.asarray(data.lengths[i:i + cfg.batch_size]),
-                 "labels": jnp.asarray(data.labels[i:i + cfg.batch_size])}
-                for i in range(0, len(inputs), cfg.batch_size)]
-    dloss = downstream_loss_fn(model, head, lang.vocab_size, cfg.pooling)
-    est, sec = _timed(lambda: curvature.hessian_trace(dloss, params, dbatches, keys[7], method="hutchinson",
-                                                      num_matvecs=cfg.num_matvecs, rtol=cfg.rtol or None,
-                                                      max_matvecs=cfg.max_matvecs))
-    out["downstream_trace"][task] = {**_estimate_dict(est, sec),
-                                     "probe_loss": float(np.mean([float(dloss(params, b)) for b in dbatches]))}
-  return out
+  """All curvature quantities of one checkpoint (a one-off Measurer; reuse one for several steps)."""
+  return Measurer(run, cfg).measure(step, key)
 
 
 def select_steps(run: restore.RunDir, steps: str) -> list[int]:
@@ -129,9 +151,10 @@ def run_curvature(config, workdir: str) -> dict:
     import json  # pylint: disable=g-import-not-at-top
     result["steps"] = json.load(open(path)).get("steps", {})
   key = jax.random.key(cfg.seed)
+  measurer = Measurer(run, cfg)
   for step in steps:
     logging.info("curvature of %s at step %d", workdir, step)
-    result["steps"][str(step)] = measure_step(run, step, cfg, jax.random.fold_in(key, step))
+    result["steps"][str(step)] = measurer.measure(step, jax.random.fold_in(key, step))
     if metrics_lib.is_writer():
       metrics_lib.write_json_atomic(path, result)
     r = result["steps"][str(step)]
