@@ -43,9 +43,13 @@ def get_config(variant=None):
   c.card.sample_seed = 1        # Seed of those sentences.
 
   c.curvature = curvature_config.get_config().curvature
-  c.curvature.steps = "last:3"  # The three newest checkpoints of each size (converged; continued training).
+  c.curvature.steps = "last:2"  # The two newest checkpoints of each size (converged; continued training).
+  c.curvature.methods = "hutchinson"  # Fixed budgets keep the CPU pipeline bounded (SEs are reported).
+  c.curvature.rtol, c.curvature.num_matvecs, c.curvature.lanczos_iters = 0.0, 32, 10
+  c.curvature.num_pairs = c.curvature.fisher_examples = c.curvature.downstream_examples = 512
   c.probes = probes_config.get_config().probes
-  c.probes.steps = "last:3"
+  c.probes.steps = "last:2"
+  c.probes.num_examples = 2000
   c.report = report_config.get_config().report
   if variant == "tiny":
     _shrink(c)
