@@ -21,6 +21,7 @@ import numpy as np
 from flatness_jax.analysis import drift, figures, isoloss, points as points_lib, stats
 
 TRACE = "hessian_trace_hutchinson"
+MIN_POINTS_FOR_CORRELATION = 8  # fewer points give degenerate bootstrap intervals
 
 
 def _pm(value, err, scale=1.0, digits=2):
@@ -115,7 +116,9 @@ def verdict_lines(runs, pts, tasks, saturated_gap: float) -> list[str]:
   # Flatness vs accuracy, vs loss, and controlling for size.
   for t in tasks:
     use = [p for p in pts if np.isfinite(p.trace(TRACE)[0]) and np.isfinite(p.accuracy(t)[0])]
-    if len(use) < 4:
+    if len(use) < MIN_POINTS_FOR_CORRELATION:
+      out.append(f"- Flatness vs accuracy, task {t}: only {len(use)} measured checkpoints; a rank-correlation CI "
+                 f"needs at least {MIN_POINTS_FOR_CORRELATION} (measure more steps: --config.curvature.steps=all).")
       continue
     tr = np.array([p.trace(TRACE)[0] for p in use])
     acc = np.array([p.accuracy(t)[0] for p in use])
@@ -131,7 +134,7 @@ def verdict_lines(runs, pts, tasks, saturated_gap: float) -> list[str]:
       out.append(f"  - with log(parameters) held fixed: partial r(Tr(H), acc) = {_ci(pc)} → "
                  f"**{stats.verdict(pc[1], pc[2], -1)}** (is flatness just size?).")
     down = [p for p in use if t in (p.curvature.get("downstream_trace") or {})]
-    if len(down) >= 4:
+    if len(down) >= MIN_POINTS_FOR_CORRELATION:
       dtr = np.array([p.curvature["downstream_trace"][t]["value"] for p in down])
       dacc = np.array([p.accuracy(t)[0] for p in down])
       rd = stats.bootstrap_ci(stats.spearman, dtr, dacc)

@@ -15,14 +15,17 @@ diagnostic of being at the optimum.
 
 Cost: one forward and S backward passes per example (g = Jᵀ(e_y − p) via one `jax.vjp` per example); examples are
 processed `chunk_size` at a time (vmap inside `lax.map`), so memory is one chunk of per-example gradients.
-`logits_fn(params, inputs)` must treat examples independently (no cross-example normalisation).
+`logits_fn(params, inputs)` must treat examples independently (no cross-example normalisation). Compilation is
+cached on (logits_fn, num_samples, chunk_size) and shapes: pass the same function object on every call.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from flatness_jax.curvature import estimate
-from flatness_jax.curvature.probes import apply_mask
+from flatness_jax.curvature.probes import apply_mask, hashable_fn
 from flatness_jax.curvature.tree_linalg import tree_vdot
 
 
@@ -48,6 +51,12 @@ def per_example_sq_grad_norms(logits_fn, params, inputs, key, *, num_samples=1, 
   return lax.map(one, (jnp.arange(n), inputs), batch_size=chunk_size)
 
 
+@functools.partial(jax.jit, static_argnames=("logits_fn", "num_samples", "chunk_size"))
+def _per_example_jit(params, inputs, key, mask, *, logits_fn, num_samples, chunk_size):
+  return per_example_sq_grad_norms(logits_fn, params, inputs, key, num_samples=num_samples, chunk_size=chunk_size,
+                                   mask=mask)
+
+
 def fisher_trace(logits_fn, params, inputs, key, *, num_samples=1, chunk_size=32, mask=None):
   """Estimates Tr F = E_x E_{y~p_θ} ‖∇_θ log p_θ(y|x)‖² (= Tr ∇²L at a global optimum; Liu et al. 2023).
 
@@ -64,7 +73,7 @@ def fisher_trace(logits_fn, params, inputs, key, *, num_samples=1, chunk_size=32
     TraceEstimate with value = mean over examples, stderr = std over examples / √N, num_matvecs = N·S (per-example
     gradients), dof = N − 1.
   """
-  vals = jax.jit(lambda p, x, k: per_example_sq_grad_norms(logits_fn, p, x, k, num_samples=num_samples,
-                                                            chunk_size=chunk_size, mask=mask))(params, inputs, key)
+  vals = _per_example_jit(params, inputs, key, mask, logits_fn=hashable_fn(logits_fn), num_samples=num_samples,
+                          chunk_size=chunk_size)
   est = estimate.from_samples(vals)
   return est._replace(num_matvecs=est.num_matvecs * num_samples)

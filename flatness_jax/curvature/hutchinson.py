@@ -2,13 +2,16 @@
 
 For probes z with E[z zᵀ] = I, E[zᵀ A z] = tr(A). With m i.i.d. probes,
     t̂ = (1/m) Σᵢ zᵢᵀ A zᵢ,   SE = s / √m,  s² = sample variance of the zᵢᵀ A zᵢ,
-and for Rademacher probes Var[zᵀAz] = 2(‖A‖_F² − Σᵢ Aᵢᵢ²) (the minimum over such distributions; Gaussian probes give
-2‖A‖_F²). The samples are i.i.d., so the t interval t̂ ± t_{0.975,m−1} SE is asymptotically exact; it undercovers
-only when the sample distribution is very skewed and m small (e.g. a single dominant eigenvalue).
+and for Rademacher probes Var[zᵀAz] = 2(‖A‖_F² − Σᵢ Aᵢᵢ²) (the minimum among probes with i.i.d. zero-mean,
+unit-variance entries; Gaussian probes give 2‖A‖_F²). The samples are i.i.d., so the t interval t̂ ± t_{0.975,m−1} SE
+is asymptotically exact; with few probes it undercovers when the samples are skewed, i.e. when a few eigenvalues
+dominate (measured ≈ 91% coverage at 60 probes on λᵢ = i^-2, ≈ 94.5% on an indefinite i^-1 spectrum).
 
-Adaptive mode (`rtol`): chunks of `chunk_size` probes are added in a `lax.while_loop` until SE ≤ rtol·|t̂| (after at
-least `min_matvecs` probes) or `max_matvecs` is reached. The stopping time depends on the samples, which biases t̂
-and the interval very slightly; use a generous `min_matvecs` (≥ 10) so the first SE is not a lucky underestimate.
+Adaptive mode (`rtol`): steps of `adaptive_step(chunk_size)` = max(16, chunk_size) probes (a multiple of chunk_size)
+are added in a `lax.while_loop` until SE ≤ rtol·|t̂| (after at least `min_matvecs` probes) or `max_matvecs` is
+reached; each step is one pass of the operator (one linearization per batch for a multi-batch Hessian). The stopping
+time depends on the samples, which biases t̂ and the interval very slightly; use a generous `min_matvecs` (≥ 10) so
+the first SE is not a lucky underestimate.
 """
 import jax.numpy as jnp
 from jax import lax
@@ -18,12 +21,17 @@ from flatness_jax.curvature.blocks import quadratic_forms
 from flatness_jax.curvature.probes import probe
 
 
+def adaptive_step(chunk_size):
+  """Probes added per adaptive step: a multiple of chunk_size, at least 16."""
+  return chunk_size * max(1, -(-16 // chunk_size))
+
+
 def quadratic_form_estimate(op, make_vector, *, num_matvecs=None, rtol=None, min_matvecs=10, max_matvecs=1000,
-                            chunk_size=16, offset=0.0):
+                            chunk_size=1, offset=0.0):
   """Moments of vᵢᵀ A vᵢ over i = 0, 1, ... (fixed count, or adaptive: SE ≤ rtol·|offset + mean|).
 
   Shared by Hutchinson and the residual part of Hutch++ (where `offset` is the low-rank part of the trace). In
-  adaptive mode the count is a multiple of `chunk_size` and may exceed `max_matvecs` by less than one chunk.
+  adaptive mode the count is a multiple of the step and may exceed `max_matvecs` by less than one step.
   """
   if rtol is None:
     samples = op(lambda mv: quadratic_forms(mv, make_vector, jnp.arange(num_matvecs), chunk_size=chunk_size))
@@ -32,7 +40,7 @@ def quadratic_form_estimate(op, make_vector, *, num_matvecs=None, rtol=None, min
   max_matvecs = max(max_matvecs, min_matvecs)
 
   def step(moments):
-    idx = moments.count + jnp.arange(chunk_size)
+    idx = moments.count + jnp.arange(adaptive_step(chunk_size))
     samples = op(lambda mv: quadratic_forms(mv, make_vector, idx, chunk_size=chunk_size))
     return moments.merge(estimate.Moments.of(samples))
 
@@ -47,7 +55,7 @@ def quadratic_form_estimate(op, make_vector, *, num_matvecs=None, rtol=None, min
   return moments
 
 
-def hutchinson(op, like, key, *, num_matvecs=None, rtol=None, min_matvecs=10, max_matvecs=1000, chunk_size=16,
+def hutchinson(op, like, key, *, num_matvecs=None, rtol=None, min_matvecs=10, max_matvecs=1000, chunk_size=1,
                distribution="rademacher", mask=None, shardings=None):
   """Hutchinson estimate of tr(A) for the operator `op` on pytrees shaped like `like` (traceable; see trace.py)."""
   def make(i):

@@ -5,10 +5,13 @@ With m matvecs: k = m/3 sketch probes S, Q = orth(A S) (a randomized range finde
 The first term is exact given Q; the second is Hutchinson on the deflated operator, whose variance
 2‖(I−QQᵀ)A(I−QQᵀ)‖_F² is small when the spectrum decays. Relative error O(1/m) for PSD A instead of O(1/√m).
 
-Error bar: conditionally on Q the only randomness is the r i.i.d. residual samples, so
+Error bar: conditionally on Q the only randomness is the r i.i.d. residual samples (the low-rank term has zero
+conditional variance), so
     SE = sample std of the residual samples / √r   (dof r − 1)
-is the exact conditional standard error of t̂ (the low-rank term has zero conditional variance), and the t interval
-covers at the nominal rate for every Q, hence unconditionally too.
+is the usual standard error of a mean of i.i.d. samples given Q, and the t interval is as well calibrated as
+Hutchinson's on the deflated operator — better than Hutchinson's on A, because deflation removes the dominant
+eigenvalues that make the samples skewed (measured 93.5–95.3% coverage on λᵢ = i^-2 at 60 matvecs, 400 seeds each;
+benchmarks/spectra_table.py).
 
 Adaptive mode (`rtol`): the sketch size k is fixed (k = num_matvecs // 3, or `sketch_size`) and residual probes are
 added chunk by chunk until SE ≤ rtol·|t̂| (the adaptive variant of Persson, Cortinovis & Kressner, SIMAX 2022, with
@@ -25,7 +28,7 @@ from flatness_jax.curvature.tree_linalg import orthonormalize, stacked_combine, 
 
 
 def hutchpp(op, like, key, *, num_matvecs=None, rtol=None, sketch_size=None, min_matvecs=10, max_matvecs=1000,
-            chunk_size=16, distribution="rademacher", mask=None, shardings=None):
+            chunk_size=1, distribution="rademacher", mask=None, shardings=None):
   """Hutch++ estimate of tr(A) (traceable; see trace.py for the public entry point)."""
   k = sketch_size if sketch_size is not None else (num_matvecs or 0) // 3
   if k < 1:

@@ -26,8 +26,12 @@ def hvp(loss_fn, params, batch, v):
 
 
 def linearized_hvp(loss_fn, params, batch):
-  """The linear map v ↦ H v, with the gradient's residuals computed once (`jax.linearize`)."""
-  return jax.linearize(lambda p: jax.grad(loss_fn)(p, batch), params)[1]
+  """The linear map v ↦ H v, with the gradient's residuals computed once (`jax.linearize`).
+
+  The gradient is wrapped in `jax.jit` so that, called outside a jit, the linearization compiles as one program
+  instead of dispatching op by op (inside a jit the inner jit is inlined).
+  """
+  return jax.linearize(jax.jit(lambda p: jax.grad(loss_fn)(p, batch)), params)[1]
 
 
 def _as_batch_list(batches):

@@ -3,7 +3,7 @@
 Probe number i is a pure function of (key, i): entry j of the parameters in ravel order (leaf after leaf, row-major
 within a leaf) is drawn from the first word of Threefry-2x32 (Salmon et al. 2011) of the block (j, 0) under the key
 fold_in(key, i) (`jax.extend.random.threefry2x32_p`, elementwise). So the probes do not depend on chunking, batching
-or sharding, and an estimate on 4 devices uses exactly the probes of the one-device run. Two layouts give identical values:
+or sharding, and an estimate on 4 devices uses exactly the probes of the one-device run. Two layouts, same values:
   * unsharded: one threefry call over all n counters, then split into leaves (one kernel to compile: XLA's CPU
     compile time grows with every distinctly shaped threefry, ~seconds each);
   * sharded (any leaf of `like` has a multi-device NamedSharding): per leaf, on counters offset + iota(leaf shape),
@@ -36,6 +36,36 @@ def probe_shardings(like):
       return sharding
     return None
   return jax.tree.map(one, like)
+
+
+def freeze(tree, *, none_is_leaf=False):
+  """A hashable form of a pytree of hashable leaves (for jit static arguments); `thaw` inverts it."""
+  leaves, treedef = jax.tree.flatten(tree, is_leaf=(lambda x: x is None) if none_is_leaf else None)
+  return treedef, tuple(leaves)
+
+
+class _ById:
+  """Wraps an unhashable callable so it can be a jit static argument (cached by identity only)."""
+
+  def __init__(self, fn):
+    self.fn = fn
+
+  def __call__(self, *args, **kwargs):
+    return self.fn(*args, **kwargs)
+
+
+def hashable_fn(fn):
+  """fn itself when hashable (functions, bound methods of flax modules, ...), else an identity-hashed wrapper."""
+  try:
+    hash(fn)
+    return fn
+  except TypeError:
+    return _ById(fn)
+
+
+def thaw(frozen):
+  treedef, leaves = frozen
+  return jax.tree.unflatten(treedef, leaves)
 
 
 def shape_struct(like):

@@ -10,6 +10,7 @@ estimates the normalised density φ(t) = (1/n) Σᵢ δ(t − λᵢ), smoothed h
 (f = identity: a trace estimate). Lanczos restarts after a breakdown get weight 0, so they do not distort the measure.
 Probes are processed one at a time (lax.map): memory is one Lanczos basis of num_iters vectors.
 """
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -18,7 +19,7 @@ from jax import lax
 
 from flatness_jax.curvature.lanczos import lanczos_tridiag, tridiag_eigh
 from flatness_jax.curvature.masks import mask_size, masked_matvec
-from flatness_jax.curvature.probes import probe_shardings
+from flatness_jax.curvature.probes import freeze, hashable_fn, probe_shardings, shape_struct, thaw
 
 
 class SpectralDensity(NamedTuple):
@@ -52,14 +53,19 @@ def slq_density(matvec, like, key, num_probes, num_iters, *, mask=None):
   Returns:
     SpectralDensity(nodes, weights, dim).
   """
-  shardings = probe_shardings(like)
+  nodes, weights = _slq_jit(key, mask, matvec=hashable_fn(matvec), like=freeze(shape_struct(like)),
+                            shardings=freeze(probe_shardings(like), none_is_leaf=True), num_probes=num_probes,
+                            num_iters=num_iters)
+  return SpectralDensity(nodes, weights, mask_size(like, mask))
+
+
+@functools.partial(jax.jit, static_argnames=("matvec", "like", "shardings", "num_probes", "num_iters"))
+def _slq_jit(key, mask, *, matvec, like, shardings, num_probes, num_iters):
   mv = masked_matvec(matvec, mask)
 
   def one(l):
-    alpha, beta, _ = lanczos_tridiag(mv, like, jax.random.fold_in(key, l), num_iters, mask=mask,
-                                     shardings=shardings)
+    alpha, beta, _ = lanczos_tridiag(mv, thaw(like), jax.random.fold_in(key, l), num_iters, mask=mask,
+                                     shardings=thaw(shardings))
     theta, u = tridiag_eigh(alpha, beta)
     return theta, u[0] ** 2
-
-  nodes, weights = jax.jit(lambda: lax.map(one, jnp.arange(num_probes)))()
-  return SpectralDensity(nodes, weights, mask_size(like, mask))
+  return lax.map(one, jnp.arange(num_probes))

@@ -1,6 +1,6 @@
 """Synthetic symmetric test operators with known spectra, and the error/coverage study of the trace estimators.
 
-A = U diag(λ) Uᵀ with U a random orthogonal matrix (QR of a Gaussian matrix, signs fixed by diag(R)) and
+A = U diag(λ) Uᵀ with U a Haar-random orthogonal matrix (Q factor of a Gaussian matrix, positive diag(R)) and
     "i^-2", "i^-1", "i^-0.5":  λᵢ = i^-p, i = 1..n  (fast to slow decay; the first two are the PSD test cases of
                                Meyer et al. 2021 and Epperly et al. 2024),
     "indefinite":              λᵢ = (−1)^(i+1) i^-1 (alternating signs: tr A is small against ‖A‖_F).
@@ -11,6 +11,7 @@ benchmarks/spectra_table.py.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg
 
 SPECTRA = ("i^-2", "i^-1", "i^-0.5", "indefinite")
 
@@ -26,10 +27,16 @@ def spectrum(name, n):
 
 
 def random_symmetric(eigenvalues, seed=0):
-  """U diag(λ) Uᵀ for a random orthogonal U (numpy float64)."""
-  n = len(eigenvalues)
-  q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((n, n)))
-  q = q * np.sign(np.diag(r))
+  """U diag(λ) Uᵀ for a Haar-random orthogonal U (numpy float64).
+
+  U is the Q factor, with positive diagonal R, of a Gaussian matrix, computed as Cholesky-QR twice (Q = G R⁻¹ with
+  GᵀG = RᵀR, repeated once for orthogonality to rounding): the same matrix as Householder QR with signs fixed, and
+  several times faster than LAPACK's dgeqrf on the busy 2-core test machine.
+  """
+  q = np.random.default_rng(seed).standard_normal((len(eigenvalues),) * 2)
+  for _ in range(2):
+    r = scipy.linalg.cholesky(q.T @ q, lower=False)
+    q = scipy.linalg.solve_triangular(r, q.T, trans="T", lower=False).T
   return (q * eigenvalues) @ q.T
 
 

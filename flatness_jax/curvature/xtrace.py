@@ -35,7 +35,7 @@ from flatness_jax.curvature.probes import constrain_stacked, probes
 from flatness_jax.curvature.tree_linalg import orthonormalize, stacked_gram, stacked_rowwise_dot
 
 
-def xtrace_from_sketch(op, omega, y, *, chunk_size=16, shardings=None, error_estimate="jackknife"):
+def xtrace_from_sketch(op, omega, y, *, chunk_size=1, shardings=None, error_estimate="jackknife"):
   """The XTrace estimate from test vectors Ω (stacked) and Y = AΩ; spends s further matvecs on Z = AQ."""
   s = jax.tree.leaves(omega)[0].shape[0]
   omega_y = stacked_rowwise_dot(omega, y)
@@ -90,7 +90,7 @@ def _leave_one_out_estimates(sv, h, w, t, r, omega_y):
   return jnp.sum(jnp.where(off, est, 0.0), axis=0) / (s - 1)
 
 
-def xtrace(op, like, key, *, num_matvecs, chunk_size=16, distribution="rademacher", mask=None, shardings=None,
+def xtrace(op, like, key, *, num_matvecs, chunk_size=1, distribution="rademacher", mask=None, shardings=None,
            error_estimate="jackknife"):
   """XTrace estimate of tr(A) with num_matvecs (rounded down to even) products (traceable; see trace.py)."""
   s = num_matvecs // 2

@@ -48,7 +48,8 @@ def test_report_tables_and_verdicts(tmp_path):
   assert "**reproduced** (paper: improves)" in text
   # The big model is better at its final checkpoint and Tr(H) anti-correlates with accuracy.
   assert "Model size (big 4,000 vs small 1,000" in text
-  assert "Spearman ρ(Tr(H), acc)" in text
+  # Six checkpoints are too few for a correlation CI: the report says so instead of a verdict.
+  assert "a rank-correlation CI needs at least 8" in text
   assert "majority class" in text and "93.0" in text and "50.0 ± 1.0" in text
   assert os.path.exists(tmp_path / "out" / "gap.png") and os.path.exists(tmp_path / "out" / "acc_vs_trace_A.png")
   # Deterministic: same inputs, same bytes.

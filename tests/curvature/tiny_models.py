@@ -3,9 +3,12 @@
 Each `make_*` returns (params, loss_fn, batch) with loss_fn(params, batch) -> scalar; parameters ≤ ~2k so dense
 Hessians are cheap. Call them inside the `x64` fixture.
 """
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
@@ -40,22 +43,33 @@ def _xent(logits, labels):
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
 
 
+@functools.lru_cache(maxsize=None)
+def loss_for(model):
+  """One loss function object per model config (flax modules hash by their fields), so the toolkit's compilation
+  cache, keyed on the function, is shared between tests."""
+  return lambda p, b: _xent(model.apply(p, b[0]), b[1])
+
+
+@functools.lru_cache(maxsize=None)
+def init64(model):
+  """jit(model.init) with float64 parameters (one compiled program instead of dozens of eager ops)."""
+  return jax.jit(lambda key, x: jax.tree.map(lambda a: a.astype(jnp.float64), model.init(key, x)))
+
+
 def make_mlp(seed=0, n=16, d=3, hidden=8, classes=4):
-  k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+  rng = np.random.default_rng(seed)
   model = MLP(hidden, classes)
-  x = jax.random.normal(k1, (n, d), jnp.float64)
-  y = jax.random.randint(k2, (n,), 0, classes)
-  params = jax.tree.map(lambda a: a.astype(jnp.float64), model.init(k3, x))
-  return params, lambda p, b: _xent(model.apply(p, b[0]), b[1]), (x, y)
+  x = jnp.asarray(rng.standard_normal((n, d)))
+  y = jnp.asarray(rng.integers(0, classes, n))
+  return init64(model)(jax.random.key(seed), x), loss_for(model), (x, y)
 
 
 def make_transformer(seed=0, n=4):
+  rng = np.random.default_rng(seed)
   model = TinyTransformer()
-  k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
-  tokens = jax.random.randint(k1, (n, model.length), 0, model.vocab)
-  targets = jax.random.randint(k2, (n, model.length), 0, model.vocab)
-  params = jax.tree.map(lambda a: a.astype(jnp.float64), model.init(k3, tokens))
-  return params, lambda p, b: _xent(model.apply(p, b[0]), b[1]), (tokens, targets)
+  tokens = jnp.asarray(rng.integers(0, model.vocab, (n, model.length)))
+  targets = jnp.asarray(rng.integers(0, model.vocab, (n, model.length)))
+  return init64(model)(jax.random.key(seed), tokens), loss_for(model), (tokens, targets)
 
 
 _HESSIANS = {}
