@@ -84,6 +84,7 @@ def _probe_loss(workdir, step=None):
   return float(optax.softmax_cross_entropy_with_integer_labels(jnp.asarray(logits), d.labels[384:]).mean())
 
 
+@pytest.mark.slow  # two training runs and probes: minutes on 2 cores
 def test_adversarial_training_hurts_the_probe_at_equal_loss(tmp_path):
   from flatness_jax.train import restore
   _run(str(tmp_path / "std"), "--config.checkpoint.every=4", "--config.checkpoint.keep_period=4")

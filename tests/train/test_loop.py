@@ -95,7 +95,7 @@ def test_nan_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     ("--config.train.batch_size=30", "train.batch_size"),
     ("--config.model.num_heads=3", "num_heads"),
     ("--config.optimizer.name=adagrad", "optimizer.name"),
-    ("--config.model.max_length=4", "model.max_length"),
+    ("--config.model.max_length=2", "model.max_length"),
     ("--config.train.masking=all", "train.masking"),
 ])
 def test_impossible_configs_fail_before_compiling(tmp_path, override, field):
