@@ -25,7 +25,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from flatness_jax.curvature import estimate
-from flatness_jax.curvature.probes import apply_mask, hashable_fn
+from flatness_jax.curvature.probes import apply_mask
+from flatness_jax.curvature.statics import hashable_fn
 from flatness_jax.curvature.tree_linalg import tree_vdot
 
 

@@ -5,7 +5,8 @@ For probes z with E[z zᵀ] = I, E[zᵀ A z] = tr(A). With m i.i.d. probes,
 and for Rademacher probes Var[zᵀAz] = 2(‖A‖_F² − Σᵢ Aᵢᵢ²) (the minimum among probes with i.i.d. zero-mean,
 unit-variance entries; Gaussian probes give 2‖A‖_F²). The samples are i.i.d., so the t interval t̂ ± t_{0.975,m−1} SE
 is asymptotically exact; with few probes it undercovers when the samples are skewed, i.e. when a few eigenvalues
-dominate (measured ≈ 91% coverage at 60 probes on λᵢ = i^-2, ≈ 94.5% on an indefinite i^-1 spectrum).
+dominate (measured 90–94% coverage at 60 probes and 88% at 12 on λᵢ = i^-2; 94–95% on an indefinite i^-1
+spectrum; benchmarks/spectra_table.py).
 
 Adaptive mode (`rtol`): steps of `adaptive_step(chunk_size)` = max(16, chunk_size) probes (a multiple of chunk_size)
 are added in a `lax.while_loop` until SE ≤ rtol·|t̂| (after at least `min_matvecs` probes) or `max_matvecs` is

@@ -10,8 +10,8 @@ conditional variance), so
     SE = sample std of the residual samples / √r   (dof r − 1)
 is the usual standard error of a mean of i.i.d. samples given Q, and the t interval is as well calibrated as
 Hutchinson's on the deflated operator — better than Hutchinson's on A, because deflation removes the dominant
-eigenvalues that make the samples skewed (measured 93.5–95.3% coverage on λᵢ = i^-2 at 60 matvecs, 400 seeds each;
-benchmarks/spectra_table.py).
+eigenvalues that make the samples skewed (measured 92.8–96.4% coverage from 30 matvecs on, on all four synthetic
+spectra of benchmarks/spectra_table.py; below that, with ≤ 4 residual samples, 90.8% on i^-2 at 12).
 
 Adaptive mode (`rtol`): the sketch size k is fixed (k = num_matvecs // 3, or `sketch_size`) and residual probes are
 added chunk by chunk until SE ≤ rtol·|t̂| (the adaptive variant of Persson, Cortinovis & Kressner, SIMAX 2022, with

@@ -13,11 +13,14 @@ A loss averaged over several batches, H = (1/B) Σ_b ∇² L_b, is represented b
 `lax.scan` over batches when they share shapes), so memory does not grow with the number of batches. With a single
 batch the linearization is done once and shared by all stages of an estimator.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from flatness_jax.curvature.masks import masked_matvec
+from flatness_jax.curvature.statics import hashable_fn
 
 
 def hvp(loss_fn, params, batch, v):
@@ -25,13 +28,20 @@ def hvp(loss_fn, params, batch, v):
   return jax.jvp(lambda p: jax.grad(loss_fn)(p, batch), (params,), (v,))[1]
 
 
+@functools.lru_cache(maxsize=64)
+def _jitted_grad(loss_fn):
+  return jax.jit(jax.grad(loss_fn))
+
+
 def linearized_hvp(loss_fn, params, batch):
   """The linear map v ↦ H v, with the gradient's residuals computed once (`jax.linearize`).
 
-  The gradient is wrapped in `jax.jit` so that, called outside a jit, the linearization compiles as one program
-  instead of dispatching op by op (inside a jit the inner jit is inlined).
+  The gradient is a `jax.jit` of grad(loss_fn), cached per loss_fn, so that outside a jit the linearization runs as
+  compiled programs, compiled once for all batches of the same shapes, instead of op by op (inside a jit the inner
+  jit is inlined).
   """
-  return jax.linearize(jax.jit(lambda p: jax.grad(loss_fn)(p, batch)), params)[1]
+  grad = _jitted_grad(hashable_fn(loss_fn))
+  return jax.linearize(lambda p: grad(p, batch), params)[1]
 
 
 def _as_batch_list(batches):

@@ -26,8 +26,8 @@ import jax.numpy as jnp
 from jax import lax
 
 from flatness_jax.curvature.masks import masked_matvec
-from flatness_jax.curvature.probes import (constrain, constrain_stacked, freeze, hashable_fn, probe, probe_shardings,
-                                           shape_struct, thaw)
+from flatness_jax.curvature.probes import constrain, constrain_stacked, probe, probe_shardings, shape_struct
+from flatness_jax.curvature.statics import freeze, hashable_fn, thaw
 from flatness_jax.curvature.tree_linalg import (stacked_combine, stacked_dot_vector, stacked_set, tree_norm,
                                                 tree_scale, tree_sub, tree_vdot)
 

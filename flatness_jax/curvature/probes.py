@@ -38,36 +38,6 @@ def probe_shardings(like):
   return jax.tree.map(one, like)
 
 
-def freeze(tree, *, none_is_leaf=False):
-  """A hashable form of a pytree of hashable leaves (for jit static arguments); `thaw` inverts it."""
-  leaves, treedef = jax.tree.flatten(tree, is_leaf=(lambda x: x is None) if none_is_leaf else None)
-  return treedef, tuple(leaves)
-
-
-class _ById:
-  """Wraps an unhashable callable so it can be a jit static argument (cached by identity only)."""
-
-  def __init__(self, fn):
-    self.fn = fn
-
-  def __call__(self, *args, **kwargs):
-    return self.fn(*args, **kwargs)
-
-
-def hashable_fn(fn):
-  """fn itself when hashable (functions, bound methods of flax modules, ...), else an identity-hashed wrapper."""
-  try:
-    hash(fn)
-    return fn
-  except TypeError:
-    return _ById(fn)
-
-
-def thaw(frozen):
-  treedef, leaves = frozen
-  return jax.tree.unflatten(treedef, leaves)
-
-
 def shape_struct(like):
   """`like` as ShapeDtypeStructs (so closures over it capture no arrays)."""
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), like)

@@ -19,7 +19,8 @@ from jax import lax
 
 from flatness_jax.curvature.lanczos import lanczos_tridiag, tridiag_eigh
 from flatness_jax.curvature.masks import mask_size, masked_matvec
-from flatness_jax.curvature.probes import freeze, hashable_fn, probe_shardings, shape_struct, thaw
+from flatness_jax.curvature.probes import probe_shardings, shape_struct
+from flatness_jax.curvature.statics import freeze, hashable_fn, thaw
 
 
 class SpectralDensity(NamedTuple):

@@ -28,7 +28,8 @@ from flatness_jax.curvature.blocks import apply_block
 from flatness_jax.curvature.hutchinson import hutchinson
 from flatness_jax.curvature.hutchpp import hutchpp
 from flatness_jax.curvature.hvp import hessian_operator, operator_from_matvec
-from flatness_jax.curvature.probes import freeze, hashable_fn, probe_shardings, probes, shape_struct, thaw
+from flatness_jax.curvature.probes import probe_shardings, probes, shape_struct
+from flatness_jax.curvature.statics import freeze, hashable_fn, thaw
 from flatness_jax.curvature.xtrace import xtrace, xtrace_from_sketch
 
 METHODS = ("hutchinson", "hutchpp", "xtrace")

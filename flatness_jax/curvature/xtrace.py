@@ -10,11 +10,11 @@ where sᵢ ∝ R⁻ᵀ eᵢ (unit) spans the part of range(Q) orthogonal to the 
 (our derivation; it agrees term by term with the expanded formula of the authors' reference code).
 
 Error bar. The authors' estimate, SE = std(t̂ᵢ)/√s, treats the t̂ᵢ as independent; they share Ω and are positively
-correlated, and on the synthetic spectra of benchmarks/spectra_table.py its 95% interval covers only 85–93%. The
+correlated, and on the synthetic spectra of benchmarks/spectra_table.py its 95% interval covers only 81–94%. The
 default (`error_estimate="jackknife"`) is the delete-one jackknife of the whole estimator (Efron & Stein 1981; the
 approach of Epperly & Tropp, "Efficient error and variance estimation for randomized matrix computations", SISC
 2024): v = (s−1)/s Σⱼ (t̂₍₋ⱼ₎ − mean)², where t̂₍₋ⱼ₎ is XTrace run on Ω without ωⱼ. By the Efron–Stein inequality it
-is conservative in expectation (measured SE/true-error ratio 1.1–2.5, coverage ≥ 98%). It costs no matvecs:
+is conservative in expectation (measured SE/RMSE 1.1–2.6, coverage 97.8–100%). It costs no matvecs:
 dropping ωⱼ leaves range(Q) spanned, Q₍₋ⱼ₎ = Q·C and AQ₍₋ⱼ₎ = Z·C, so every t̂₍₋ⱼ₎ follows from s×s matrices
 (`_leave_one_out_estimates`, O(s³)).
 

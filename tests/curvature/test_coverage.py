@@ -1,11 +1,16 @@
 """Error and 95%-interval coverage on synthetic spectra (n = 1000, random eigenbasis), many seeds vmapped at once.
 
-The full table over budgets is benchmarks/spectra_table.py; here one budget (60 matvecs) and 300 fixed seeds. The
-coverage of a calibrated 95% interval over 300 seeds has a standard deviation of 1.3%; the bar is 93%.
+The full table over budgets is benchmarks/spectra_table.py; here one budget (60 matvecs) and fixed seeds: 300 in the
+default tier, 1000 in the slow tier. The coverage of a calibrated 95% interval over 300 seeds has a standard
+deviation of 1.3% (0.7% over 1000): a 94.5%-calibrated method (Hutch++ on i^-2 measures 94.8% over 500 seeds)
+would fall below the 93% bar on 300 seeds about one time in eight, hence 1000 seeds for the sweep over spectra
+(Hutch++ on the indefinite spectrum measured 92.3% on 300 seeds and 95.4% on 500 other ones).
 
-Known exception (measured, not hidden): Hutchinson on the i^-2 spectrum covers ≈ 91% at 60 probes (three sets of
-400 seeds: 91.0%, 91.5%, 90.3%). One eigenvalue dominates, so zᵀAz ≈ λ₁g² is strongly right-skewed and the t
-interval built from 60 samples is too short on the low side; it is tested against 88% with that reason stated.
+Known exception (measured, not hidden): Hutchinson on the i^-2 spectrum covers 90–94% at 60 probes (four sets of
+400–500 seeds: 91.0%, 91.5%, 90.3%, 94.0%). One eigenvalue dominates, so zᵀAz ≈ λ₁g² is strongly right-skewed
+and the t interval built from 60 samples is too short on the low side; it is tested against 88% with that reason
+stated. At 12 matvecs Hutchinson (i^-2: 88%) and Hutch++ (i^-2: 91%, 4 residual samples) undercover too: see the
+table.
 """
 import functools
 
@@ -45,7 +50,7 @@ def test_hutchinson_coverage_indefinite(x64):
 @pytest.mark.parametrize("name", ["i^-1", "i^-0.5", "indefinite"])
 @pytest.mark.parametrize("method", ["hutchinson", "hutchpp", "xtrace"])
 def test_coverage_all_spectra(x64, method, name):
-  r = _study(method, name, seed=3)
+  r = _study(method, name, seed=3, seeds=1000)
   assert r["coverage"] >= 0.93, r
   assert 0.7 < r["mean_se_over_rmse"] < 2.5, r
 
@@ -59,7 +64,8 @@ def test_hutchinson_skewed_spectrum(x64):
 @pytest.mark.slow
 def test_error_shrinks_with_budget(x64):
   """Hutchinson's error falls like 1/√m; Hutch++ and XTrace faster on a decaying spectrum."""
-  for method, name, lo, hi in (("hutchinson", "indefinite", 2.5, 6.5), ("hutchpp", "i^-2", 10, 1e3),
-                               ("xtrace", "i^-2", 10, 1e3)):
-    errors = [_study(method, name, seed=5, num_matvecs=m, seeds=100)["median_rel_error"] for m in (30, 480)]
-    assert lo < errors[0] / errors[1] < hi, (method, errors)   # 16× the budget: √16 = 4 for Hutchinson
+  # 8× the budget: √8 = 2.8 for Hutchinson; ≈ 60× measured for Hutch++ and XTrace on i^-2 (the table).
+  for method, name, lo, hi in (("hutchinson", "indefinite", 2.0, 4.5), ("hutchpp", "i^-2", 20, 300),
+                               ("xtrace", "i^-2", 20, 300)):
+    errors = [_study(method, name, seed=5, num_matvecs=m, seeds=100)["median_rel_error"] for m in (30, 240)]
+    assert lo < errors[0] / errors[1] < hi, (method, errors)
