@@ -24,11 +24,12 @@ def _stages(config) -> list[str]:
   return stages
 
 
-def _measured(path: str, steps: list[int]) -> bool:
+def _measured(path: str, steps: list[int], key: str | None = None) -> bool:
+  """Whether the json file at `path` has every step (and, if given, `key` in every step's entry)."""
   if not os.path.exists(path):
     return False
   have = json.load(open(path)).get("steps", {})
-  return all(str(s) in have for s in steps)
+  return all(str(s) in have and (key is None or key in have[str(s)]) for s in steps)
 
 
 def run_quickstart(config, workdir: str) -> None:
@@ -55,7 +56,7 @@ def run_quickstart(config, workdir: str) -> None:
         curvature_run.run_curvature(config, d)
     if "probes" in stages:
       steps = curvature_run.select_steps(curvature_run.restore.RunDir(d), config.probes.steps)
-      if not _measured(os.path.join(d, "probes.json"), steps):
+      if not _measured(os.path.join(d, "probes.json"), steps, "finetune" if config.probes.get("finetune") else None):
         probe_run.run_probes(config, d)
   if "report" in stages:
     path = report.build_report(run_dirs, workdir, saturated_gap=config.report.saturated_gap,

@@ -29,5 +29,8 @@ def get_config():
   c.curvature.downstream_examples = 1024  # Sentences for the probe head and its loss.
   c.curvature.pooling = "concat"      # Probe features: 'concat' (paper) or 'mean'.
   c.curvature.head_epochs = 50        # Full-batch AdamW epochs (×10 steps) fitting the probe head.
+  c.curvature.embed_into = ""         # Run name (sibling directory) whose architecture every run is embedded into
+                                      # for a second Tr(H) in one parameterization ('' = none; configs/model_size.py).
+  c.curvature.same_probes = False     # Same probes at every checkpoint (common random numbers for drifts).
   c.curvature.seed = 7                # Seed of pairs, probes and label draws (fixed: runs are comparable).
   return c

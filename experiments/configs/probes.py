@@ -5,6 +5,9 @@ Command:  python -m experiments.main --config=configs/probes.py --workdir=runs/q
           (--workdir is the run directory; --config.probes.steps=all for every checkpoint)
 Runtime:  about 20 s per checkpoint and task for the quickstart's models on 2 CPU cores (5 seeds × 100 epochs).
 Reaches:  probe accuracy between the majority and the Bayes-optimal accuracy of each task.
+Fine-tuning (--config.probes.finetune=True) also fine-tunes the whole encoder with a fresh linear head per task
+(flatness_jax.eval.finetune; AdamW lr 1e-4, linear warmup then decay, test accuracy at the best validation epoch)
+and writes steps[step]["finetune"][task]; it is much slower than a probe (every step trains the encoder, per seed).
 """
 import ml_collections
 
@@ -24,4 +27,12 @@ def get_config():
   c.probes.pooling = "concat"    # 'concat': concatenated token representations (paper); 'mean': mean-pooled.
   c.probes.lookup = True         # Also probe the exact conditionals (the lookup-table baseline).
   c.probes.seed = 2024           # Seed of the labelled sentences and the split (fixed across runs).
+  c.probes.finetune = False      # Also fine-tune the whole encoder + a linear head per task (slow; off by default).
+  c.probes.finetune_epochs = 10  # Fine-tuning epochs; the test accuracy is taken at the best validation epoch.
+  c.probes.finetune_learning_rate = 1e-4  # Peak AdamW learning rate (paper: 1e-4), 10% linear warmup, linear decay.
+  c.probes.finetune_batch_size = 32       # Fine-tuning minibatch.
+  c.probes.finetune_pooling = "mean"  # Sentence representation under the head: 'mean' (real tokens) or 'first'.
+  c.probes.finetune_seeds = 5    # Fine-tuning seeds (paper: 5; head init and minibatch order); mean ± std over them.
+  c.probes.finetune_examples = 1000  # The first this many sentences of each probe split (same 70/10/20 proportions;
+                                     # at most num_examples, where fine-tuning sees the probe's own split).
   return c

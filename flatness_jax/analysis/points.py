@@ -32,6 +32,11 @@ class Point:
     e = self.probes.get(task) or {}
     return e.get("accuracy_mean", np.nan), e.get("accuracy_std", np.nan), len(e.get("accuracy_per_seed", []))
 
+  def finetune_accuracy(self, task: str):
+    """(mean, std, number of seeds) of the task's whole-model fine-tuning accuracy, or (nan, nan, 0)."""
+    e = (self.probes.get("finetune") or {}).get(task) or {}
+    return e.get("accuracy_mean", np.nan), e.get("accuracy_std", np.nan), len(e.get("accuracy_per_seed", []))
+
 
 def _load(path, default):
   return json.load(open(path)) if os.path.exists(path) else default

@@ -2,10 +2,12 @@
 
 Tables (in the spirit of Liu et al. 2023, Fig. 1–3, 5 and Tables 1–2): per run at its last measured checkpoint and
 per checkpoint: held-out gap ± SE, Tr(H) ± SE (Hutchinson), Fisher trace ± SE, probe accuracy mean ± std over probe
-seeds, next to the majority, Bayes-optimal and lookup-table accuracies. Verdicts are computed, never asserted:
+seeds (and whole-model fine-tuning accuracy where measured), next to the majority, Bayes-optimal and lookup-table
+accuracies. Verdicts are computed, never asserted:
 - *continued training*: among a run's checkpoints within `saturated_gap` of the optimum, last minus first accuracy
   (expected > 0) and Tr(H) (expected < 0);
-- *model size*: the largest minus the smallest model at their last checkpoints (expected accuracy > 0);
+- *model size*: the largest minus the smallest model at their last checkpoints (expected accuracy > 0), and their
+  Tr(H) in their own parameterizations and embedded in the largest architecture (analysis/sizes.py; expected < 0);
 - *flatness tracks accuracy*: Spearman ρ(Tr(H), accuracy) over all points with a bootstrap 95% CI (expected < 0),
   next to ρ(loss, accuracy), and the partial correlation with log(parameters) held fixed;
 - *pre-training vs downstream flatness*: ρ of each with accuracy, where downstream traces were measured;
@@ -18,7 +20,7 @@ import os
 
 import numpy as np
 
-from flatness_jax.analysis import drift, figures, isoloss, points as points_lib, stats
+from flatness_jax.analysis import drift, figures, isoloss, points as points_lib, sizes, stats
 
 TRACE = "hessian_trace_hutchinson"
 MIN_POINTS_FOR_CORRELATION = 8  # fewer points give degenerate bootstrap intervals
@@ -44,13 +46,16 @@ def tasks_of(runs) -> list[str]:
 
 
 def point_table(pts, tasks) -> list[str]:
+  finetuned = [t for t in tasks if any(np.isfinite(p.finetune_accuracy(t)[0]) for p in pts)]
   head = ["run", "step", "params", "gap % of L*", "Tr(H)", "Fisher Tr", "λmax"] + [f"acc {t} %" for t in tasks]
+  head += [f"fine-tune {t} %" for t in finetuned]
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for p in pts:
     lam = (p.curvature.get("lambda_max") or {}).get("value", np.nan)
     cells = [p.run, str(p.step), f"{p.num_params:,}", _pm(p.eval["gap_relative"], p.eval["gap_relative_se"], 100),
              _pm(*p.trace(TRACE)), _pm(*p.trace("fisher_trace")), "–" if not np.isfinite(lam) else f"{lam:.2f}"]
     cells += [_pm(p.accuracy(t)[0], p.accuracy(t)[1], 100, 1) for t in tasks]
+    cells += [_pm(p.finetune_accuracy(t)[0], p.finetune_accuracy(t)[1], 100, 1) for t in finetuned]
     lines.append("| " + " | ".join(cells) + " |")
   return lines
 
@@ -164,6 +169,9 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
            "pre-training run per configuration, so CIs reflect probe and estimator noise only).", "",
            "## Final checkpoints", ""] + point_table(finals, tasks) + ["", "## References", ""]
   lines += reference_table(runs, tasks) + ["", "## Every measured checkpoint", ""] + point_table(pts, tasks)
+  size = sizes.size_lines(pts, tasks, TRACE)
+  if size:
+    lines += ["", "## Model size: Tr(H) in each model's own parameterization and embedded in the largest", ""] + size
   lines += ["", "## Verdicts", ""] + verdict_lines(runs, pts, tasks, saturated_gap)
   pairs = isoloss.matched_pairs(pts, iso_tol)
   lines += ["", f"## Iso-loss pairs (|Δloss| ≤ {iso_tol} SE)", ""]

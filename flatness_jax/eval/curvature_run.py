@@ -8,10 +8,17 @@ Per checkpoint step it measures, with flatness_jax.curvature:
   equal to Tr ∇²L at a global optimum; its SE is over examples. Agreement with the Hessian trace is a diagnostic
   of being at the optimum (they differ away from it).
 - `lambda_max`: the top Hessian eigenvalue by Lanczos, with its residual.
+- `hessian_trace_embedded` (when `embed_into` names a sibling run): Tr(H) of the same function written in the
+  larger run's architecture (flatness_jax.models.embed: duplicated neurons and heads with split outgoing weights,
+  identity layers; Liu et al. 2023, §5 compare sizes "in one parameterization"), with the embedded model's loss on
+  the same pairs (equal to `loss` up to rounding: the embedding preserves the function).
 - `downstream_trace`: for each task, Tr ∇²_θ of a linear probe head's cross-entropy with respect to the encoder
   parameters θ (head fitted on frozen features at that step, then held fixed) — flatness of the downstream loss,
   next to flatness of the pre-training loss (the reviewers' second question).
-Each entry records the estimate, its SE, the matvecs or per-example gradients spent, and seconds.
+Each entry records the estimate, its SE, the matvecs or per-example gradients spent, and seconds. With
+`same_probes`, every checkpoint uses the same probe vectors and label draws (common random numbers): each estimate
+is still unbiased with the same SE, but their errors are positively correlated, so differences and slopes across
+checkpoints are more precise than their independent-error intervals (which the report uses) say.
 """
 import functools
 import os
@@ -24,6 +31,7 @@ import numpy as np
 import optax
 
 from flatness_jax import curvature
+from flatness_jax.models import embed as embed_lib
 from flatness_jax.eval import features as features_lib, probe as probe_lib
 from flatness_jax.train import heldout as heldout_lib, metrics as metrics_lib, objective, restore
 
@@ -81,8 +89,45 @@ class Measurer:
       return curvature.hessian_trace(downstream_loss_fn(model, head, run.language.vocab_size, cfg.pooling), p, bs, k,
                                      method="hutchinson", **budget)
     self.downstream = jax.jit(downstream)
+    self._init_embedding(budget)
     self.downstream_loss = jax.jit(lambda p, head, bs: jnp.mean(jnp.stack(
         [downstream_loss_fn(model, head, run.language.vocab_size, cfg.pooling)(p, b) for b in bs])))
+
+  def _init_embedding(self, budget):
+    """The larger run named by cfg.embed_into (a sibling directory), checked before any measurement."""
+    self.embed_into = self.cfg.get("embed_into", "")
+    self.large = None
+    if not self.embed_into:
+      return
+    large_dir = os.path.join(os.path.dirname(self.run.workdir), self.embed_into)
+    if not os.path.exists(os.path.join(large_dir, "config.json")):
+      raise ValueError(f"curvature.embed_into={self.embed_into!r}: {large_dir} is not a run directory")
+    if os.path.normpath(large_dir) == os.path.normpath(self.run.workdir):
+      return  # the largest run is its own embedding
+    large = restore.RunDir(large_dir)
+    if large.config.data.to_dict() != self.run.config.data.to_dict():
+      raise ValueError(f"curvature.embed_into={self.embed_into!r}: {large_dir} was trained on another language")
+    embed_lib.check_embeddable(self.run.config.model, large.config.model)
+    self.large = large
+    large_loss = objective.loss_fn_for(large.model)
+    self.embedded_trace = jax.jit(functools.partial(curvature.hessian_trace, large_loss, method="hutchinson",
+                                                    **budget))
+    self.embedded_loss = jax.jit(lambda p, bs: jnp.mean(jnp.stack([large_loss(p, b) for b in bs])))
+
+  def _measure_embedded(self, params, out: dict, key) -> None:
+    if not self.embed_into:
+      return
+    if self.large is None:  # this run is the target architecture: the embedding is the identity
+      own = out.get("hessian_trace_hutchinson")
+      if own:
+        out["hessian_trace_embedded"] = {**own, "into": self.embed_into, "embedded_loss": out["loss"]}
+      return
+    big = embed_lib.embed_params(params, self.run.config.model, self.large.config.model,
+                                 jax.random.key(self.cfg.seed))
+    est, sec = _timed(lambda: self.embedded_trace(big, self.batches, key))
+    out["hessian_trace_embedded"] = {**_estimate_dict(est, sec), "into": self.embed_into,
+                                     "embedded_loss": float(self.embedded_loss(big, self.batches)),
+                                     "embedded_params": int(sum(x.size for x in jax.tree.leaves(big)))}
 
   def measure(self, step: int, key) -> dict:
     """All curvature quantities of one checkpoint (see the module docstring)."""
@@ -97,6 +142,7 @@ class Measurer:
                      for k in ("inputs", "positions")}
     est, sec = _timed(lambda: self.fisher(params, fisher_inputs, keys[5]))
     out["fisher_trace"] = _estimate_dict(est, sec, unit="gradients")
+    self._measure_embedded(params, out, jax.random.fold_in(key, 99))
     res, sec = _timed(lambda: self.lanczos(params, self.batches, keys[6]))
     out["lambda_max"] = {"value": float(res.eigenvalues[0]), "residual": float(res.residual_norms[0]),
                          "matvecs": cfg.lanczos_iters, "seconds": sec}
@@ -154,7 +200,8 @@ def run_curvature(config, workdir: str) -> dict:
   measurer = Measurer(run, cfg)
   for step in steps:
     logging.info("curvature of %s at step %d", workdir, step)
-    result["steps"][str(step)] = measurer.measure(step, jax.random.fold_in(key, step))
+    step_key = key if cfg.get("same_probes", False) else jax.random.fold_in(key, step)
+    result["steps"][str(step)] = measurer.measure(step, step_key)
     if metrics_lib.is_writer():
       metrics_lib.write_json_atomic(path, result)
     r = result["steps"][str(step)]

@@ -9,6 +9,7 @@
   p(· | x_{−t}) of every position, concatenated ([n, L·V]); its pre-training loss is optimal by construction.
 """
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -52,18 +53,20 @@ def encoder_features(model, params, tokens, lengths, vocab_size: int, pooling: s
   inputs = model_inputs(tokens, lengths, vocab_size)
   lengths = np.asarray(lengths)
 
-  @jax.jit
-  def feats(p, x, lens):
-    h = model.apply({"params": p}, x, method="features")
-    real = (jnp.arange(x.shape[1])[None] < lens[:, None])[..., None]
-    h = jnp.where(real, h, 0.0)
-    if pooling == "mean":
-      return h.sum(1) / lens[:, None]
-    return h.reshape(h.shape[0], -1)
-
-  out = [np.asarray(feats(params, inputs[i:i + batch_size], lengths[i:i + batch_size]))
+  out = [np.asarray(_features(model, pooling, params, inputs[i:i + batch_size], lengths[i:i + batch_size]))
          for i in range(0, len(inputs), batch_size)]
   return np.concatenate(out).astype(np.float32)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _features(model, pooling, p, x, lens):
+  """Pooled final-layer features of one batch (jitted once per model, pooling and batch shape)."""
+  h = model.apply({"params": p}, x, method="features")
+  real = (jnp.arange(x.shape[1])[None] < lens[:, None])[..., None]
+  h = jnp.where(real, h, 0.0)
+  if pooling == "mean":
+    return h.sum(1) / lens[:, None]
+  return h.reshape(h.shape[0], -1)
 
 
 def lookup_features(language, tokens, lengths) -> np.ndarray:

@@ -10,6 +10,7 @@ Features for our encoders: the concatenated final-layer token representations [L
 mean over real tokens (`pooling='mean'`); see flatness_jax.eval.features.
 """
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -58,18 +59,33 @@ def train_linear_probe(train, val, test, num_classes: int, *, seeds=(0, 1, 2, 3,
   if standardize:
     mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
     xtr, xva, xte = [(x - mu) / sd for x in (xtr, xva, xte)]
-  n, dim = xtr.shape
+  n = xtr.shape[0]
   if n < 1 or int(jnp.max(ytr)) >= num_classes:
     raise ValueError(f"probe needs labels in [0, {num_classes}) and a non-empty training set")
-  batch_size = min(batch_size, n)
+  keys = jnp.stack([jax.random.key_data(jax.random.key(s)) for s in seeds])
+  tl, va, te = _train_probes(keys, xtr, ytr, xva, yva, xte, yte, num_classes=num_classes, epochs=epochs,
+                             learning_rate=learning_rate, batch_size=min(batch_size, n), weight_decay=weight_decay)
+  tl, va, te = (np.asarray(a) for a in (tl, va, te))
+  best = va.argmax(1)
+  rows = np.arange(len(seeds))
+  return ProbeResult(test_accuracy=te[rows, best], val_accuracy=va[rows, best], best_epoch=best + 1,
+                     test_curve=te, val_curve=va, train_loss=tl)
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "epochs", "learning_rate", "batch_size",
+                                             "weight_decay"))
+def _train_probes(keys, xtr, ytr, xva, yva, xte, yte, *, num_classes, epochs, learning_rate, batch_size,
+                  weight_decay):
+  """Per seed (vmapped over `keys`): minibatch AdamW epochs in a `lax.scan`; per-epoch train loss, val and test
+  accuracy. Jitted at module level, so probes of equal shapes and settings share one compiled program."""
+  n, dim = xtr.shape
   steps = n // batch_size
   tx = optax.adamw(learning_rate, weight_decay=weight_decay)
 
   def one_seed(key):
-    k_init, k_perm = jax.random.split(key)
+    k_init, k_perm = jax.random.split(jax.random.wrap_key_data(key))
     params = {"w": jax.random.normal(k_init, (dim, num_classes)) / np.sqrt(dim),
               "b": jnp.zeros((num_classes,))}
-    opt = tx.init(params)
 
     def loss(p, x, y):
       return optax.softmax_cross_entropy_with_integer_labels(x @ p["w"] + p["b"], y).mean()
@@ -87,16 +103,10 @@ def train_linear_probe(train, val, test, num_classes: int, *, seeds=(0, 1, 2, 3,
       (p, o), losses = jax.lax.scan(step, (p, o), perm)
       return (p, o), (losses.mean(), _accuracy(p, xva, yva), _accuracy(p, xte, yte))
 
-    _, (tl, va, te) = jax.lax.scan(epoch, (params, opt), jax.random.split(k_perm, epochs))
-    return tl, va, te
+    _, out = jax.lax.scan(epoch, (params, tx.init(params)), jax.random.split(k_perm, epochs))
+    return out
 
-  keys = jnp.stack([jax.random.key_data(jax.random.key(s)) for s in seeds])
-  tl, va, te = jax.jit(jax.vmap(lambda k: one_seed(jax.random.wrap_key_data(k))))(keys)
-  tl, va, te = (np.asarray(a) for a in (tl, va, te))
-  best = va.argmax(1)
-  rows = np.arange(len(seeds))
-  return ProbeResult(test_accuracy=te[rows, best], val_accuracy=va[rows, best], best_epoch=best + 1,
-                     test_curve=te, val_curve=va, train_loss=tl)
+  return jax.vmap(one_seed)(keys)
 
 
 def fit_linear_head(features, labels, num_classes: int, steps: int, learning_rate: float = 1e-3):
@@ -105,9 +115,8 @@ def fit_linear_head(features, labels, num_classes: int, steps: int, learning_rat
   Used where a probe head must be refitted often (adversarial pre-training, downstream-loss curvature).
   """
   x, y = jnp.asarray(features, jnp.float32), jnp.asarray(labels, jnp.int32)
-  tx = optax.adamw(learning_rate, weight_decay=0.0)
   params = {"w": jnp.zeros((x.shape[1], num_classes)), "b": jnp.zeros((num_classes,))}
-  return _fit_head(params, x, y, tx, steps)
+  return _fit_head(params, x, y, steps=steps, learning_rate=learning_rate)
 
 
 @jax.jit
@@ -115,16 +124,16 @@ def _xent(p, x, y):
   return optax.softmax_cross_entropy_with_integer_labels(x @ p["w"] + p["b"], y).mean()
 
 
-def _fit_head(params, x, y, tx, steps):
-  @jax.jit
-  def run(p):
-    def step(c, _):
-      p, o = c
-      u, o = tx.update(jax.grad(_xent)(p, x, y), o, p)
-      return (optax.apply_updates(p, u), o), None
-    (p, _), _ = jax.lax.scan(step, (p, tx.init(p)), None, length=steps)
-    return p
-  return run(params)
+@functools.partial(jax.jit, static_argnames=("steps", "learning_rate"))
+def _fit_head(params, x, y, *, steps, learning_rate):
+  tx = optax.adamw(learning_rate, weight_decay=0.0)
+
+  def step(c, _):
+    p, o = c
+    u, o = tx.update(jax.grad(_xent)(p, x, y), o, p)
+    return (optax.apply_updates(p, u), o), None
+  (p, _), _ = jax.lax.scan(step, (params, tx.init(params)), None, length=steps)
+  return p
 
 
 def split_indices(n: int, fractions=(0.7, 0.1, 0.2), seed: int = 0):

@@ -6,6 +6,11 @@ paper's protocol (AdamW lr 1e-3, `epochs` epochs, `seeds` seeds; test accuracy a
 reported as mean ± std over seeds. Every task also carries its majority-class and Bayes-optimal accuracies on
 the same test split, and the lookup-table baseline (the same probe on the exact conditionals p(· | x_{−t}) of
 every position; Liu et al. 2023 §3) when `lookup` is on.
+
+With `finetune` on, every checkpoint is also fine-tuned whole (encoder and a fresh linear head; the paper's
+protocol, flatness_jax.eval.finetune) on the first `finetune_examples` sentences of each part of the same split,
+and `steps[step]["finetune"][task]` holds the same accuracy keys as a probe entry plus its "seconds". Probe entries
+`steps[step][task]` are unchanged (readers take task names from `tasks`, so the extra "finetune" key is inert).
 """
 import json
 import os
@@ -14,7 +19,7 @@ import time
 from absl import logging
 import numpy as np
 
-from flatness_jax.eval import features as features_lib, probe as probe_lib
+from flatness_jax.eval import features as features_lib, finetune as finetune_lib, probe as probe_lib
 from flatness_jax.eval.curvature_run import select_steps
 from flatness_jax.train import metrics as metrics_lib, restore
 
@@ -36,12 +41,43 @@ def probe_features(feats, data, split, cfg):
   return res.as_dict()
 
 
+def finetune_split(split, num_examples: int, total: int):
+  """The first round(0.7 m), round(0.1 m) and the remaining indices of the probe's train/validation/test parts.
+
+  m = num_examples. With m = total (the probe set's size) this is the probe's own split; any m keeps it disjoint,
+  in the same proportions.
+  """
+  m = int(num_examples)
+  if not 0 < m <= total:
+    raise ValueError(f"probes.finetune_examples must be in [1, num_examples={total}], got {num_examples}")
+  a, b = int(round(0.7 * m)), int(round(0.1 * m))
+  if min(a, b, m - a - b) < 1:
+    raise ValueError(f"probes.finetune_examples={m} leaves an empty train/validation/test part (use >= 10)")
+  tr, va, te = split
+  return tr[:a], va[:b], te[:m - a - b]
+
+
+def finetune_task(model, params, data, split, vocab_size, cfg):
+  """The fine-tuning result dict of one task (probe keys + 'seconds') on `split` of `data`."""
+  t0 = time.time()
+  inputs = features_lib.model_inputs(data.tokens, data.lengths, vocab_size)
+  parts = [(inputs[i], data.lengths[i], data.labels[i]) for i in split]
+  res = finetune_lib.finetune(model, params, *parts, data.num_classes, seeds=tuple(range(cfg.finetune_seeds)),
+                              epochs=cfg.finetune_epochs, learning_rate=cfg.finetune_learning_rate,
+                              batch_size=cfg.finetune_batch_size, pooling=cfg.finetune_pooling)
+  return {**res.as_dict(), "seconds": time.time() - t0}
+
+
 def task_names(language, tasks: str) -> list[str]:
   names = list(language.tasks) if tasks == "all" else [t for t in tasks.split(",") if t]
   unknown = [t for t in names if t not in language.tasks]
   if unknown:
     raise ValueError(f"probes.tasks: unknown {unknown}; tasks of {language.name}: {sorted(language.tasks)}")
   return names
+
+
+def _accuracy_line(row, names):
+  return ", ".join(f"{t} {100 * row[t]['accuracy_mean']:.1f}±{100 * row[t]['accuracy_std']:.1f}" for t in names)
 
 
 def run_probes(config, workdir: str) -> dict:
@@ -57,6 +93,9 @@ def run_probes(config, workdir: str) -> dict:
   result.setdefault("steps", {})
   datasets = {t: features_lib.task_dataset(lang, t, cfg.num_examples, cfg.seed) for t in names}
   splits = {t: probe_lib.split_indices(cfg.num_examples, (0.7, 0.1, 0.2), cfg.seed) for t in names}
+  finetuning = cfg.get("finetune", False)
+  if finetuning:
+    ft_splits = {t: finetune_split(splits[t], cfg.finetune_examples, cfg.num_examples) for t in names}
   for t in names:
     result["tasks"][t] = reference_accuracies(datasets[t], splits[t][2], splits[t][0])
     if cfg.lookup and t not in result["lookup"]:
@@ -74,8 +113,13 @@ def run_probes(config, workdir: str) -> dict:
     result["steps"][str(step)] = row
     logging.info("probes of %s at step %d: %s", workdir, step,
                  {t: round(row[t]["accuracy_mean"], 4) for t in names})
-    print(f"step {step}: " + ", ".join(f"{t} {100 * row[t]['accuracy_mean']:.1f}±{100 * row[t]['accuracy_std']:.1f}"
-                                       for t in names))
+    print(f"step {step}: " + _accuracy_line(row, names))
+    if finetuning:
+      ft = row["finetune"] = {t: finetune_task(run.model, params, datasets[t], ft_splits[t], lang.vocab_size, cfg)
+                              for t in names}
+      logging.info("fine-tuning of %s at step %d: %s", workdir, step,
+                   {t: round(ft[t]["accuracy_mean"], 4) for t in names})
+      print(f"step {step} finetune: " + _accuracy_line(ft, names))
     if metrics_lib.is_writer():
       metrics_lib.write_json_atomic(path, result)
   if metrics_lib.is_writer():

@@ -76,3 +76,30 @@ def test_isoloss_matching_pairs_equal_losses_across_runs(tmp_path):
   rows = isoloss.pair_rows(pairs, ["A"])
   row = [r for r in rows if r["a"] == "big@600"][0]
   assert row["acc_A"][0] > 0.1 and row["trace"][0] < 0
+
+
+def test_size_table_compares_traces_own_and_embedded(tmp_path):
+  root, (big, small) = _fixture(tmp_path)
+  for d, own, embedded in ((small, 4.0, 2.9), (big, 2.5, 2.5)):
+    path = os.path.join(d, "curvature.json")
+    curv = json.load(open(path))
+    curv["steps"]["600"].update(loss=1.005, hessian_trace_embedded={
+        "value": embedded, "stderr": 0.05, "into": "big", "embedded_loss": 1.005 + 2e-7})
+    json.dump(curv, open(path, "w"))
+  text = open(report.build_report([big, small], str(tmp_path / "out"))).read()
+  assert "## Model size: Tr(H) in each model's own parameterization and embedded in the largest" in text
+  assert "| small | 600 | 1,000 | 0.50 ± 0.20 | 4.00 ± 0.05 | 2.90 ± 0.05 | +2.0e-07 |" in text
+  # Own parameterization: 2.5 − 4.0 = −1.5; embedded: 2.5 − 2.9 = −0.4, both with SE 0.07.
+  assert "- Tr(H), own parameterization: big − small = -1.50 [-1.64, -1.36] → **reproduced**" in text
+  assert "- Tr(H), embedded in big: big − small = -0.40 [-0.54, -0.26] → **reproduced**" in text
+
+
+def test_finetune_accuracies_get_their_own_columns(tmp_path):
+  root, (big, small) = _fixture(tmp_path)
+  path = os.path.join(big, "probes.json")
+  probes = json.load(open(path))
+  probes["steps"]["600"]["finetune"] = {"A": {"accuracy_mean": 0.9, "accuracy_std": 0.01,
+                                              "accuracy_per_seed": [0.89, 0.9, 0.91]}}
+  json.dump(probes, open(path, "w"))
+  text = open(report.build_report([big, small], str(tmp_path / "out"))).read()
+  assert "| fine-tune A % |" in text and "| 90.0 ± 1.0 |" in text

@@ -1,0 +1,55 @@
+"""Model size at equal loss, in each model's own parameterization and in one (Liu et al. 2023, §3 and §5).
+
+Hessian traces of models of different sizes are not directly comparable: the trace sums over parameters, so more
+parameters can mean a larger trace for the same function. The curvature job can therefore also measure Tr(H) after
+embedding each model into the largest architecture without changing its function (`curvature.embed_into`,
+flatness_jax.models.embed); this module tabulates both per size and computes the size verdicts: largest minus
+smallest model, Tr(H) own and embedded (paper: larger models are flatter, so expected < 0).
+"""
+import numpy as np
+
+from flatness_jax.analysis import stats
+
+EMBEDDED = "hessian_trace_embedded"
+
+
+def _pm(value, err, digits=2):
+  return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f} ± {err:.{digits}f}"
+
+
+def final_points(pts) -> list:
+  """The newest measured point of every run, in order of parameter count."""
+  finals = {}
+  for p in pts:
+    if p.run not in finals or p.step > finals[p.run].step:
+      finals[p.run] = p
+  return sorted(finals.values(), key=lambda p: p.num_params)
+
+
+def size_lines(pts, tasks, trace_key: str) -> list[str]:
+  """Markdown table and verdicts of the size comparison, or [] when fewer than two sizes were measured."""
+  finals = [p for p in final_points(pts) if np.isfinite(p.trace(trace_key)[0])]
+  if len({p.num_params for p in finals}) < 2:
+    return []
+  into = next((p.curvature[EMBEDDED]["into"] for p in finals if EMBEDDED in p.curvature), None)
+  head = ["run", "step", "params", "gap % of L*", "Tr(H) own", f"Tr(H) embedded in {into or '–'}",
+          "embedded − own loss", "Fisher Tr"] + [f"acc {t} %" for t in tasks]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for p in finals:
+    e = p.curvature.get(EMBEDDED) or {}
+    acc = [p.accuracy(t) for t in tasks]
+    cells = [p.run, str(p.step), f"{p.num_params:,}",
+             _pm(100 * p.eval["gap_relative"], 100 * p.eval["gap_relative_se"]), _pm(*p.trace(trace_key)),
+             _pm(e.get("value", np.nan), e.get("stderr", np.nan)),
+             f"{e['embedded_loss'] - p.curvature['loss']:+.1e}" if e else "–", _pm(*p.trace("fisher_trace"))]
+    cells += [_pm(100 * m, 100 * s, 1) for m, s, _ in acc]
+    lines.append("| " + " | ".join(cells) + " |")
+  big, small = finals[-1], finals[0]
+  lines.append("")
+  for label, key in (("own parameterization", trace_key), (f"embedded in {into}", EMBEDDED)):
+    (tb, eb), (ts, es) = big.trace(key), small.trace(key)
+    if np.isfinite(tb) and np.isfinite(ts):
+      d = stats.difference_ci(tb, eb, ts, es)
+      lines.append(f"- Tr(H), {label}: {big.run} − {small.run} = {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}] → "
+                   f"**{stats.verdict(d[1], d[2], -1)}** (paper: the larger model is flatter).")
+  return lines

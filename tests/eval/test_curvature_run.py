@@ -1,0 +1,61 @@
+"""The curvature job on run directories: Tr(H) after embedding into a larger sibling run's architecture."""
+import json
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from experiments.configs import curvature as curvature_config
+from experiments.configs import tiny
+from flatness_jax.eval import curvature_run
+from flatness_jax.train import loop
+
+
+def _run_dir(path, preset):
+  """A run directory holding the initial parameters of `preset` on the tiny language (checkpoint 0)."""
+  config = tiny.get_config()
+  config.model.preset = preset
+  run = loop.Run(config, str(path))
+  _, state = run.initial_state()
+  run.checkpointer.save(0, state)
+  run.checkpointer.close()
+  json.dump(config.to_dict(), open(path / "config.json", "w"))
+  return str(path), int(sum(x.size for x in jax.tree.leaves(state.params)))
+
+
+def _config(embed_into):
+  c = ml_collections.ConfigDict({"curvature": curvature_config.get_config().curvature.to_dict()})
+  cv = c.curvature
+  cv.methods, cv.num_matvecs, cv.rtol, cv.lanczos_iters, cv.tasks = "hutchinson", 4, 0.0, 3, ""
+  cv.num_pairs, cv.batch_size, cv.fisher_examples, cv.embed_into = 64, 32, 32, embed_into
+  return c
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  root = tmp_path_factory.mktemp("sizes")
+  small, _ = _run_dir(root / "small", "cpu_tiny")   # d 32, 1 layer, 2 heads of 16, FFN 128
+  large, n_large = _run_dir(root / "large", "cpu_s")  # d 64, 2 layers, 4 heads of 16, FFN 256
+  return small, large, n_large
+
+
+@pytest.mark.slow  # compiles every curvature estimator for two models: ~1 min on 2 cores
+def test_embedded_trace_is_measured_on_the_same_function(runs):
+  small, large, n_large = runs
+  r = curvature_run.run_curvature(_config("large"), small)["steps"]["0"]
+  e = r["hessian_trace_embedded"]
+  assert e["into"] == "large" and e["embedded_params"] == n_large and e["matvecs"] == 4
+  np.testing.assert_allclose(e["embedded_loss"], r["loss"], rtol=1e-5)  # the embedding preserves the function
+  assert np.isfinite(e["value"]) and e["stderr"] > 0
+  assert json.load(open(f"{small}/curvature.json"))["steps"]["0"]["hessian_trace_embedded"]["into"] == "large"
+  own = curvature_run.run_curvature(_config("large"), large)["steps"]["0"]
+  assert own["hessian_trace_embedded"]["value"] == own["hessian_trace_hutchinson"]["value"]
+
+
+def test_embedding_errors_name_the_problem(runs):
+  small, large, _ = runs
+  with pytest.raises(ValueError, match="not a run directory"):
+    curvature_run.run_curvature(_config("missing"), small)
+  with pytest.raises(ValueError, match="cannot shrink|must grow"):
+    curvature_run.run_curvature(_config("small"), large)
