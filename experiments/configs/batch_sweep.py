@@ -27,6 +27,8 @@ def get_config():
   c.optimizer.clip_norm = 0.0
   c.checkpoint.every, c.checkpoint.keep_period = 200, 200
   c.variants = ";".join(f"b{b}:train.batch_size={b}" for b in (64, 128, 256, 512))
+  c.curvature.lanczos_iters = 6          # λ_max is a by-product here; the drift is in Tr(H).
+  c.curvature.fisher_examples = 256
   c.curvature.same_probes = True  # Common random numbers: the drift is a difference across checkpoints.
   c.curvature.steps = "0,200,400,600,800,1000"
   c.curvature.methods = "hutchinson"

@@ -5,13 +5,14 @@ Tr(H) in its own parameterization and after a function-preserving embedding into
 trace, and linear-probe accuracies.
 
 Command:  python -m experiments.main --config=configs/model_size.py --workdir=runs/model_size
-Runtime:  about 50 minutes on 2 CPU cores (training xs ≈ 4, s ≈ 8, m ≈ 25 minutes; curvature and probes of two
+Runtime:  about 50 minutes on 2 CPU cores (training xs ≈ 8, s ≈ 8, m ≈ 25 minutes; curvature and probes of two
           checkpoints per size ≈ 4 minutes each).
 Reaches:  all three sizes within 2% of the optimal loss (cpu_easy PCFG, L* ≈ 1.67 nats); the report's size table
           gives gap ± SE, Tr(H) ± SE own and embedded, Fisher ± SE and accuracies ± std per size, and the size
           verdict (largest minus smallest at equal loss) with its CI.
-Sizes:    xs = 32×2 layers, 2 heads, FFN 128; s = 64×2, 4 heads, FFN 256; m = 128×2, 8 heads, FFN 512 (width ×2
-          per step, one head width, 16, so every smaller model embeds in m: residual width, heads and FFN doubled).
+Sizes:    xs = 32×2 layers, 2 heads, FFN 128 (5,200 steps; the others 2,600); s = 64×2, 4 heads, FFN 256;
+          m = 128×2, 8 heads, FFN 512 (width ×2 per step at one head width, 16, so every smaller model embeds in
+          m: residual width, heads and FFN doubled).
           A deeper largest model (cpu_l, 128×4) also works (identity layers) but doubles the CPU time.
 """
 from experiments.configs import quickstart
@@ -21,7 +22,8 @@ def get_config():
   c = quickstart.get_config()
   c.name = "model_size"
   c.stages = "train,curvature,probes,report"
-  c.variants = ("xs:model.preset=,model.d_model=32,model.num_heads=2,model.d_ff=128,model.head_dim=16;"
+  c.variants = ("xs:model.preset=,model.d_model=32,model.num_heads=2,model.d_ff=128,model.head_dim=16,"
+                "train.num_steps=5200;"  # twice the steps: at 2,600 xs stopped at 2.17 ± 0.27% (s: 1.11 ± 0.19%)
                 "s:model.preset=cpu_s,model.head_dim=16;"
                 "m:model.preset=cpu_m,model.num_heads=8,model.head_dim=16")
   c.curvature.embed_into = "m"  # Also measure Tr(H) of each run embedded into this run's architecture.

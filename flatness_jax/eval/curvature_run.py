@@ -4,7 +4,7 @@ Per checkpoint step it measures, with flatness_jax.curvature:
 - `hessian_trace.<method>`: Tr ∇²L(θ) of the pre-training loss (one masked token per sentence, true labels) on a
   fixed set of `num_pairs` held-out (sentence, position) pairs, by Hutchinson / Hutch++ / XTrace; the standard
   error is over probes, conditional on those pairs (the pairs are the same for every step and run).
-- `fisher_trace`: the paper's estimator E_x E_{y~f_θ} ‖∇_θ log f_θ(x_{−t})_y‖² (Liu et al. 2023, §5, App. B.1),
+- `fisher_trace`: the paper's estimator E_x E_{y~f_θ} ‖∇_θ log f_θ(x_{−t})_y‖² (Liu et al. 2023, §5, B.1),
   equal to Tr ∇²L at a global optimum; its SE is over examples. Agreement with the Hessian trace is a diagnostic
   of being at the optimum (they differ away from it).
 - `lambda_max`: the top Hessian eigenvalue by Lanczos, with its residual.
@@ -67,33 +67,54 @@ def downstream_loss_fn(model, head, vocab_size, pooling):
   return loss
 
 
+@functools.lru_cache(maxsize=16)
+def compiled_programs(model, vocab_size: int, methods: tuple, num_matvecs: int, rtol, max_matvecs: int,
+                      fisher_samples: int, lanczos_iters: int, pooling: str) -> dict:
+  """The jitted curvature functions of one model architecture and budget, parameters as arguments.
+
+  Cached on (model, settings): flax modules compare by their fields, so runs of the same architecture (the
+  variants of an algorithm or batch-size sweep, a run and the embedding target of smaller ones) share compiled
+  programs; compilation, not arithmetic, dominates a curvature measurement on CPU.
+  """
+  loss_fn = objective.loss_fn_for(model)
+  budget = dict(num_matvecs=num_matvecs, rtol=rtol, max_matvecs=max_matvecs)
+  logits_fn = lambda p, x: model.apply({"params": p}, x["inputs"], x["positions"]).astype(jnp.float32)
+
+  def downstream(p, head, bs, k):
+    return curvature.hessian_trace(downstream_loss_fn(model, head, vocab_size, pooling), p, bs, k,
+                                   method="hutchinson", **budget)
+  return {
+      "mean_loss": jax.jit(lambda p, bs: jnp.mean(jnp.stack([loss_fn(p, b) for b in bs]))),
+      "traces": {m: jax.jit(functools.partial(curvature.hessian_trace, loss_fn, method=m, **budget))
+                 for m in methods},
+      "fisher": jax.jit(lambda p, x, k: curvature.fisher_trace(logits_fn, p, x, k, num_samples=fisher_samples)),
+      "lanczos": jax.jit(lambda p, bs, k: curvature.lanczos_eigenvalues(
+          curvature.hessian_matvec(loss_fn, p, bs), p, k, 1, lanczos_iters)),
+      "downstream": jax.jit(downstream),
+      "downstream_loss": jax.jit(lambda p, head, bs: jnp.mean(jnp.stack(
+          [downstream_loss_fn(model, head, vocab_size, pooling)(p, b) for b in bs]))),
+  }
+
+
+def _programs_for(model, vocab_size, cfg, methods) -> dict:
+  return compiled_programs(model, vocab_size, tuple(methods), cfg.num_matvecs, cfg.rtol or None, cfg.max_matvecs,
+                           cfg.fisher_samples, cfg.lanczos_iters, cfg.pooling)
+
+
 class Measurer:
-  """The curvature functions of one run, jitted once with parameters as arguments, so every checkpoint of the
-  run reuses the same compiled programs (compilation, not arithmetic, dominates on CPU)."""
+  """The curvature functions of one run (`compiled_programs`, shared by runs of one architecture) and its
+  fixed curvature set; `measure(step, key)` measures one checkpoint."""
 
   def __init__(self, run: restore.RunDir, cfg):
     self.run, self.cfg = run, cfg
-    model = run.model
-    self.loss_fn = objective.loss_fn_for(model)
     self.batches = pretraining_batches(run.language, cfg.num_pairs, cfg.batch_size, cfg.seed)
-    self.mean_loss = jax.jit(lambda p, bs: jnp.mean(jnp.stack([self.loss_fn(p, b) for b in bs])))
-    budget = dict(num_matvecs=cfg.num_matvecs, rtol=cfg.rtol or None, max_matvecs=cfg.max_matvecs)
-    self.traces = {m: jax.jit(functools.partial(curvature.hessian_trace, self.loss_fn, method=m, **budget))
-                   for m in cfg.methods.split(",")}
-    logits_fn = lambda p, x: model.apply({"params": p}, x["inputs"], x["positions"]).astype(jnp.float32)
-    self.fisher = jax.jit(lambda p, x, k: curvature.fisher_trace(logits_fn, p, x, k, num_samples=cfg.fisher_samples))
-    self.lanczos = jax.jit(lambda p, bs, k: curvature.lanczos_eigenvalues(
-        curvature.hessian_matvec(self.loss_fn, p, bs), p, k, 1, cfg.lanczos_iters))
+    progs = _programs_for(run.model, run.language.vocab_size, cfg, cfg.methods.split(","))
+    self.mean_loss, self.traces, self.fisher = progs["mean_loss"], progs["traces"], progs["fisher"]
+    self.lanczos, self.downstream = progs["lanczos"], progs["downstream"]
+    self.downstream_loss = progs["downstream_loss"]
+    self._init_embedding()
 
-    def downstream(p, head, bs, k):
-      return curvature.hessian_trace(downstream_loss_fn(model, head, run.language.vocab_size, cfg.pooling), p, bs, k,
-                                     method="hutchinson", **budget)
-    self.downstream = jax.jit(downstream)
-    self._init_embedding(budget)
-    self.downstream_loss = jax.jit(lambda p, head, bs: jnp.mean(jnp.stack(
-        [downstream_loss_fn(model, head, run.language.vocab_size, cfg.pooling)(p, b) for b in bs])))
-
-  def _init_embedding(self, budget):
+  def _init_embedding(self):
     """The larger run named by cfg.embed_into (a sibling directory), checked before any measurement."""
     self.embed_into = self.cfg.get("embed_into", "")
     self.large = None
@@ -109,10 +130,8 @@ class Measurer:
       raise ValueError(f"curvature.embed_into={self.embed_into!r}: {large_dir} was trained on another language")
     embed_lib.check_embeddable(self.run.config.model, large.config.model)
     self.large = large
-    large_loss = objective.loss_fn_for(large.model)
-    self.embedded_trace = jax.jit(functools.partial(curvature.hessian_trace, large_loss, method="hutchinson",
-                                                    **budget))
-    self.embedded_loss = jax.jit(lambda p, bs: jnp.mean(jnp.stack([large_loss(p, b) for b in bs])))
+    progs = _programs_for(large.model, large.language.vocab_size, self.cfg, ["hutchinson"])
+    self.embedded_trace, self.embedded_loss = progs["traces"]["hutchinson"], progs["mean_loss"]
 
   def _measure_embedded(self, params, out: dict, key) -> None:
     if not self.embed_into:
