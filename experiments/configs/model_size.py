@@ -5,11 +5,11 @@ Tr(H) in its own parameterization and after a function-preserving embedding into
 trace, and linear-probe accuracies.
 
 Command:  python -m experiments.main --config=configs/model_size.py --workdir=runs/model_size
-Runtime:  about 50 minutes on 2 CPU cores (training xs ≈ 8, s ≈ 8, m ≈ 25 minutes; curvature and probes of two
-          checkpoints per size ≈ 4 minutes each).
-Reaches:  all three sizes within 2% of the optimal loss (cpu_easy PCFG, L* ≈ 1.67 nats); the report's size table
-          gives gap ± SE, Tr(H) ± SE own and embedded, Fisher ± SE and accuracies ± std per size, and the size
-          verdict (largest minus smallest at equal loss) with its CI.
+Runtime:  measured on 2 CPU cores shared with other jobs (load 5–8): training xs 18, s 9, m 36 minutes;
+          curvature and probes of two checkpoints per size 29 minutes. A quiet machine takes about half.
+Reaches:  (measured) gaps 1.47 ± 0.23, 1.11 ± 0.19, 1.65 ± 0.26% of L* (cpu_easy PCFG, L* ≈ 1.67 nats); the
+          report's size table gives gap ± SE, Tr(H) ± SE own and embedded, Fisher ± SE and accuracies ± std per
+          size, and the size verdicts (largest minus smallest at equal loss) with their CIs.
 Sizes:    xs = 32×2 layers, 2 heads, FFN 128 (5,200 steps; the others 2,600); s = 64×2, 4 heads, FFN 256;
           m = 128×2, 8 heads, FFN 512 (width ×2 per step at one head width, 16, so every smaller model embeds in
           m: residual width, heads and FFN doubled).

@@ -28,11 +28,12 @@ def get_config():
   c.probes.lookup = True         # Also probe the exact conditionals (the lookup-table baseline).
   c.probes.seed = 2024           # Seed of the labelled sentences and the split (fixed across runs).
   c.probes.finetune = False      # Also fine-tune the whole encoder + a linear head per task (slow; off by default).
-  c.probes.finetune_epochs = 10  # Fine-tuning epochs; the test accuracy is taken at the best validation epoch.
+  c.probes.finetune_epochs = 30  # Fine-tuning epochs; the test accuracy is taken at the best validation epoch
+                                 # (10 epochs on 1,000 sentences left xs at 48.5% on task A, 30 on 2,000 at 79.3%).
   c.probes.finetune_learning_rate = 1e-4  # Peak AdamW learning rate (paper: 1e-4), 10% linear warmup, linear decay.
   c.probes.finetune_batch_size = 32       # Fine-tuning minibatch.
   c.probes.finetune_pooling = "mean"  # Sentence representation under the head: 'mean' (real tokens) or 'first'.
   c.probes.finetune_seeds = 5    # Fine-tuning seeds (paper: 5; head init and minibatch order); mean ± std over them.
-  c.probes.finetune_examples = 1000  # The first this many sentences of each probe split (same 70/10/20 proportions;
+  c.probes.finetune_examples = 2000  # The first this many sentences of each probe split (same 70/10/20 proportions;
                                      # at most num_examples, where fine-tuning sees the probe's own split).
   return c

@@ -2,9 +2,9 @@
 of a synthetic PCFG → curvature and linear probes of their converged checkpoints → report.md with CIs and verdicts.
 
 Command:  python -m experiments.main --config=configs/quickstart.py --workdir=runs/quickstart
-Runtime:  measured 46 minutes on 2 CPU cores shared with other jobs (load average 4–6): training 23 min (cpu_s
-          10.4 min, cpu_m 12.9 min), curvature + probes of two checkpoints per size 23 min (mostly XLA
-          compilation), data card < 1 min. A quiet machine is faster; the 20-minute aim is not yet verified.
+Runtime:  measured 19 min 40 s on a quiet 2-core CPU machine (from an empty workdir): data card 7 s, training
+          cpu_s 5.0 min and cpu_m 8.8 min, curvature + probes of two checkpoints 2.3 min (cpu_s) and 3.5 min
+          (cpu_m), report seconds. Other jobs on the same cores stretch it (46 min at load 4–6).
 Reaches:  held-out gap ≤ 2% of the optimal loss (L* ≈ 1.67 nats on cpu_easy) for both sizes (measured: cpu_s
           1.11 ± 0.19%, cpu_m 1.59 ± 0.27%; Tr(H) ≈ 106 ± 5 vs Fisher ≈ 102 ± 5 for cpu_s); the report
           (runs/quickstart/report.md) gives per size and per converged checkpoint: gap ± SE, Tr(H) ± SE,

@@ -11,6 +11,7 @@ accuracies. Verdicts are computed, never asserted:
 - *flatness tracks accuracy*: Spearman ρ(Tr(H), accuracy) over all points with a bootstrap 95% CI (expected < 0),
   next to ρ(loss, accuracy), and the partial correlation with log(parameters) held fixed;
 - *pre-training vs downstream flatness*: ρ of each with accuracy, where downstream traces were measured;
+- *fixed size*: each run minus the first run of the same parameter count (analysis/algorithms.py);
 - *iso-loss pairs*: see flatness_jax.analysis.isoloss.
 A verdict is 'reproduced' only when the 95% interval excludes zero on the paper's side, 'opposite' when it excludes
 zero on the other side, else 'not significant at this scale'. Accuracy SEs are over probe seeds only (one
@@ -20,7 +21,7 @@ import os
 
 import numpy as np
 
-from flatness_jax.analysis import drift, figures, isoloss, points as points_lib, sizes, stats
+from flatness_jax.analysis import algorithms, drift, figures, isoloss, points as points_lib, sizes, stats
 
 TRACE = "hessian_trace_hutchinson"
 MIN_POINTS_FOR_CORRELATION = 8  # fewer points give degenerate bootstrap intervals
@@ -169,9 +170,12 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
            "pre-training run per configuration, so CIs reflect probe and estimator noise only).", "",
            "## Final checkpoints", ""] + point_table(finals, tasks) + ["", "## References", ""]
   lines += reference_table(runs, tasks) + ["", "## Every measured checkpoint", ""] + point_table(pts, tasks)
+  fixed = algorithms.fixed_size_lines(pts, tasks, TRACE)
+  if fixed:
+    lines += ["", "## Fixed size: each run against the first run of its size", ""] + fixed
   size = sizes.size_lines(pts, tasks, TRACE)
   if size:
-    lines += ["", "## Model size: Tr(H) in each model's own parameterization and embedded in the largest", ""] + size
+    lines += ["", "## Model size at the final checkpoints", ""] + size
   lines += ["", "## Verdicts", ""] + verdict_lines(runs, pts, tasks, saturated_gap)
   pairs = isoloss.matched_pairs(pts, iso_tol)
   lines += ["", f"## Iso-loss pairs (|Δloss| ≤ {iso_tol} SE)", ""]
@@ -194,10 +198,14 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
       lines.append(f"| {r['run']} | {r['batch_size']} | {r['rate']:.2e} ± {r['rate_se']:.1e} | "
                    f"{r['rate'] * r['batch_size']:.3g} | {r['trace_first']:.3f} → {r['trace_last']:.3f} |")
     lo, hi = fit["slope"] - 1.96 * fit["slope_se"], fit["slope"] + 1.96 * fit["slope_se"]
-    agree = "consistent with" if lo <= -1.0 <= hi else "inconsistent with"
+    if lo <= -1.0 <= hi and lo <= 0.0 <= hi:
+      agree = "too uncertain to test"  # the interval contains both "no B dependence" and the prediction
+    else:
+      agree = "consistent with" if lo <= -1.0 <= hi else "inconsistent with"
+    resolved = sum(r["rate"] - 1.96 * r["rate_se"] > 0 for r in rates)
     lines += ["", f"Log–log slope of rate vs B over {fit['num_runs']} runs with a positive rate: "
-              f"{fit['slope']:.2f} ± {fit['slope_se']:.2f} (95% CI [{lo:.2f}, {hi:.2f}]), **{agree}** the "
-              "predicted −1."]
+              f"{fit['slope']:.2f} ± {fit['slope_se']:.2f} (95% CI [{lo:.2f}, {hi:.2f}]), **{agree}** against the "
+              f"predicted −1. Runs whose decrease of Tr(H) is itself significant (95%): {resolved} of {len(rates)}."]
   lines += ["", "## Figures", "", f"![gap]({figures.gap_curves(runs, os.path.join(out_dir, 'gap.png'))})"]
   for t in tasks:
     if any(np.isfinite(p.trace(TRACE)[0]) and np.isfinite(p.accuracy(t)[0]) for p in pts):

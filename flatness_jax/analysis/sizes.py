@@ -32,21 +32,24 @@ def size_lines(pts, tasks, trace_key: str) -> list[str]:
   if len({p.num_params for p in finals}) < 2:
     return []
   into = next((p.curvature[EMBEDDED]["into"] for p in finals if EMBEDDED in p.curvature), None)
-  head = ["run", "step", "params", "gap % of L*", "Tr(H) own", f"Tr(H) embedded in {into or '–'}",
-          "embedded − own loss", "Fisher Tr"] + [f"acc {t} %" for t in tasks]
+  embedded_cols = [f"Tr(H) embedded in {into}", "embedded − own loss"] if into else []
+  head = ["run", "step", "params", "gap % of L*", "Tr(H) own"] + embedded_cols + ["Fisher Tr"]
+  head += [f"acc {t} %" for t in tasks]
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for p in finals:
     e = p.curvature.get(EMBEDDED) or {}
     acc = [p.accuracy(t) for t in tasks]
     cells = [p.run, str(p.step), f"{p.num_params:,}",
-             _pm(100 * p.eval["gap_relative"], 100 * p.eval["gap_relative_se"]), _pm(*p.trace(trace_key)),
-             _pm(e.get("value", np.nan), e.get("stderr", np.nan)),
-             f"{e['embedded_loss'] - p.curvature['loss']:+.1e}" if e else "–", _pm(*p.trace("fisher_trace"))]
+             _pm(100 * p.eval["gap_relative"], 100 * p.eval["gap_relative_se"]), _pm(*p.trace(trace_key))]
+    if into:
+      cells += [_pm(e.get("value", np.nan), e.get("stderr", np.nan)),
+                f"{e['embedded_loss'] - p.curvature['loss']:+.1e}" if e else "–"]
+    cells.append(_pm(*p.trace("fisher_trace")))
     cells += [_pm(100 * m, 100 * s, 1) for m, s, _ in acc]
     lines.append("| " + " | ".join(cells) + " |")
   big, small = finals[-1], finals[0]
   lines.append("")
-  for label, key in (("own parameterization", trace_key), (f"embedded in {into}", EMBEDDED)):
+  for label, key in (("own parameterization", trace_key), (f"embedded in {into}", EMBEDDED))[:2 if into else 1]:
     (tb, eb), (ts, es) = big.trace(key), small.trace(key)
     if np.isfinite(tb) and np.isfinite(ts):
       d = stats.difference_ci(tb, eb, ts, es)

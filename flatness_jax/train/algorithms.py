@@ -10,8 +10,8 @@ takes, as a function of the objective.
 - 'adversarial' (the paper's App. A.4): ∇[L_pre(ψ) − λ·L_down(ψ)], L_down the cross-entropy of a linear probe head
   (fitted on frozen features of a disjoint labelled split every `refit_every` steps, and between refits trained
   by one descent step per training step on that step's labelled sentences, so it keeps up with the encoder: a
-  descent–ascent game) on fresh labelled sentences. It keeps the pre-training loss low while making the representation worse
-  for the downstream task: same loss, worse transfer.
+  descent–ascent game) on fresh labelled sentences. It aims to keep the pre-training loss low while making the
+  representation worse for the downstream task: same loss, worse transfer (λ must be small enough to keep the loss).
 All variants return (pre-training loss, gradient, extra metrics).
 """
 import jax

@@ -174,8 +174,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
       writer.write(step, row)
     if run.checkpointer.should_save(step):
       run.checkpointer.save(step, state)
-    bar.update(step, force=step in eval_steps, loss=row["train_loss"],
-               gap=(last_eval or {}).get("gap_relative", float("nan")), tok_s=int(row["tokens_per_second"]))
+    bar.update(step, force=step in eval_steps, loss=row["train_loss"],  # held-out gap in % of the optimal loss
+               **{"gap%": 100 * (last_eval or {}).get("gap_relative", float("nan"))},
+               tok_s=int(row["tokens_per_second"]))
   bar.close()
   if last_eval is None:  # resumed at the end: evaluate the final state once more
     last_eval = do_eval(step)

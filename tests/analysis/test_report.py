@@ -87,7 +87,7 @@ def test_size_table_compares_traces_own_and_embedded(tmp_path):
         "value": embedded, "stderr": 0.05, "into": "big", "embedded_loss": 1.005 + 2e-7})
     json.dump(curv, open(path, "w"))
   text = open(report.build_report([big, small], str(tmp_path / "out"))).read()
-  assert "## Model size: Tr(H) in each model's own parameterization and embedded in the largest" in text
+  assert "## Model size at the final checkpoints" in text and "| Tr(H) embedded in big |" in text
   assert "| small | 600 | 1,000 | 0.50 ± 0.20 | 4.00 ± 0.05 | 2.90 ± 0.05 | +2.0e-07 |" in text
   # Own parameterization: 2.5 − 4.0 = −1.5; embedded: 2.5 − 2.9 = −0.4, both with SE 0.07.
   assert "- Tr(H), own parameterization: big − small = -1.50 [-1.64, -1.36] → **reproduced**" in text
@@ -103,3 +103,43 @@ def test_finetune_accuracies_get_their_own_columns(tmp_path):
   json.dump(probes, open(path, "w"))
   text = open(report.build_report([big, small], str(tmp_path / "out"))).read()
   assert "| fine-tune A % |" in text and "| 90.0 ± 1.0 |" in text
+
+
+def test_fixed_size_table_compares_each_run_with_the_first_of_its_size(tmp_path):
+  root = str(tmp_path)
+  ref = _write_run(root, "adamw", 1000, [200, 400], [5.0, 4.0], [0.60, 0.64], [1.010, 1.005])
+  flat = _write_run(root, "sam", 1000, [200, 400], [3.0, 2.0], [0.62, 0.70], [1.010, 1.006])
+  text = open(report.build_report([ref, flat], str(tmp_path / "out"))).read()
+  assert "## Fixed size: each run against the first run of its size" in text
+  # Δgap = 0.6 − 0.5 = +0.10% ± 1.96·√2·0.2%; ΔTr(H) = 2.0 − 4.0 = −2.00 ± 1.96·√2·0.05.
+  assert "| sam − adamw | 1,000 | +0.10 [-0.45, +0.65] | -2.00 [-2.14, -1.86] | +6.0 [" in text
+
+
+def _drift_runs(root, rate_times_b, noise):
+  dirs = []
+  rng = np.random.default_rng(0)
+  for b in (64, 128, 256, 512):
+    steps = [0, 200, 400, 600, 800, 1000]
+    traces = [100.0 - rate_times_b / b * s + noise * rng.standard_normal() for s in steps]
+    d = _write_run(root, f"b{b}", 1000, steps, traces, [0.6] * 6, [1.01] * 6)
+    json.dump({"data": {"kind": "pcfg", "preset": "tiny", "seed": 0}, "train": {"batch_size": b}},
+              open(os.path.join(d, "config.json"), "w"))
+    dirs.append(d)
+  return dirs
+
+
+def test_drift_verdict_needs_an_interval_that_separates_the_prediction_from_zero(tmp_path):
+  clear = open(report.build_report(_drift_runs(str(tmp_path / "a"), 2.56, 0.0), str(tmp_path / "ra"))).read()
+  assert "**consistent with** against the predicted −1" in clear
+  assert "significant (95%): 4 of 4" in clear
+  noisy = open(report.build_report(_drift_runs(str(tmp_path / "b"), 0.256, 5.0), str(tmp_path / "rb"))).read()
+  # Seeded noise of SD 5 against a drift of at most 0.004·1000 = 4: slope 0.16 ± 0.82, no single run resolved.
+  assert "**too uncertain to test** against the predicted −1" in noisy
+  assert "significant (95%): 0 of 4" in noisy
+
+
+def test_size_table_without_embedding_has_no_embedded_columns(tmp_path):
+  root, dirs = _fixture(tmp_path)
+  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  assert "| run | step | params | gap % of L* | Tr(H) own | Fisher Tr | acc A % |" in text
+  assert "embedded" not in text
