@@ -6,13 +6,9 @@ probe seeds, trace SEs over probes, independent runs) and the verdict of the fla
 reading: at equal loss, the flatter algorithm transfers better (e.g. AdamW vs adversarial pre-training: Tr(H)
 8.0 vs 19.3, task C 55.7 vs 50.2). Whether the losses are equal is shown, not assumed: Δgap with its CI.
 """
-import numpy as np
 
-from flatness_jax.analysis import sizes, stats
-
-
-def _ci(d, scale=1.0, digits=2):
-  return f"{scale * d[0]:+.{digits}f} [{scale * d[1]:+.{digits}f}, {scale * d[2]:+.{digits}f}]"
+from flatness_jax.analysis import points, sizes, stats
+from flatness_jax.analysis.tables import ci
 
 
 def fixed_size_lines(pts, tasks, trace_key: str) -> list[str]:
@@ -31,13 +27,11 @@ def fixed_size_lines(pts, tasks, trace_key: str) -> list[str]:
     for p in others:
       gap = stats.difference_ci(p.eval["gap_relative"], p.eval["gap_relative_se"], ref.eval["gap_relative"],
                                 ref.eval["gap_relative_se"])
-      (ta, ea), (tb, eb) = p.trace(trace_key), ref.trace(trace_key)
-      trace = stats.difference_ci(ta, ea, tb, eb) if np.isfinite(ta) and np.isfinite(tb) else None
-      cells = [f"{p.run} − {ref.run}", f"{n:,}", _ci(gap, 100), _ci(trace) if trace else "–"]
+      trace = points.trace_difference(p, ref, trace_key)
+      cells = [f"{p.run} − {ref.run}", f"{n:,}", ci(gap, 100), ci(trace) if trace else "–"]
       for t in tasks:
-        (ma, sa, na), (mb, sb, nb) = p.accuracy(t), ref.accuracy(t)
-        cells.append(_ci(stats.difference_ci(ma, sa / np.sqrt(na), mb, sb / np.sqrt(nb)), 100, 1)
-                     if na and nb else "–")
+        acc = points.accuracy_difference(p, ref, t)
+        cells.append(ci(acc, 100, 1) if acc else "–")
       lines.append("| " + " | ".join(cells) + " |")
   lines += ["", "Δ = run minus the reference run (the first run of that size); 95% CIs. Accuracy differences count "
             "probe-seed noise only (one pre-training run each), so they understate run-to-run variation."]

@@ -8,7 +8,7 @@ model better downstream, and is it flatter?
 """
 import numpy as np
 
-from flatness_jax.analysis import stats
+from flatness_jax.analysis import points
 
 
 def matched_pairs(points, tol: float = 1.0):
@@ -42,11 +42,11 @@ def pair_rows(pairs, tasks, trace_key="hessian_trace_hutchinson"):
     row = {"a": f"{a.run}@{a.step}", "b": f"{b.run}@{b.step}",
            "loss_diff": a.eval["eval_loss"] - b.eval["eval_loss"]}
     for t in tasks:
-      (ma, sa, na), (mb, sb, nb) = a.accuracy(t), b.accuracy(t)
-      if na and nb:
-        row[f"acc_{t}"] = stats.difference_ci(ma, sa / np.sqrt(na), mb, sb / np.sqrt(nb))
-    (ta, ea), (tb, eb) = a.trace(trace_key), b.trace(trace_key)
-    if np.isfinite(ta) and np.isfinite(tb):
-      row["trace"] = stats.difference_ci(ta, ea, tb, eb)
+      d = points.accuracy_difference(a, b, t)
+      if d:
+        row[f"acc_{t}"] = d
+    d = points.trace_difference(a, b, trace_key)
+    if d:
+      row["trace"] = d
     rows.append(row)
   return rows

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from flatness_jax.analysis import stats
 from flatness_jax.train import metrics as metrics_lib
 
 
@@ -36,6 +37,22 @@ class Point:
     """(mean, std, number of seeds) of the task's whole-model fine-tuning accuracy, or (nan, nan, 0)."""
     e = (self.probes.get("finetune") or {}).get(task) or {}
     return e.get("accuracy_mean", np.nan), e.get("accuracy_std", np.nan), len(e.get("accuracy_per_seed", []))
+
+
+def accuracy_difference(a: Point, b: Point, task: str):
+  """(a − b, low, high): 95% CI of the difference of mean probe accuracies (SEs over probe seeds), or None."""
+  (ma, sa, na), (mb, sb, nb) = a.accuracy(task), b.accuracy(task)
+  if not (na and nb):
+    return None
+  return stats.difference_ci(ma, sa / np.sqrt(na), mb, sb / np.sqrt(nb))
+
+
+def trace_difference(a: Point, b: Point, key: str):
+  """(a − b, low, high): 95% CI of the difference of two curvature estimates (independent errors), or None."""
+  (ta, ea), (tb, eb) = a.trace(key), b.trace(key)
+  if not (np.isfinite(ta) and np.isfinite(tb)):
+    return None
+  return stats.difference_ci(ta, ea, tb, eb)
 
 
 def _load(path, default):

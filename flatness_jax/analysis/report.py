@@ -22,19 +22,10 @@ import os
 import numpy as np
 
 from flatness_jax.analysis import algorithms, drift, figures, isoloss, points as points_lib, sizes, stats
+from flatness_jax.analysis.tables import ci, pm
 
 TRACE = "hessian_trace_hutchinson"
 MIN_POINTS_FOR_CORRELATION = 8  # fewer points give degenerate bootstrap intervals
-
-
-def _pm(value, err, scale=1.0, digits=2):
-  if value is None or not np.isfinite(value):
-    return "–"
-  return f"{scale * value:.{digits}f} ± {scale * err:.{digits}f}"
-
-
-def _ci(d, scale=1.0, digits=2):
-  return f"{scale * d[0]:+.{digits}f} [{scale * d[1]:+.{digits}f}, {scale * d[2]:+.{digits}f}]"
 
 
 def tasks_of(runs) -> list[str]:
@@ -53,10 +44,10 @@ def point_table(pts, tasks) -> list[str]:
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for p in pts:
     lam = (p.curvature.get("lambda_max") or {}).get("value", np.nan)
-    cells = [p.run, str(p.step), f"{p.num_params:,}", _pm(p.eval["gap_relative"], p.eval["gap_relative_se"], 100),
-             _pm(*p.trace(TRACE)), _pm(*p.trace("fisher_trace")), "–" if not np.isfinite(lam) else f"{lam:.2f}"]
-    cells += [_pm(p.accuracy(t)[0], p.accuracy(t)[1], 100, 1) for t in tasks]
-    cells += [_pm(p.finetune_accuracy(t)[0], p.finetune_accuracy(t)[1], 100, 1) for t in finetuned]
+    cells = [p.run, str(p.step), f"{p.num_params:,}", pm(p.eval["gap_relative"], p.eval["gap_relative_se"], 100),
+             pm(*p.trace(TRACE)), pm(*p.trace("fisher_trace")), "–" if not np.isfinite(lam) else f"{lam:.2f}"]
+    cells += [pm(p.accuracy(t)[0], p.accuracy(t)[1], 100, 1) for t in tasks]
+    cells += [pm(p.finetune_accuracy(t)[0], p.finetune_accuracy(t)[1], 100, 1) for t in finetuned]
     lines.append("| " + " | ".join(cells) + " |")
   return lines
 
@@ -73,17 +64,10 @@ def reference_table(runs, tasks) -> list[str]:
     for label, fn in (("majority class", lambda t: f"{100 * info[t]['majority_accuracy']:.1f}"),
                       ("Bayes optimal", lambda t: f"{100 * info[t]['bayes_accuracy']:.1f}"),
                       ("lookup table (exact conditionals)",
-                       lambda t: _pm(lookup[t]["accuracy_mean"], lookup[t]["accuracy_std"], 100, 1)
+                       lambda t: pm(lookup[t]["accuracy_mean"], lookup[t]["accuracy_std"], 100, 1)
                        if t in lookup else "–")):
       lines.append(f"| {label} ({lang}) | " + " | ".join(fn(t) if t in info else "–" for t in tasks) + " |")
   return lines
-
-
-def _acc_diff(a, b, task):
-  (ma, sa, na), (mb, sb, nb) = a.accuracy(task), b.accuracy(task)
-  if not (na and nb):
-    return None
-  return stats.difference_ci(ma, sa / np.sqrt(na), mb, sb / np.sqrt(nb))
 
 
 def verdict_lines(runs, pts, tasks, saturated_gap: float) -> list[str]:
@@ -95,29 +79,25 @@ def verdict_lines(runs, pts, tasks, saturated_gap: float) -> list[str]:
       continue
     first, last = sat[0], sat[-1]
     for t in tasks:
-      d = _acc_diff(last, first, t)
+      d = points_lib.accuracy_difference(last, first, t)
       if d:
         out.append(f"- Continued training ({r['name']}, step {first.step} → {last.step}, both within "
-                   f"{100 * saturated_gap:.1f}% of L*): task {t} accuracy {_ci(d, 100, 1)} pts → "
+                   f"{100 * saturated_gap:.1f}% of L*): task {t} accuracy {ci(d, 100, 1)} pts → "
                    f"**{stats.verdict(d[1], d[2], +1)}** (paper: improves).")
-    (ta, ea), (tb, eb) = last.trace(TRACE), first.trace(TRACE)
-    if np.isfinite(ta) and np.isfinite(tb):
-      d = stats.difference_ci(ta, ea, tb, eb)
-      out.append(f"- Continued training ({r['name']}): Tr(H) {_ci(d)} → **{stats.verdict(d[1], d[2], -1)}** "
+    d = points_lib.trace_difference(last, first, TRACE)
+    if d:
+      out.append(f"- Continued training ({r['name']}): Tr(H) {ci(d)} → **{stats.verdict(d[1], d[2], -1)}** "
                  "(paper: decreases).")
   # Model size at (near) equal loss.
-  finals = {}
-  for p in pts:
-    finals[p.run] = p if p.run not in finals or p.step > finals[p.run].step else finals[p.run]
-  if len({p.num_params for p in finals.values()}) >= 2:
-    big = max(finals.values(), key=lambda p: p.num_params)
-    small = min(finals.values(), key=lambda p: p.num_params)
+  finals = sizes.final_points(pts)
+  if len({p.num_params for p in finals}) >= 2:
+    big, small = finals[-1], finals[0]
     gaps = f"gaps {100 * big.eval['gap_relative']:.2f}% vs {100 * small.eval['gap_relative']:.2f}% of L*"
     for t in tasks:
-      d = _acc_diff(big, small, t)
+      d = points_lib.accuracy_difference(big, small, t)
       if d:
         out.append(f"- Model size ({big.run} {big.num_params:,} vs {small.run} {small.num_params:,} params; {gaps}):"
-                   f" task {t} accuracy {_ci(d, 100, 1)} pts → **{stats.verdict(d[1], d[2], +1)}** "
+                   f" task {t} accuracy {ci(d, 100, 1)} pts → **{stats.verdict(d[1], d[2], +1)}** "
                    "(paper: larger is better at equal loss).")
   # Flatness vs accuracy, vs loss, and controlling for size.
   for t in tasks:
@@ -132,12 +112,12 @@ def verdict_lines(runs, pts, tasks, saturated_gap: float) -> list[str]:
     rho = stats.bootstrap_ci(stats.spearman, tr, acc)
     rho_l = stats.bootstrap_ci(stats.spearman, loss, acc)
     out.append(f"- Flatness vs accuracy, task {t} ({len(use)} checkpoints): Spearman ρ(Tr(H), acc) = "
-               f"{_ci(rho)} → **{stats.verdict(rho[1], rho[2], -1)}** (paper: flatter is better); "
-               f"ρ(loss, acc) = {_ci(rho_l)}.")
+               f"{ci(rho)} → **{stats.verdict(rho[1], rho[2], -1)}** (paper: flatter is better); "
+               f"ρ(loss, acc) = {ci(rho_l)}.")
     logp = np.log([max(p.num_params, 1) for p in use])
     if len(set(logp)) >= 2:
       pc = stats.bootstrap_ci(lambda a, b, c: stats.partial_correlation(a, b, c), tr, acc, logp)
-      out.append(f"  - with log(parameters) held fixed: partial r(Tr(H), acc) = {_ci(pc)} → "
+      out.append(f"  - with log(parameters) held fixed: partial r(Tr(H), acc) = {ci(pc)} → "
                  f"**{stats.verdict(pc[1], pc[2], -1)}** (is flatness just size?).")
     down = [p for p in use if t in (p.curvature.get("downstream_trace") or {})]
     if len(down) >= MIN_POINTS_FOR_CORRELATION:
@@ -145,8 +125,8 @@ def verdict_lines(runs, pts, tasks, saturated_gap: float) -> list[str]:
       dacc = np.array([p.accuracy(t)[0] for p in down])
       rd = stats.bootstrap_ci(stats.spearman, dtr, dacc)
       rp = stats.bootstrap_ci(stats.spearman, np.array([p.trace(TRACE)[0] for p in down]), dacc)
-      out.append(f"  - downstream-loss flatness: ρ(Tr(H_probe), acc) = {_ci(rd)}; pre-training ρ on the same "
-                 f"checkpoints = {_ci(rp)}.")
+      out.append(f"  - downstream-loss flatness: ρ(Tr(H_probe), acc) = {ci(rd)}; pre-training ρ on the same "
+                 f"checkpoints = {ci(rp)}.")
   return out or ["- Not enough measured checkpoints for any comparison (run the curvature and probes jobs)."]
 
 
@@ -184,8 +164,8 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in isoloss.pair_rows(pairs, tasks, TRACE):
       cells = [row["a"], row["b"], f"{row['loss_diff']:+.4f}"]
-      cells += [_ci(row[f"acc_{t}"], 100, 1) if f"acc_{t}" in row else "–" for t in tasks]
-      cells.append(_ci(row["trace"]) if "trace" in row else "–")
+      cells += [ci(row[f"acc_{t}"], 100, 1) if f"acc_{t}" in row else "–" for t in tasks]
+      cells.append(ci(row["trace"]) if "trace" in row else "–")
       lines.append("| " + " | ".join(cells) + " |")
   else:
     lines.append("No checkpoints of different runs match in loss at this tolerance.")

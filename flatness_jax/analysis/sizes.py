@@ -8,13 +8,10 @@ smallest model, Tr(H) own and embedded (paper: larger models are flatter, so exp
 """
 import numpy as np
 
-from flatness_jax.analysis import stats
+from flatness_jax.analysis import points, stats
+from flatness_jax.analysis.tables import ci, pm
 
 EMBEDDED = "hessian_trace_embedded"
-
-
-def _pm(value, err, digits=2):
-  return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f} ± {err:.{digits}f}"
 
 
 def final_points(pts) -> list:
@@ -40,19 +37,18 @@ def size_lines(pts, tasks, trace_key: str) -> list[str]:
     e = p.curvature.get(EMBEDDED) or {}
     acc = [p.accuracy(t) for t in tasks]
     cells = [p.run, str(p.step), f"{p.num_params:,}",
-             _pm(100 * p.eval["gap_relative"], 100 * p.eval["gap_relative_se"]), _pm(*p.trace(trace_key))]
+             pm(p.eval["gap_relative"], p.eval["gap_relative_se"], 100), pm(*p.trace(trace_key))]
     if into:
-      cells += [_pm(e.get("value", np.nan), e.get("stderr", np.nan)),
+      cells += [pm(e.get("value", np.nan), e.get("stderr", np.nan)),
                 f"{e['embedded_loss'] - p.curvature['loss']:+.1e}" if e else "–"]
-    cells.append(_pm(*p.trace("fisher_trace")))
-    cells += [_pm(100 * m, 100 * s, 1) for m, s, _ in acc]
+    cells.append(pm(*p.trace("fisher_trace")))
+    cells += [pm(m, s, 100, 1) for m, s, _ in acc]
     lines.append("| " + " | ".join(cells) + " |")
   big, small = finals[-1], finals[0]
   lines.append("")
   for label, key in (("own parameterization", trace_key), (f"embedded in {into}", EMBEDDED))[:2 if into else 1]:
-    (tb, eb), (ts, es) = big.trace(key), small.trace(key)
-    if np.isfinite(tb) and np.isfinite(ts):
-      d = stats.difference_ci(tb, eb, ts, es)
-      lines.append(f"- Tr(H), {label}: {big.run} − {small.run} = {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}] → "
+    d = points.trace_difference(big, small, key)
+    if d:
+      lines.append(f"- Tr(H), {label}: {big.run} − {small.run} = {ci(d)} → "
                    f"**{stats.verdict(d[1], d[2], -1)}** (paper: the larger model is flatter).")
   return lines

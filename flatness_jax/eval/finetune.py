@@ -95,11 +95,7 @@ def finetune(model, params, train, val, test, num_classes: int, *, seeds=(0, 1, 
                                epochs=epochs, learning_rate=float(learning_rate),
                                warmup_fraction=float(warmup_fraction), batch_size=batch_size, pooling=pooling,
                                weight_decay=float(weight_decay), dropout=bool(getattr(model, "dropout", 0.0) > 0))
-  tl, va, te = (np.asarray(a) for a in (tl, va, te))
-  best = va.argmax(1)
-  rows = np.arange(len(seeds))
-  return probe_lib.ProbeResult(test_accuracy=te[rows, best], val_accuracy=va[rows, best], best_epoch=best + 1,
-                               test_curve=te, val_curve=va, train_loss=tl)
+  return probe_lib.ProbeResult.from_curves(tl, va, te)
 
 
 def _check_split(name, split, model, num_classes):

@@ -28,6 +28,15 @@ class ProbeResult:
   val_curve: np.ndarray       # [seeds, epochs]
   train_loss: np.ndarray      # [seeds, epochs], mean minibatch loss
 
+  @classmethod
+  def from_curves(cls, train_loss, val_curve, test_curve) -> "ProbeResult":
+    """Per seed, the test accuracy at the epoch of best validation accuracy, from [seeds, epochs] curves."""
+    tl, va, te = (np.asarray(a) for a in (train_loss, val_curve, test_curve))
+    best = va.argmax(1)
+    rows = np.arange(len(va))
+    return cls(test_accuracy=te[rows, best], val_accuracy=va[rows, best], best_epoch=best + 1, test_curve=te,
+               val_curve=va, train_loss=tl)
+
   @property
   def mean(self) -> float:
     return float(self.test_accuracy.mean())
@@ -65,11 +74,7 @@ def train_linear_probe(train, val, test, num_classes: int, *, seeds=(0, 1, 2, 3,
   keys = jnp.stack([jax.random.key_data(jax.random.key(s)) for s in seeds])
   tl, va, te = _train_probes(keys, xtr, ytr, xva, yva, xte, yte, num_classes=num_classes, epochs=epochs,
                              learning_rate=learning_rate, batch_size=min(batch_size, n), weight_decay=weight_decay)
-  tl, va, te = (np.asarray(a) for a in (tl, va, te))
-  best = va.argmax(1)
-  rows = np.arange(len(seeds))
-  return ProbeResult(test_accuracy=te[rows, best], val_accuracy=va[rows, best], best_epoch=best + 1,
-                     test_curve=te, val_curve=va, train_loss=tl)
+  return ProbeResult.from_curves(tl, va, te)
 
 
 @functools.partial(jax.jit, static_argnames=("num_classes", "epochs", "learning_rate", "batch_size",
