@@ -37,6 +37,7 @@ def main():
   from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
   from experiments.configs import quickstart  # pylint: disable=g-import-not-at-top
   from flatness_jax.data import batching  # pylint: disable=g-import-not-at-top
+  from flatness_jax import models  # pylint: disable=g-import-not-at-top
   from flatness_jax.train import feed, loop, step as step_lib, sweep  # pylint: disable=g-import-not-at-top
 
   torch.set_num_threads(args.cores)
@@ -84,7 +85,7 @@ def main():
     t = time.perf_counter()
     torch_reference.torch_train_steps(tm, batches[k:k + n], 3e-3)
     torch_tps = ntok / (time.perf_counter() - t)
-    rows.append((size, loop.state_lib.count_params(params), ours_scan, ours_single, torch_tps, max_diff))
+    rows.append((size, models.count_params(params), ours_scan, ours_single, torch_tps, max_diff))
   print("\n| size | params | ours, scan of 20 (tok/s) | ours, 1 step/call (tok/s) | PyTorch eager (tok/s) | "
         "ratio scan/torch | ratio 1-step/torch | max |logit diff| |")
   print("|---|---|---|---|---|---|---|---|")

@@ -5,6 +5,10 @@ it names (`config.job`); the jobs live in importable, tested modules (see experi
 `--config=configs/NAME.py` is looked up relative to the current directory first, then relative to experiments/,
 so the literal command works from the repository root. Dotted overrides work as usual:
 `--config.model.num_layers=4`.
+
+Bad input (a malformed config value, grammar file or checkpoint, a run directory another process is writing)
+stops with one line, `error: <what is wrong>`, and exit status 2 (experiments/errors.py); `--traceback` shows the
+whole traceback instead. Unexpected errors always keep their traceback.
 """
 import logging as std_logging
 import os
@@ -13,7 +17,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments import config_path
+from experiments import config_path, errors
 
 
 _resolve_config_argv = config_path.resolve_config_argv
@@ -22,6 +26,7 @@ _resolve_config_argv = config_path.resolve_config_argv
 config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/NAME.py[:arg]).",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (created if missing; a run there resumes).")
+flags.DEFINE_bool("traceback", False, "Show the full traceback of a bad-input error instead of its one line.")
 FLAGS = flags.FLAGS
 
 
@@ -42,10 +47,12 @@ def main(argv):
   from experiments import jobs  # pylint: disable=g-import-not-at-top
   logging.info("process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
   workdir = FLAGS.workdir or os.path.join("runs", FLAGS.config.get("name", FLAGS.config.job))
-  jobs.run(FLAGS.config, workdir)
+  with errors.one_line(show_traceback=FLAGS.traceback):
+    jobs.run(FLAGS.config, workdir)
 
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
   sys.argv = _resolve_config_argv(sys.argv)
-  app.run(main)
+  with errors.one_line(show_traceback="--traceback" in sys.argv):  # bad config files fail while flags parse
+    app.run(main)

@@ -3,21 +3,22 @@
 Each stage writes into the workdir, and each is also its own job (configs/data_card.py, quickstart's sizes,
 configs/curvature.py, configs/probes.py, configs/report.py), so a stage can be rerun alone; a rerun of the whole
 pipeline resumes training from checkpoints and re-measures only what is missing from curvature.json/probes.json.
+The pipeline holds its workdir's writer lock, and each stage holds its run directory's.
 """
-import json
 import os
 
 from flatness_jax.analysis import report
 from flatness_jax.data import card as card_lib
 from flatness_jax.data import make_language
 from flatness_jax.eval import curvature_run, probe_run
-from flatness_jax.train import metrics as metrics_lib, sweep
+from flatness_jax.rundir import fields, jsonio, lock, rundir
+from flatness_jax.train import sweep
 
 STAGES = ("data_card", "train", "curvature", "probes", "report")
 
 
 def _stages(config) -> list[str]:
-  stages = [s.strip() for s in config.stages.split(",") if s.strip()]
+  stages = fields.split_list(config.stages)
   unknown = [s for s in stages if s not in STAGES]
   if unknown:
     raise ValueError(f"stages: unknown {unknown}; known stages: {list(STAGES)}")
@@ -26,37 +27,40 @@ def _stages(config) -> list[str]:
 
 def _measured(path: str, steps: list[int], key: str | None = None) -> bool:
   """Whether the json file at `path` has every step (and, if given, `key` in every step's entry)."""
-  if not os.path.exists(path):
-    return False
-  have = json.load(open(path)).get("steps", {})
+  have = jsonio.read_json(path, {}).get("steps", {})
   return all(str(s) in have and (key is None or key in have[str(s)]) for s in steps)
 
 
 def run_quickstart(config, workdir: str) -> None:
   """Runs the configured stages in order; prints where the report lies."""
   stages = _stages(config)
+  with lock.writer_lock(workdir):
+    _run(config, workdir, stages)
+
+
+def _run(config, workdir, stages) -> None:
   language = make_language(config.data)
   if "data_card" in stages:
     card = card_lib.compute_card(language, config.card.num_sentences, config.card.sample_seed, progress=True)
-    if metrics_lib.is_writer():
-      metrics_lib.write_json_atomic(os.path.join(workdir, "data_card.json"), card)
+    if jsonio.is_writer():
+      jsonio.write_json_atomic(os.path.join(workdir, "data_card.json"), card)
     print(card_lib.format_card(card))
   run_dirs = [os.path.join(workdir, name) for name in sweep.run_configs(config)]
   if "train" in stages:
     summaries = sweep.train_sizes(config, workdir)
     table = sweep.format_table(summaries)
-    if metrics_lib.is_writer():
+    if jsonio.is_writer():
       with open(os.path.join(workdir, "sizes.md"), "w") as f:
         f.write(table + "\n")
     print(table)
   for d in run_dirs:
     if "curvature" in stages:
-      steps = curvature_run.select_steps(curvature_run.restore.RunDir(d), config.curvature.steps)
-      if not _measured(os.path.join(d, "curvature.json"), steps):
+      steps = rundir.RunDir(d).select_steps(config.curvature.steps)
+      if not _measured(os.path.join(d, rundir.CURVATURE), steps):
         curvature_run.run_curvature(config, d)
     if "probes" in stages:
-      steps = curvature_run.select_steps(curvature_run.restore.RunDir(d), config.probes.steps)
-      if not _measured(os.path.join(d, "probes.json"), steps, "finetune" if config.probes.get("finetune") else None):
+      steps = rundir.RunDir(d).select_steps(config.probes.steps)
+      if not _measured(os.path.join(d, rundir.PROBES), steps, "finetune" if config.probes.get("finetune") else None):
         probe_run.run_probes(config, d)
   if "report" in stages:
     path = report.build_report(run_dirs, workdir, saturated_gap=config.report.saturated_gap,

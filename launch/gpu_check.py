@@ -104,7 +104,7 @@ class Bench:
     self._init = lambda: state_lib.init_train_state(self.model, self.tx, jax.random.key(0), self.shardings,
                                                     s["length"])
     self.state = self._init()
-    self.num_params = state_lib.count_params(self.state.params)
+    self.num_params = models.count_params(self.state.params)
     raw = step_lib.make_train_chunk(self.model, self.tx, s["vocab"], "one", schedule, dropout=False)
     # Trailing arguments after (state, tokens, lengths, key): `extras` of the training algorithm, {} = standard.
     self.extras = ({},) * (len(inspect.signature(raw).parameters) - 4)

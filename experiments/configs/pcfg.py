@@ -14,11 +14,7 @@ Variants: configs/pcfg.py            the harder CPU grammar (cpu_hard: (4,6,6,6,
                                      ≈ 16 ms of FSDP traffic per step).
                                      The learning rate and step budget here are our choices, not the paper's.
 """
-import os
-
 from experiments.configs import base
-
-_RELEASED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference", "rule_deep_mlm.txt")
 
 
 def get_config(variant=None):
@@ -32,8 +28,7 @@ def get_config(variant=None):
   c.eval.every = 250
   if variant == "released":
     c.name = "pcfg_released"
-    c.data.preset = "released"
-    c.data.grammar_path = os.path.normpath(_RELEASED)  # Override with --config.data.grammar_path=PATH.
+    base.released_data(c.data)  # Override the path with --config.data.grammar_path=PATH.
   elif variant == "paper":
     c.name = "pcfg_paper"
     base.paper_scale(c, "bert_235m", learning_rate=1e-4, warmup_steps=10_000)

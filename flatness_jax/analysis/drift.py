@@ -55,3 +55,25 @@ def batch_scaling(rates: list[dict]) -> dict:
   slope, slope_se = weighted_slope(x, y, se)
   return {"slope": slope, "slope_se": slope_se, "num_runs": len(use), "prediction": -1.0,
           "rate_times_batch": [r["rate"] * r["batch_size"] for r in use]}
+
+
+def drift_lines(runs, trace_key="hessian_trace_hutchinson") -> list[str]:
+  """The report's drift table and the slope verdict, or [] when fewer than two batch sizes were measured."""
+  rates = drift_rates(runs, trace_key)
+  if len({r["batch_size"] for r in rates}) < 2:
+    return []
+  fit = batch_scaling(rates)
+  lines = ["| run | batch B | −dTr(H)/dstep ± SE | rate·B | Tr(H) first → last |", "|---|---|---|---|---|"]
+  for r in rates:
+    lines.append(f"| {r['run']} | {r['batch_size']} | {r['rate']:.2e} ± {r['rate_se']:.1e} | "
+                 f"{r['rate'] * r['batch_size']:.3g} | {r['trace_first']:.3f} → {r['trace_last']:.3f} |")
+  lo, hi = fit["slope"] - 1.96 * fit["slope_se"], fit["slope"] + 1.96 * fit["slope_se"]
+  if lo <= -1.0 <= hi and lo <= 0.0 <= hi:
+    agree = "too uncertain to test"  # the interval contains both "no B dependence" and the prediction
+  else:
+    agree = "consistent with" if lo <= -1.0 <= hi else "inconsistent with"
+  resolved = sum(r["rate"] - 1.96 * r["rate_se"] > 0 for r in rates)
+  lines += ["", f"Log–log slope of rate vs B over {fit['num_runs']} runs with a positive rate: "
+            f"{fit['slope']:.2f} ± {fit['slope_se']:.2f} (95% CI [{lo:.2f}, {hi:.2f}]), **{agree}** against the "
+            f"predicted −1. Runs whose decrease of Tr(H) is itself significant (95%): {resolved} of {len(rates)}."]
+  return lines

@@ -9,6 +9,7 @@ model better downstream, and is it flatter?
 import numpy as np
 
 from flatness_jax.analysis import points
+from flatness_jax.analysis.tables import ci
 
 
 def matched_pairs(points, tol: float = 1.0):
@@ -50,3 +51,18 @@ def pair_rows(pairs, tasks, trace_key="hessian_trace_hutchinson"):
       row["trace"] = d
     rows.append(row)
   return rows
+
+
+def isoloss_lines(points, tasks, tol: float, trace_key="hessian_trace_hutchinson") -> list[str]:
+  """The report's iso-loss table: one row per matched pair (Δloss, Δaccuracy per task and ΔTr(H) with CIs)."""
+  pairs = matched_pairs(points, tol)
+  if not pairs:
+    return ["No checkpoints of different runs match in loss at this tolerance."]
+  head = ["a", "b", "Δloss"] + [f"Δacc {t} (pts)" for t in tasks] + ["ΔTr(H)"]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for row in pair_rows(pairs, tasks, trace_key):
+    cells = [row["a"], row["b"], f"{row['loss_diff']:+.4f}"]
+    cells += [ci(row[f"acc_{t}"], 100, 1) if f"acc_{t}" in row else "–" for t in tasks]
+    cells.append(ci(row["trace"]) if "trace" in row else "–")
+    lines.append("| " + " | ".join(cells) + " |")
+  return lines

@@ -5,13 +5,12 @@ curvature.json (Tr(H) estimates, Fisher, λ_max, downstream traces) and probes.j
 Reports, correlations and iso-loss matching all work on these points, so they are built from disk, never memory.
 """
 import dataclasses
-import json
 import os
 
 import numpy as np
 
 from flatness_jax.analysis import stats
-from flatness_jax.train import metrics as metrics_lib
+from flatness_jax.rundir import jsonio, rundir
 
 
 @dataclasses.dataclass
@@ -55,20 +54,17 @@ def trace_difference(a: Point, b: Point, key: str):
   return stats.difference_ci(ta, ea, tb, eb)
 
 
-def _load(path, default):
-  return json.load(open(path)) if os.path.exists(path) else default
-
-
 def load_run(workdir: str) -> dict:
   """{'name', 'summary', 'evals': {step: row}, 'curvature': {...}, 'probes': {...}} of one run directory."""
-  rows = metrics_lib.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  path = lambda name: os.path.join(workdir, name)  # pylint: disable=unnecessary-lambda-assignment
+  rows = jsonio.read_jsonl(path(rundir.METRICS))
   evals = {r["step"]: r for r in rows if "gap" in r}
   return {"name": os.path.basename(os.path.normpath(workdir)), "workdir": workdir,
-          "summary": _load(os.path.join(workdir, "summary.json"), {}),
-          "config": _load(os.path.join(workdir, "config.json"), {}),
+          "summary": jsonio.read_json(path(rundir.SUMMARY), {}),
+          "config": jsonio.read_json(path(rundir.CONFIG), {}),
           "evals": evals,
-          "curvature": _load(os.path.join(workdir, "curvature.json"), {}).get("steps", {}),
-          "probes": _load(os.path.join(workdir, "probes.json"), {})}
+          "curvature": jsonio.read_json(path(rundir.CURVATURE), {}).get("steps", {}),
+          "probes": jsonio.read_json(path(rundir.PROBES), {})}
 
 
 def points_of(run: dict) -> list[Point]:
@@ -89,6 +85,6 @@ def find_run_dirs(root: str) -> list[str]:
   """Run directories (those with config.json and metrics.jsonl) at or below `root`, sorted."""
   found = []
   for dirpath, _, files in os.walk(root):
-    if "config.json" in files and "metrics.jsonl" in files:
+    if rundir.CONFIG in files and rundir.METRICS in files:
       found.append(dirpath)
   return sorted(found)

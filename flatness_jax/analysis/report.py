@@ -23,6 +23,7 @@ import numpy as np
 
 from flatness_jax.analysis import algorithms, drift, figures, isoloss, points as points_lib, sizes, stats
 from flatness_jax.analysis.tables import ci, pm
+from flatness_jax.rundir import fields
 
 TRACE = "hessian_trace_hutchinson"
 MIN_POINTS_FOR_CORRELATION = 8  # fewer points give degenerate bootstrap intervals
@@ -157,35 +158,10 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
   if size:
     lines += ["", "## Model size at the final checkpoints", ""] + size
   lines += ["", "## Verdicts", ""] + verdict_lines(runs, pts, tasks, saturated_gap)
-  pairs = isoloss.matched_pairs(pts, iso_tol)
-  lines += ["", f"## Iso-loss pairs (|Δloss| ≤ {iso_tol} SE)", ""]
-  if pairs:
-    head = ["a", "b", "Δloss"] + [f"Δacc {t} (pts)" for t in tasks] + ["ΔTr(H)"]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in isoloss.pair_rows(pairs, tasks, TRACE):
-      cells = [row["a"], row["b"], f"{row['loss_diff']:+.4f}"]
-      cells += [ci(row[f"acc_{t}"], 100, 1) if f"acc_{t}" in row else "–" for t in tasks]
-      cells.append(ci(row["trace"]) if "trace" in row else "–")
-      lines.append("| " + " | ".join(cells) + " |")
-  else:
-    lines.append("No checkpoints of different runs match in loss at this tolerance.")
-  rates = drift.drift_rates(runs, TRACE)
-  if len({r["batch_size"] for r in rates}) >= 2:
-    fit = drift.batch_scaling(rates)
-    lines += ["", "## Flatness drift vs batch size (Theorem 4.3: rate ∝ 1/B)", "",
-              "| run | batch B | −dTr(H)/dstep ± SE | rate·B | Tr(H) first → last |", "|---|---|---|---|---|"]
-    for r in rates:
-      lines.append(f"| {r['run']} | {r['batch_size']} | {r['rate']:.2e} ± {r['rate_se']:.1e} | "
-                   f"{r['rate'] * r['batch_size']:.3g} | {r['trace_first']:.3f} → {r['trace_last']:.3f} |")
-    lo, hi = fit["slope"] - 1.96 * fit["slope_se"], fit["slope"] + 1.96 * fit["slope_se"]
-    if lo <= -1.0 <= hi and lo <= 0.0 <= hi:
-      agree = "too uncertain to test"  # the interval contains both "no B dependence" and the prediction
-    else:
-      agree = "consistent with" if lo <= -1.0 <= hi else "inconsistent with"
-    resolved = sum(r["rate"] - 1.96 * r["rate_se"] > 0 for r in rates)
-    lines += ["", f"Log–log slope of rate vs B over {fit['num_runs']} runs with a positive rate: "
-              f"{fit['slope']:.2f} ± {fit['slope_se']:.2f} (95% CI [{lo:.2f}, {hi:.2f}]), **{agree}** against the "
-              f"predicted −1. Runs whose decrease of Tr(H) is itself significant (95%): {resolved} of {len(rates)}."]
+  lines += ["", f"## Iso-loss pairs (|Δloss| ≤ {iso_tol} SE)", ""] + isoloss.isoloss_lines(pts, tasks, iso_tol, TRACE)
+  drift_table = drift.drift_lines(runs, TRACE)
+  if drift_table:
+    lines += ["", "## Flatness drift vs batch size (Theorem 4.3: rate ∝ 1/B)", ""] + drift_table
   lines += ["", "## Figures", "", f"![gap]({figures.gap_curves(runs, os.path.join(out_dir, 'gap.png'))})"]
   for t in tasks:
     if any(np.isfinite(p.trace(TRACE)[0]) and np.isfinite(p.accuracy(t)[0]) for p in pts):
@@ -199,7 +175,7 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
 
 def run_report(config, workdir: str) -> None:
   """The 'report' job: every run directory below config.report.runs (default: workdir) → workdir/report.md."""
-  roots = [r for r in config.report.runs.split(",") if r] or [workdir]
+  roots = fields.split_list(config.report.runs) or [workdir]
   dirs = sorted({d for root in roots for d in points_lib.find_run_dirs(root)})
   path = build_report(dirs, workdir, saturated_gap=config.report.saturated_gap, iso_tol=config.report.iso_tol)
   print(open(path).read())

@@ -114,8 +114,11 @@ def _estimate(kind, fn, args, like, key, *, method, num_matvecs, rtol, max_matve
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
   if num_matvecs is None and rtol is None:
     raise ValueError("give num_matvecs (a fixed budget) or rtol (adaptive), or both")
-  if rtol is None and num_matvecs < 2:
-    raise ValueError("a standard error needs num_matvecs >= 2")
+  if rtol is not None and not rtol > 0:
+    raise ValueError(f"rtol={rtol!r}: rtol is the relative standard error an adaptive estimate stops at and must "
+                     "be > 0; for a fixed budget pass rtol=None with num_matvecs")
+  if rtol is None and num_matvecs < (1 if method == "hutchinson" else 2):
+    raise ValueError("a standard error needs num_matvecs >= 2 (Hutchinson accepts 1: a value without an error bar)")
   st = _Static(kind, hashable_fn(fn), freeze(shape_struct(like)), freeze(probe_shardings(like), none_is_leaf=True),
                method, num_matvecs, rtol, max_matvecs, chunk_size, distribution, min_matvecs, sketch_size, xtrace_error)
   if method == "xtrace" and rtol is not None:
@@ -134,8 +137,10 @@ def trace_estimate(matvec, like, key, *, method="hutchinson", num_matvecs=None, 
     key: a jax.random key; the probes are a pure function of it.
     method: "hutchinson", "hutchpp" or "xtrace".
     num_matvecs: fixed budget of products (with rtol: the initial / minimum budget; for Hutch++ it sets the sketch
-      size num_matvecs // 3).
-    rtol: stop once stderr ≤ rtol·|value| (adaptive), capped by max_matvecs.
+      size num_matvecs // 3). Hutchinson with num_matvecs=1 gives an unbiased value with stderr nan (a stochastic
+      penalty term needs no error bar); every other estimate needs at least 2.
+    rtol: stop once stderr ≤ rtol·|value| (adaptive), capped by max_matvecs; must be > 0. None (the default)
+      means a fixed budget of num_matvecs: rtol=0 is rejected rather than read as "never stop".
     chunk_size: how many probes are vmapped together through the matvec (memory grows with it; 1 = sequential).
     distribution: "rademacher" (default) or "gaussian".
     mask: a pytree of bools/boolean arrays; the operator becomes P A P on the masked entries (see masks.py).

@@ -1,15 +1,22 @@
 """Synthetic languages with exact conditionals (PCFG, HMM), their downstream tasks, and masked-LM batching.
 
-`make_language(data_config)` builds a `Language` (see flatness_jax.data.language) from a config with fields
-kind ('pcfg' | 'hmm'), preset, grammar_path, seed. Modules: grammar (CNF grammars, the authors' text format),
-random_grammar (balanced grammars, presets), inside_outside (batched exact charts), pcfg, pcfg_tasks, hmm,
-batching (one-mask and BERT batches), reference and brute_force (independent checks), card (the data-card job).
+`make_language(data_config)` (flatness_jax.data.registry) builds a `Language` (flatness_jax.data.language) from a
+config with fields kind ('pcfg' | 'hmm'), preset, grammar_path, seed. Modules: vocab (PAD/MASK ids), grammar (CNF
+grammars) and grammar_text (the authors' text format), random_grammar (balanced grammars, presets),
+rule_contraction and inside_outside (batched exact charts), pcfg, pcfg_tasks, hmm, batching (one-mask and BERT
+batches), task_data (labelled sentences for probes), reference and brute_force (independent checks), card (the
+data-card job).
 """
-from flatness_jax.data.batching import bert_mask_batch, mask_id, model_vocab_size, one_mask_batch, pad_id
-from flatness_jax.data.grammar import Grammar, GrammarError, GrammarWarning, load_grammar
-from flatness_jax.data.language import Language, Sample, Task, loss_statistics, make_language
+from flatness_jax.data.batching import bert_mask_batch, model_inputs, one_mask_batch
+from flatness_jax.data.grammar import Grammar, GrammarError, GrammarWarning
+from flatness_jax.data.grammar_text import load_grammar
+from flatness_jax.data.language import Language, Sample, Task, loss_statistics
+from flatness_jax.data.registry import make_language
+from flatness_jax.data.task_data import TaskData, task_dataset
+from flatness_jax.data.vocab import mask_id, model_vocab_size, pad_id
 
 __all__ = [
-    "Grammar", "GrammarError", "GrammarWarning", "Language", "Sample", "Task", "bert_mask_batch", "load_grammar",
-    "loss_statistics", "make_language", "mask_id", "model_vocab_size", "one_mask_batch", "pad_id",
+    "Grammar", "GrammarError", "GrammarWarning", "Language", "Sample", "Task", "TaskData", "bert_mask_batch",
+    "load_grammar", "loss_statistics", "make_language", "mask_id", "model_inputs", "model_vocab_size",
+    "one_mask_batch", "pad_id", "task_dataset",
 ]

@@ -1,7 +1,7 @@
 """Masked-LM batches from padded sentences (jax.numpy, jittable).
 
-Model vocabulary: words 0..V−1, PAD = V (positions past a sentence's length), MASK = V+1, so the model's embedding
-table has V+2 rows (`model_vocab_size`).
+Model vocabulary (flatness_jax.data.vocab): words 0..V−1, PAD = V (positions past a sentence's length), MASK = V+1.
+  * `model_inputs`: token ids with padding mapped to PAD and nothing masked, what a frozen encoder reads.
   * `one_mask_batch`: the paper's objective (Liu et al. 2023, §2): one position t per sentence, uniform over its
     real tokens, replaced by MASK; the target is the original word. The loss is −log f(x_{−t})_{x_t}.
   * `bert_mask_batch`: the authors' released code (BERT, Devlin et al. 2019): k = max(1, round(rate·n)) distinct
@@ -14,23 +14,18 @@ import math
 import jax
 import jax.numpy as jnp
 
-
-def pad_id(vocab_size: int) -> int:
-  return vocab_size
-
-
-def mask_id(vocab_size: int) -> int:
-  return vocab_size + 1
-
-
-def model_vocab_size(vocab_size: int) -> int:
-  return vocab_size + 2
+from flatness_jax.data.vocab import mask_id, pad_id
 
 
 def _padded(tokens, lengths, vocab_size):
   tokens = jnp.asarray(tokens, jnp.int32)
   valid = jnp.arange(tokens.shape[1])[None, :] < jnp.asarray(lengths)[:, None]
   return jnp.where(valid, tokens, pad_id(vocab_size)), valid
+
+
+def model_inputs(tokens, lengths, vocab_size: int):
+  """int32 [B, L]: `tokens` with every position at or past `lengths` set to PAD, no MASK (jittable)."""
+  return _padded(tokens, lengths, vocab_size)[0]
 
 
 def one_mask_batch(key, tokens, lengths, vocab_size: int) -> dict:

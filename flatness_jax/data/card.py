@@ -9,49 +9,14 @@ accuracy is reported too); otherwise it is cross-fitted: the mode of the even-nu
 odd-numbered ones and vice versa, so the estimate is not biased upwards by choosing the class on the same data.
 Writes DIR/data_card.json atomically and prints the same as a table; a progress bar goes to stderr.
 """
-import json
 import os
-import sys
-import tempfile
 import time
 
 import numpy as np
 
-from flatness_jax.data.language import loss_statistics, make_language, sentence_nll
-
-
-def data_config_of(config):
-  """The language fields of a card config; a non-empty grammar_path means the released-format grammar."""
-  path = config.get("grammar_path", "") or ""
-  preset = "released" if path else config.preset
-  return {"kind": config.kind, "preset": preset, "grammar_path": path, "seed": int(config.seed)}
-
-
-class _Progress:
-  """A one-line stderr progress bar, redrawn at most every `interval` seconds."""
-
-  def __init__(self, total, label, interval=0.5, stream=sys.stderr):
-    self.total, self.label, self.interval, self.stream = total, label, interval, stream
-    self.t0 = self.last = time.time()
-
-  def update(self, done):
-    now = time.time()
-    if done < self.total and now - self.last < self.interval:
-      return
-    self.last = now
-    _draw(done, self.total, self.t0, self.label, self.stream)
-
-
-def _draw(done, total, t0, label, stream):
-  width = 30
-  frac = done / max(total, 1)
-  bar = "#" * int(width * frac) + "." * (width - int(width * frac))
-  elapsed = time.time() - t0
-  eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-  stream.write(f"\r{label} [{bar}] {100 * frac:5.1f}%  {done}/{total} sentences  {elapsed:6.1f}s  eta {eta:5.1f}s ")
-  if done >= total:
-    stream.write("\n")
-  stream.flush()
+from flatness_jax.data.language import loss_statistics, sentence_nll
+from flatness_jax.data.registry import make_language
+from flatness_jax.rundir import jsonio, lock, progress as progress_lib
 
 
 def _mean_se(x):
@@ -62,7 +27,8 @@ def _mean_se(x):
 def compute_card(language, num_sentences: int, sample_seed: int, progress: bool = True) -> dict:
   """The card's numbers (module docstring) as a dict."""
   t0 = time.time()
-  bar = _Progress(num_sentences, "exact conditionals and posteriors") if progress else None
+  bar = progress_lib.ProgressBar(num_sentences, label="exact conditionals and posteriors",
+                             unit="sentences") if progress else None
   sample = language.sample(sample_seed, num_sentences)
   bs = language.batch_size
   nll = np.zeros(num_sentences)
@@ -80,6 +46,8 @@ def compute_card(language, num_sentences: int, sample_seed: int, progress: bool 
       preds[name][sl] = task.bayes_predictions(part)
     if bar:
       bar.update(sl.stop)
+  if bar:
+    bar.close()
   card = loss_statistics(nll, sample.lengths)
   card.update(min_length=int(sample.lengths.min()), max_length=int(language.max_length),
               observed_max_length=int(sample.lengths.max()),
@@ -127,31 +95,18 @@ def format_card(card: dict) -> str:
   return "\n".join(lines)
 
 
-def write_json_atomic(path: str, obj) -> None:
-  """Writes JSON to a temporary file in the same directory, then renames it over `path`."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=2, sort_keys=False)
-      f.write("\n")
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def run_data_card(config, workdir: str) -> dict:
-  """Job entry point (experiments/jobs.py): computes the card, writes workdir/data_card.json, prints the table."""
-  data_config = data_config_of(config)
-  language = make_language(data_config)
-  card = compute_card(language, int(config.num_sentences), int(config.sample_seed),
-                      progress=bool(config.get("progress", True)))
-  card["config"] = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  card["data_config"] = data_config
-  write_json_atomic(os.path.join(workdir, "data_card.json"), card)
+  """Job entry point (experiments/jobs.py): computes the card of `config.data`, writes workdir/data_card.json
+  (under the workdir's writer lock), prints the table."""
+  language = make_language(config.data)
+  with lock.writer_lock(workdir):
+    card = compute_card(language, int(config.num_sentences), int(config.sample_seed),
+                        progress=bool(config.get("progress", True)))
+    card["config"] = config.to_dict()
+    card["data_config"] = config.data.to_dict()
+    path = os.path.join(workdir, "data_card.json")
+    if jsonio.is_writer():
+      jsonio.write_json_atomic(path, card)
   print(format_card(card))
-  print(f"wrote {os.path.join(workdir, 'data_card.json')}")
+  print(f"wrote {path}")
   return card

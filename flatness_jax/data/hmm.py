@@ -16,7 +16,6 @@ successor states and 30 words per row, which puts L* near the paper's 3.758.
 """
 import dataclasses
 import functools
-import hashlib
 
 import numpy as np
 
@@ -173,24 +172,13 @@ class HMMLanguage(Language):
   """An HMM as a `Language`, with tasks `state{k}` for k in `hmm.task_positions`."""
 
   def __init__(self, hmm: HMM, batch_size: int = 1024):
+    super().__init__(hmm.name, hmm.vocab_size, hmm.length, hmm.length, batch_size)
     self.hmm = hmm
-    self.name = hmm.name
-    self.vocab_size = hmm.vocab_size
-    self.max_length = hmm.length
-    self.min_length = hmm.length
-    self.batch_size = batch_size
-    self._cache = (None, None)
     self.tasks = {f"state{k}": self._state_task(k) for k in hmm.task_positions}
 
   def messages(self, tokens, lengths):
     """Forward–backward messages of a batch (the last one is cached, so tasks and conditionals share it)."""
-    tokens = np.ascontiguousarray(tokens, np.int32)
-    lengths = np.ascontiguousarray(lengths, np.int32)
-    digest = hashlib.blake2b(tokens.tobytes() + lengths.tobytes() + bytes(str(tokens.shape), "ascii"),
-                             digest_size=16).digest()
-    if self._cache[0] != digest:
-      self._cache = (digest, _messages(self.hmm, tokens, lengths))
-    return self._cache[1]
+    return self.cached(tokens, lengths, lambda t, l: _messages(self.hmm, t, l))
 
   def _state_task(self, k: int) -> Task:
     def labels(sample):

@@ -9,215 +9,21 @@ The outside of a span depends only on the words outside it, so one pass gives ev
 (the masked leaf summed out):  p(x_t = w | x_{−t}) = Σ_A α(t,t+1)[A] e(A, w) / Σ_A α(t,t+1)[A] Σ_w' e(A, w')
 (Lari & Young 1990; Liu et al. 2023, §2, for the optimal loss).
 
-Vectorisation. A chart holds, per width w, one row per span [i, i+w) of every sentence of the batch that it fits
-in (i + w ≤ n): inside[w] is [#spans, N], and one numpy step handles all of them. Each recursion above has the form
-out[t] = Σ_s Σ_r p_r x_s[a_r] y_s[b_r] over terms s (the splits of a span, or its possible parents), with three
-roles per rule (gathered a, gathered b, target t). The rules of each role split into the connected components of
-their (a, b) graph (`RuleSet`):
-  * a component that fills a good part of its block aset × bset (a level's rules over pairs of the next level, as
-    in balanced and level-structured grammars) is contracted densely: M = Σ_s x_s[aset] ⊗ y_s[bset] as one batched
-    matrix product over the terms, then out = M · W with the [|aset|·|bset|, targets] rule matrix (BLAS);
-  * other rules go through gathers and a segment sum over their targets, O(#rules) per span and term.
-Rules of root-only non-terminals (start symbols never used as a child, e.g. the released grammar's S1..S9) are
-applied at the sentence roots only. Terms where no rule can derive the lengths involved (`yield_lengths`) are
-skipped, which for balanced grammars leaves only the power-of-two splits. Each span's vector is stored normalised
-to max 1 with its log-scale, so sentences of any length stay in range (raw float64 probabilities underflow after
-roughly 150 tokens of a 200-word grammar).
+The recursions are vectorised over every span of a batch by flatness_jax.data.rule_contraction (`RuleSet`, `Term`):
+a chart holds, per width w, one row per span [i, i+w) of every sentence of the batch that it fits in (i + w ≤ n),
+and each recursion step is one contraction over all of them. Each span's vector is stored normalised to max 1
+with its log-scale, so sentences of any length stay in range (raw float64 probabilities underflow after roughly
+150 tokens of a 200-word grammar).
+
+`leftmost_posteriors` runs the outside recursion along the leftmost path of the tree only, for the tree-node tasks
+of flatness_jax.data.pcfg_tasks.
 """
 import dataclasses
 import functools
 
 import numpy as np
 
-NEG = -1e30  # log-scale of an all-zero vector (finite, so differences of two such stay 0, not nan)
-DENSE_FILL = 4.0  # a component is contracted densely when |aset|·|bset| ≤ DENSE_FILL · #rules
-DENSE_MIN = 16    # ... and has at least this many (a, b) pairs (tiny blocks are cheaper as gathers)
-GEMM_ROWS = 256   # rows per BLAS call: small calls stay single-threaded (no thread contention on shared CPUs)
-
-
-def _index(ids):
-  """A slice when the sorted ids are contiguous (views instead of gathers), else the id array."""
-  ids = np.asarray(ids)
-  if ids.size and ids[-1] - ids[0] + 1 == ids.size:
-    return slice(int(ids[0]), int(ids[-1]) + 1)
-  return ids
-
-
-def matmul_rows(a, b):
-  """a [n, k] @ b [k, m] in row chunks of GEMM_ROWS (each BLAS call small enough to run single-threaded)."""
-  n = a.shape[0]
-  if n <= GEMM_ROWS:
-    return a @ b
-  full = n // GEMM_ROWS * GEMM_ROWS
-  out = np.empty((n, b.shape[1]))
-  out[:full] = np.matmul(a[:full].reshape(-1, GEMM_ROWS, a.shape[1]), b).reshape(full, -1)
-  if full < n:
-    out[full:] = a[full:] @ b
-  return out
-
-
-@dataclasses.dataclass
-class Term:
-  """One term of a contraction: rows `sel` of the output (None: all) get weight · Σ_r p_r x[a_r] y[b_r], with
-  x = xsrc[xidx], y = ysrc[yidx]; (la, lb, lt) are the span lengths of the a, b and target roles."""
-  la: int
-  lb: int
-  lt: int
-  sel: object
-  xsrc: np.ndarray
-  xidx: np.ndarray
-  ysrc: np.ndarray
-  yidx: np.ndarray
-  weight: np.ndarray
-
-  def xb(self, cols):
-    """xsrc[xidx][:, cols] in one gather."""
-    if isinstance(cols, slice):
-      return np.take(self.xsrc[:, cols], self.xidx, axis=0)
-    return self.xsrc[self.xidx[:, None], cols]
-
-  def yb(self, cols):
-    """ysrc[yidx][:, cols] in one gather."""
-    if isinstance(cols, slice):
-      return np.take(self.ysrc[:, cols], self.yidx, axis=0)
-    return self.ysrc[self.yidx[:, None], cols]
-
-  @functools.cached_property
-  def x(self):
-    """The gathered rows x = xsrc[xidx] (for the sparse rules)."""
-    return np.take(self.xsrc, self.xidx, axis=0)
-
-  @functools.cached_property
-  def y(self):
-    """The gathered rows y = ysrc[yidx] (for the sparse rules)."""
-    return np.take(self.ysrc, self.yidx, axis=0)
-
-
-class RuleSet:
-  """Binary rules in one orientation: gathered sides (a, b), target t; `contract` sums them over terms.
-
-  `feasible` [N, L+1] says which symbol derives spans of which length; a term (la, lb, lt) uses only the rules
-  whose three symbols can derive spans of those lengths.
-  """
-
-  def __init__(self, a, b, t, p, feasible):
-    self.a, self.b, self.t, self.p = (np.asarray(x) for x in (a, b, t, p))
-    self.feasible = feasible
-    parent = {}
-
-    def find(x):
-      while parent.setdefault(x, x) != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-      return x
-
-    for x, y in zip(self.a, self.b):
-      parent[find(("a", int(x)))] = find(("b", int(y)))
-    comps = {}
-    for r, x in enumerate(self.a):
-      comps.setdefault(find(("a", int(x))), []).append(r)
-    self.blocks = []  # (rule ids, aset, bset, targets, W [|aset|·|bset|, T], |aset|, |bset|)
-    sparse = []
-    for rules in comps.values():
-      rules = np.asarray(rules)
-      aset, ai = np.unique(self.a[rules], return_inverse=True)
-      bset, bi = np.unique(self.b[rules], return_inverse=True)
-      if DENSE_MIN <= len(aset) * len(bset) <= DENSE_FILL * len(rules):
-        targets, ti = np.unique(self.t[rules], return_inverse=True)
-        w = np.zeros((len(aset) * len(bset), len(targets)))
-        np.add.at(w, (ai * len(bset) + bi, ti), self.p[rules])
-        self.blocks.append((rules, _index(aset), _index(bset), _index(targets), w, len(aset), len(bset)))
-      else:
-        sparse.append(rules)
-    self.sparse_rules = np.concatenate(sparse) if sparse else np.zeros(0, np.int64)
-    # Feasibility of the two length patterns the charts use: lt = la + lb (inside) and la = lt + lb (outside).
-    fa, fb, ft = feasible[self.a], feasible[self.b], feasible[self.t]  # [R, L+1]
-    size = feasible.shape[1]
-    self._sum_ok = np.zeros((size, size), bool)
-    self._diff_ok = np.zeros((size, size), bool)
-    for k in range(size):
-      self._sum_ok[k, :size - k] = (fa[:, k:k + 1] & fb[:, :size - k] & ft[:, k:]).any(0)
-      self._diff_ok[k, :size - k] = (fa[:, k:] & fb[:, :size - k] & ft[:, k:k + 1]).any(0)
-
-  @functools.lru_cache(maxsize=None)
-  def _block_ok(self, k, la, lb, lt):
-    rules = self.blocks[k][0]
-    f = self.feasible
-    return bool(np.any(f[self.a[rules], la] & f[self.b[rules], lb] & f[self.t[rules], lt]))
-
-  @functools.lru_cache(maxsize=None)
-  def _sparse_pack(self, la, lb, lt):
-    r = self.sparse_rules
-    f = self.feasible
-    r = r[f[self.a[r], la] & f[self.b[r], lb] & f[self.t[r], lt]]
-    if not r.size:
-      return None
-    r = r[np.argsort(self.t[r], kind="stable")]
-    keys = self.t[r]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    return self.a[r], self.b[r], self.p[r], starts, keys[starts]
-
-  def any_feasible(self, la, lb, lt) -> bool:
-    """Whether some rule's symbols derive spans of lengths (la, lb, lt)."""
-    if lt == la + lb:
-      return bool(self._sum_ok[la, lb])
-    if la == lt + lb:
-      return bool(self._diff_ok[lt, lb])
-    f = self.feasible
-    return bool(np.any(f[self.a, la] & f[self.b, lb] & f[self.t, lt]))
-
-  def contract(self, acc, terms):
-    """acc[sel, t] += weight · Σ_r p_r x[a_r] y[b_r] for every term (acc [rows, N])."""
-    rows = acc.shape[0]
-    for k, (_, aset, bset, targets, w, na, nb) in enumerate(self.blocks):
-      sel = [tm for tm in terms if self._block_ok(k, tm.la, tm.lb, tm.lt)]
-      if not sel:
-        continue
-      if len(sel) == 1:
-        tm = sel[0]
-        x = tm.xb(aset); x *= tm.weight[:, None]
-        m = x[:, :, None] * tm.yb(bset)[:, None, :]
-        out = matmul_rows(m.reshape(len(m), na * nb), w)
-        if tm.sel is None:
-          acc[:, targets] += out
-        else:
-          _add_rows(acc, tm.sel, targets, out)
-        continue
-      alloc = np.empty if all(tm.sel is None for tm in sel) else np.zeros
-      xs = alloc((len(sel), rows, na))
-      ys = alloc((len(sel), rows, nb))
-      for s, tm in enumerate(sel):
-        if tm.sel is None:
-          np.multiply(tm.xb(aset), tm.weight[:, None], out=xs[s])
-          ys[s] = tm.yb(bset)
-        else:
-          xs[s, tm.sel] = tm.xb(aset) * tm.weight[:, None]
-          ys[s, tm.sel] = tm.yb(bset)
-      m = np.matmul(xs.transpose(1, 2, 0), ys.transpose(1, 0, 2))
-      acc[:, targets] += matmul_rows(m.reshape(rows, na * nb), w)
-    if self.sparse_rules.size:
-      for tm in terms:
-        pack = self._sparse_pack(tm.la, tm.lb, tm.lt)
-        if pack is None:
-          continue
-        ga, gb, prob, starts, targets = pack
-        prod = tm.x[:, ga] * tm.y[:, gb]
-        prod *= prob
-        red = np.add.reduceat(prod, starts, axis=-1)
-        red *= tm.weight[:, None]
-        if tm.sel is None:
-          acc[:, targets] += red
-        else:
-          _add_rows(acc, tm.sel, targets, red)
-
-
-def _add_rows(acc, sel, cols, val):
-  """acc[sel][:, cols] += val for unique row indices `sel`."""
-  if isinstance(cols, slice):
-    acc[sel, cols] += val
-  else:
-    acc[np.ix_(sel, cols)] += val
-
+from flatness_jax.data.rule_contraction import NEG, RuleSet, Term, matmul_rows, normalise
 
 class ChartPlan:
   """The rules of a grammar in each orientation, for sentences padded to `length` tokens."""
@@ -253,15 +59,6 @@ def _plan_cached(grammar, length):
 def chart_plan(grammar, length: int) -> ChartPlan:
   """The (cached) plan of a grammar for sentences padded to `length` tokens."""
   return _plan_cached(grammar, int(length))
-
-
-def normalise(acc, m):
-  """Scales each row of acc to max 1; returns it and the log-scale m + log(max) (NEG where zero)."""
-  norm = acc.max(-1)
-  pos = norm > 0
-  safe = np.where(pos, norm, 1.0)
-  acc /= safe[..., None]
-  return acc, np.where(pos, m + np.log(safe), NEG)
 
 
 @dataclasses.dataclass
@@ -420,6 +217,52 @@ def prefix_inside(grammar, chart, widths) -> np.ndarray:
       vec[inner] = vec[inner] * np.exp(scale[inner] - top)[:, None] + acc * np.exp(m - top)[:, None]
     out[rows] = vec
   return out
+
+
+def leftmost_posteriors(grammar, chart, depth: int) -> np.ndarray:
+  """P(leftmost node at `depth` = A | x), [b, N]; rows sum to 1 − P(absent) (the node may not exist).
+
+  With the leftmost-path outside γ_d(0,k)[A] = P(the depth-d node of the leftmost path is A over [0,k), x_{k:}):
+    γ_0(0,n) = π,   γ_{d+1}(0,j)[B] = Σ_{k>j} Σ_{r: A→BC} p_r γ_d(0,k)[A] β(j,k)[C],
+    P(node_d = A | x) = Σ_k γ_d(0,k)[A] β(0,k)[A] / p(x).
+  """
+  beta, sb, pos, lengths = chart.inside, chart.inside_scale, chart.pos, chart.lengths
+  length, b, n = len(beta) - 1, len(lengths), grammar.num_nonterminals
+  plan = chart_plan(grammar, length)
+  gam = np.zeros((length + 1, b, n))  # γ_d(0, k) for k = 0..L
+  gs = np.full((length + 1, b), NEG)
+  cols = np.flatnonzero((lengths >= 1) & (lengths <= length))
+  gam[lengths[cols], cols] = grammar.start
+  gs[lengths[cols], cols] = 0.0
+  for _ in range(depth):
+    new = np.zeros_like(gam)
+    new_s = np.full_like(gs, NEG)
+    for j in range(1, length):
+      parts = []
+      for k in range(j + 1, length + 1):
+        if not plan.all_left.any_feasible(k, k - j, j):
+          continue
+        sel = np.flatnonzero((lengths >= k) & (gs[k] > NEG / 2))
+        if sel.size:
+          yi = pos[k - j][j, sel]
+          parts.append((k, sel, yi, gs[k][sel] + sb[k - j][yi]))
+      if not parts:
+        continue
+      m = np.full(b, NEG)
+      for _, sel, _, c in parts:
+        m[sel] = np.maximum(m[sel], c)
+      acc = np.zeros((b, n))
+      plan.all_left.contract(acc, [Term(k, k - j, j, sel, gam[k], sel, beta[k - j], yi, np.exp(c - m[sel]))
+                                   for k, sel, yi, c in parts])
+      new[j], new_s[j] = normalise(acc, m)
+    gam, gs = new, new_s
+  post = np.zeros((b, n))
+  for k in range(1, length + 1):
+    sel = np.flatnonzero(lengths >= k)
+    r = pos[k][0, sel]
+    w = np.exp(np.minimum(gs[k][sel] + sb[k][r] - chart.log_likelihood[sel], 700))
+    post[sel] += gam[k][sel] * beta[k][r] * w[:, None]
+  return post
 
 
 def conditionals_from_chart(grammar, chart) -> np.ndarray:

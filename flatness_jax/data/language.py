@@ -1,4 +1,4 @@
-"""The interface every synthetic language offers the training and evaluation code, and `make_language`.
+"""The interface every synthetic language offers the training and evaluation code.
 
 A `Language` samples sentences with their latent structure (`sample(key, n)`), gives the exact masked conditionals
 p(x_t = w | x_{−t}) (`masked_conditionals`), the optimal loss of the one-mask objective (Liu et al. 2023, §2)
@@ -6,10 +6,12 @@ p(x_t = w | x_{−t}) (`masked_conditionals`), the optimal loss of the one-mask 
   L*_tok = Σ_x Σ_t −log p(x_t | x_{−t}) / Σ_x |x|       (token-weighted: the mean over all masked tokens)
 with standard errors (`optimal_loss`), and downstream `tasks`, each with its labels and the Bayes-optimal
 (exact-posterior argmax) predictions, the ceiling of any probe. Randomness comes from an explicit key: an int seed
-or a jax PRNG key (raw uint32 or typed); the same key gives the same bytes.
+or a jax PRNG key (raw uint32 or typed); the same key gives the same bytes. Languages are built from a data config
+by `flatness_jax.data.registry.make_language`.
 """
 import abc
 import dataclasses
+import hashlib
 from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
@@ -83,13 +85,43 @@ def sentence_nll(conditionals, tokens, lengths) -> np.ndarray:
     return np.where(valid, -np.log(np.where(valid, p, 1.0)), 0.0).sum(1)
 
 
+def batch_digest(tokens, lengths) -> bytes:
+  """A 16-byte fingerprint of a padded batch (tokens, lengths and shape)."""
+  tokens = np.ascontiguousarray(tokens, np.int32)
+  lengths = np.ascontiguousarray(lengths, np.int32)
+  return hashlib.blake2b(tokens.tobytes() + lengths.tobytes() + bytes(str(tokens.shape), "ascii"),
+                         digest_size=16).digest()
+
+
 class Language(abc.ABC):
-  """A synthetic language with exact conditionals (module docstring). Subclasses set the attributes below."""
+  """A synthetic language with exact conditionals (module docstring).
+
+  Subclasses call `__init__` with their sizes, then set `tasks`; `cached(tokens, lengths, compute)` keeps the
+  per-batch work (an inside–outside chart, forward–backward messages) of the last batch, so the conditionals and
+  the task posteriors of one batch share it.
+  """
   name: str
   vocab_size: int
   max_length: int
+  min_length: int
   tasks: dict
   batch_size: int = 256  # sentences per exact-conditional call (bounds memory)
+
+  def __init__(self, name: str, vocab_size: int, max_length: int, min_length: int, batch_size: int):
+    self.name, self.vocab_size = name, int(vocab_size)
+    self.max_length, self.min_length = int(max_length), int(min_length)
+    self.batch_size = int(batch_size)
+    self.tasks = {}
+    self._cache = (None, None)
+
+  def cached(self, tokens, lengths, compute):
+    """compute(tokens int32, lengths int32) for this batch, reused while the same batch is asked for again."""
+    tokens = np.ascontiguousarray(tokens, np.int32)
+    lengths = np.ascontiguousarray(lengths, np.int32)
+    digest = batch_digest(tokens, lengths)
+    if self._cache[0] != digest:
+      self._cache = (digest, compute(tokens, lengths))
+    return self._cache[1]
 
   @abc.abstractmethod
   def sample(self, key, n: int) -> Sample:
@@ -124,35 +156,3 @@ class Language(abc.ABC):
                      sample.tokens[i:i + self.batch_size], sample.lengths[i:i + self.batch_size])
         for i in range(0, num_sentences, self.batch_size)])
     return loss_statistics(sums, sample.lengths)
-
-
-def make_language(data_config) -> Language:
-  """The language of a data config: fields kind ('pcfg' | 'hmm'), preset, grammar_path, seed.
-
-  kind='pcfg': preset in flatness_jax.data.random_grammar.PRESETS, or 'released' to load `grammar_path` (the
-  authors' text format). kind='hmm': preset in flatness_jax.data.hmm.PRESETS. Unknown values raise ValueError.
-  """
-  from flatness_jax.data import hmm, pcfg, random_grammar  # pylint: disable=g-import-not-at-top
-  kind = data_config.get("kind", "pcfg")
-  preset = data_config.get("preset", "")
-  path = data_config.get("grammar_path", "") or ""
-  seed = int(data_config.get("seed", 0))
-  if kind == "pcfg":
-    known = sorted(random_grammar.PRESETS) + ["released"]
-    if preset == "released":
-      if not path:
-        raise ValueError("data.preset='released' needs data.grammar_path (a grammar in the authors' text format)")
-      return pcfg.PCFGLanguage(pcfg.load_grammar(path))
-    if path:
-      raise ValueError(f"data.grammar_path={path!r} is set but data.preset={preset!r}; set data.preset='released' "
-                       "to load it")
-    if preset not in random_grammar.PRESETS:
-      raise ValueError(f"unknown data.preset={preset!r} for data.kind='pcfg'; known presets: {known}")
-    return pcfg.PCFGLanguage(random_grammar.random_grammar(preset, seed))
-  if kind == "hmm":
-    if path:
-      raise ValueError(f"data.grammar_path={path!r} is only meaningful for data.kind='pcfg'")
-    if preset not in hmm.PRESETS:
-      raise ValueError(f"unknown data.preset={preset!r} for data.kind='hmm'; known presets: {sorted(hmm.PRESETS)}")
-    return hmm.HMMLanguage(hmm.random_hmm(preset, seed))
-  raise ValueError(f"unknown data.kind={kind!r}; known kinds: ['hmm', 'pcfg']")

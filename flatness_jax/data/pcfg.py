@@ -1,8 +1,8 @@
 """PCFG languages: grammars (loaded or random), keyed vectorised sampling, exact conditionals, optimal loss, tasks.
 
 The public face of the PCFG data layer (Liu et al. 2023, §2 and §5):
-  * `Grammar`, `load_grammar`, `GrammarError` (flatness_jax.data.grammar): CNF grammars as sparse arrays and the
-    authors' text format; `balanced_grammar`, `random_grammar(preset, seed)`, `PRESETS`
+  * `Grammar`, `GrammarError` (flatness_jax.data.grammar): CNF grammars as sparse arrays; `load_grammar`
+    (flatness_jax.data.grammar_text): the authors' text format; `balanced_grammar`, `random_grammar(preset, seed)`, `PRESETS`
     (flatness_jax.data.random_grammar).
   * `sample(grammar, key, n)`: sentences and their trees. Sampling is top-down, one numpy step per tree level for
     the whole batch: every node of a level draws its rule (binary, or a word) by inverse-CDF from its
@@ -14,7 +14,6 @@ The public face of the PCFG data layer (Liu et al. 2023, §2 and §5):
     flatness_jax.data.pcfg_tasks).
 """
 import functools
-import hashlib
 from typing import NamedTuple
 
 import numpy as np
@@ -22,7 +21,8 @@ import numpy as np
 from flatness_jax.data import inside_outside
 from flatness_jax.data import pcfg_tasks
 # pylint: disable=unused-import  (re-exported: the public face of the PCFG data layer)
-from flatness_jax.data.grammar import Grammar, GrammarError, GrammarWarning, load_grammar
+from flatness_jax.data.grammar import Grammar, GrammarError, GrammarWarning
+from flatness_jax.data.grammar_text import load_grammar
 from flatness_jax.data.language import Language, Sample, numpy_rng
 from flatness_jax.data.random_grammar import PRESETS, balanced_grammar, random_grammar
 # pylint: enable=unused-import
@@ -148,13 +148,8 @@ class PCFGLanguage(Language):
   """A PCFG as a `Language`; tasks A/B/C (tree nodes) and A/B/C_argmax (flatness_jax.data.pcfg_tasks)."""
 
   def __init__(self, grammar: Grammar, batch_size: int = 512):
+    super().__init__(grammar.name, grammar.vocab_size, grammar.max_length, grammar.min_length, batch_size)
     self.grammar = grammar
-    self.name = grammar.name
-    self.vocab_size = grammar.vocab_size
-    self.max_length = grammar.max_length
-    self.min_length = grammar.min_length
-    self.batch_size = batch_size
-    self._cache = (None, None)
     self.tasks = pcfg_tasks.make_tasks(self)
 
   def sample(self, key, n: int) -> Sample:
@@ -162,13 +157,7 @@ class PCFGLanguage(Language):
 
   def chart(self, tokens, lengths) -> inside_outside.Chart:
     """The inside–outside chart of a batch (the last one is cached, so tasks and conditionals share it)."""
-    tokens = np.ascontiguousarray(tokens, np.int32)
-    lengths = np.ascontiguousarray(lengths, np.int32)
-    digest = hashlib.blake2b(tokens.tobytes() + lengths.tobytes() + bytes(str(tokens.shape), "ascii"),
-                             digest_size=16).digest()
-    if self._cache[0] != digest:
-      self._cache = (digest, inside_outside.compute_chart(self.grammar, tokens, lengths))
-    return self._cache[1]
+    return self.cached(tokens, lengths, lambda t, l: inside_outside.compute_chart(self.grammar, t, l))
 
   def _conditionals(self, tokens, lengths):
     return inside_outside.conditionals_from_chart(self.grammar, self.chart(tokens, lengths))

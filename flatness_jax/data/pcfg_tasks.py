@@ -5,9 +5,8 @@ generating tree (the root, its left child, its left-left grandchild). In a balan
 these are the labels of the spans of 32/16/8 tokens; a 16-token grammar gives spans of 16/8/4. In a grammar with
 lexical rules above the bottom level the node may not exist (its parent emitted a word): that is one more class,
 `absent`. The Bayes-optimal prediction is the argmax of the exact posterior, computed from the inside chart β and
-the leftmost-path outside γ_d(0,k)[A] = P(the depth-d node of the leftmost path is A over [0,k), x_{k:}):
-  γ_0(0,n) = π,   γ_{d+1}(0,j)[B] = Σ_{k>j} Σ_{r: A→BC} p_r γ_d(0,k)[A] β(j,k)[C],
-  P(node_d = A | x) = Σ_k γ_d(0,k)[A] β(0,k)[A] / p(x),   P(absent) = 1 − Σ_A P(node_d = A | x).
+the leftmost-path outside recursion (flatness_jax.data.inside_outside.leftmost_posteriors),
+  P(absent) = 1 − Σ_A P(node_d = A | x).
 
 Likelihood-argmax tasks `A_argmax`, `B_argmax`, `C_argmax` (the authors' released code): the argmax over start
 non-terminals of the inside probability of the whole sentence, and the argmax over non-terminals of the inside
@@ -47,47 +46,6 @@ def leftmost_prior(grammar, depth: int, nts, absent: bool) -> np.ndarray:
   return np.concatenate([out, [gone]]) if absent else out
 
 
-def leftmost_posteriors(grammar, chart, depth: int) -> np.ndarray:
-  """P(leftmost node at `depth` = A | x), [b, N]; rows sum to 1 − P(absent)."""
-  beta, sb, pos, lengths = chart.inside, chart.inside_scale, chart.pos, chart.lengths
-  length, b, n = len(beta) - 1, len(lengths), grammar.num_nonterminals
-  plan = io_lib.chart_plan(grammar, length)
-  gam = np.zeros((length + 1, b, n))  # γ_d(0, k) for k = 0..L
-  gs = np.full((length + 1, b), io_lib.NEG)
-  cols = np.flatnonzero((lengths >= 1) & (lengths <= length))
-  gam[lengths[cols], cols] = grammar.start
-  gs[lengths[cols], cols] = 0.0
-  for _ in range(depth):
-    new = np.zeros_like(gam)
-    new_s = np.full_like(gs, io_lib.NEG)
-    for j in range(1, length):
-      parts = []
-      for k in range(j + 1, length + 1):
-        if not plan.all_left.any_feasible(k, k - j, j):
-          continue
-        sel = np.flatnonzero((lengths >= k) & (gs[k] > io_lib.NEG / 2))
-        if sel.size:
-          yi = pos[k - j][j, sel]
-          parts.append((k, sel, yi, gs[k][sel] + sb[k - j][yi]))
-      if not parts:
-        continue
-      m = np.full(b, io_lib.NEG)
-      for _, sel, _, c in parts:
-        m[sel] = np.maximum(m[sel], c)
-      acc = np.zeros((b, n))
-      plan.all_left.contract(acc, [io_lib.Term(k, k - j, j, sel, gam[k], sel, beta[k - j], yi, np.exp(c - m[sel]))
-                                   for k, sel, yi, c in parts])
-      new[j], new_s[j] = io_lib.normalise(acc, m)
-    gam, gs = new, new_s
-  post = np.zeros((b, n))
-  for k in range(1, length + 1):
-    sel = np.flatnonzero(lengths >= k)
-    r = pos[k][0, sel]
-    w = np.exp(np.minimum(gs[k][sel] + sb[k][r] - chart.log_likelihood[sel], 700))
-    post[sel] += gam[k][sel] * beta[k][r] * w[:, None]
-  return post
-
-
 def node_task(language, name: str, depth: int) -> Task:
   """The label of the depth-`depth` node of the leftmost path (module docstring)."""
   g = language.grammar
@@ -107,7 +65,7 @@ def node_task(language, name: str, depth: int) -> Task:
 
   def posterior(tokens, lengths):
     chart = language.chart(tokens, lengths)
-    post = leftmost_posteriors(g, chart, depth)[:, nts]
+    post = io_lib.leftmost_posteriors(g, chart, depth)[:, nts]
     if absent:
       post = np.concatenate([post, np.clip(1 - post.sum(1, keepdims=True), 0, None)], 1)
     return post

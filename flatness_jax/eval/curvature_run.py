@@ -28,12 +28,12 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from flatness_jax import curvature
-from flatness_jax.models import embed as embed_lib
-from flatness_jax.eval import features as features_lib, probe as probe_lib
-from flatness_jax.train import heldout as heldout_lib, metrics as metrics_lib, objective, restore
+from flatness_jax.data import batching, task_data
+from flatness_jax.models import count_params, embed as embed_lib, readout
+from flatness_jax.rundir import fields, jsonio, lock, rundir
+from flatness_jax.train import heldout as heldout_lib, objective
 
 
 def _estimate_dict(est, seconds, unit="matvecs") -> dict:
@@ -55,20 +55,16 @@ def pretraining_batches(language, num_pairs: int, batch_size: int, seed: int):
            "targets": jnp.asarray(h.targets[i:i + batch_size])} for i in range(0, num_pairs, batch_size)]
 
 
-def downstream_loss_fn(model, head, vocab_size, pooling):
-  """loss(params, batch) = CE(head(features_θ(tokens)), labels): the probe loss as a function of the encoder."""
+def downstream_loss_fn(model, head, pooling):
+  """loss(params, batch) = CE(head(φ_θ(inputs)), labels): the probe loss as a function of the encoder."""
   def loss(params, batch):
-    h = model.apply({"params": params}, batch["inputs"], method="features")
-    real = (jnp.arange(h.shape[1])[None] < batch["lengths"][:, None])[..., None]
-    h = jnp.where(real, h, 0.0)
-    feats = h.sum(1) / batch["lengths"][:, None] if pooling == "mean" else h.reshape(h.shape[0], -1)
-    logits = feats @ head["w"] + head["b"]
-    return optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"]).mean()
+    feats = readout.pooled_features(model, params, batch["inputs"], batch["lengths"], pooling)
+    return readout.head_loss(head, feats, batch["labels"])
   return loss
 
 
 @functools.lru_cache(maxsize=16)
-def compiled_programs(model, vocab_size: int, methods: tuple, num_matvecs: int, rtol, max_matvecs: int,
+def compiled_programs(model, methods: tuple, num_matvecs: int, rtol, max_matvecs: int,
                       fisher_samples: int, lanczos_iters: int, pooling: str) -> dict:
   """The jitted curvature functions of one model architecture and budget, parameters as arguments.
 
@@ -78,11 +74,11 @@ def compiled_programs(model, vocab_size: int, methods: tuple, num_matvecs: int, 
   """
   loss_fn = objective.loss_fn_for(model)
   budget = dict(num_matvecs=num_matvecs, rtol=rtol, max_matvecs=max_matvecs)
-  logits_fn = lambda p, x: model.apply({"params": p}, x["inputs"], x["positions"]).astype(jnp.float32)
+  logits_fn = objective.logits_fn_for(model)
 
   def downstream(p, head, bs, k):
-    return curvature.hessian_trace(downstream_loss_fn(model, head, vocab_size, pooling), p, bs, k,
-                                   method="hutchinson", **budget)
+    return curvature.hessian_trace(downstream_loss_fn(model, head, pooling), p, bs, k, method="hutchinson",
+                                   **budget)
   return {
       "mean_loss": jax.jit(lambda p, bs: jnp.mean(jnp.stack([loss_fn(p, b) for b in bs]))),
       "traces": {m: jax.jit(functools.partial(curvature.hessian_trace, loss_fn, method=m, **budget))
@@ -92,12 +88,16 @@ def compiled_programs(model, vocab_size: int, methods: tuple, num_matvecs: int, 
           curvature.hessian_matvec(loss_fn, p, bs), p, k, 1, lanczos_iters)),
       "downstream": jax.jit(downstream),
       "downstream_loss": jax.jit(lambda p, head, bs: jnp.mean(jnp.stack(
-          [downstream_loss_fn(model, head, vocab_size, pooling)(p, b) for b in bs]))),
+          [downstream_loss_fn(model, head, pooling)(p, b) for b in bs]))),
   }
 
 
-def _programs_for(model, vocab_size, cfg, methods) -> dict:
-  return compiled_programs(model, vocab_size, tuple(methods), cfg.num_matvecs, cfg.rtol or None, cfg.max_matvecs,
+def _programs_for(model, cfg, methods) -> dict:
+  """The compiled programs for a curvature config; curvature.rtol = 0 in a config means a fixed budget."""
+  if cfg.rtol < 0:
+    raise ValueError(f"curvature.rtol={cfg.rtol}: use 0 for a fixed budget of num_matvecs, or a positive relative "
+                     "standard error to stop at")
+  return compiled_programs(model, tuple(methods), cfg.num_matvecs, cfg.rtol or None, cfg.max_matvecs,
                            cfg.fisher_samples, cfg.lanczos_iters, cfg.pooling)
 
 
@@ -105,10 +105,10 @@ class Measurer:
   """The curvature functions of one run (`compiled_programs`, shared by runs of one architecture) and its
   fixed curvature set; `measure(step, key)` measures one checkpoint."""
 
-  def __init__(self, run: restore.RunDir, cfg):
+  def __init__(self, run: rundir.RunDir, cfg):
     self.run, self.cfg = run, cfg
     self.batches = pretraining_batches(run.language, cfg.num_pairs, cfg.batch_size, cfg.seed)
-    progs = _programs_for(run.model, run.language.vocab_size, cfg, cfg.methods.split(","))
+    progs = _programs_for(run.model, cfg, fields.split_list(cfg.methods))
     self.mean_loss, self.traces, self.fisher = progs["mean_loss"], progs["traces"], progs["fisher"]
     self.lanczos, self.downstream = progs["lanczos"], progs["downstream"]
     self.downstream_loss = progs["downstream_loss"]
@@ -125,12 +125,12 @@ class Measurer:
       raise ValueError(f"curvature.embed_into={self.embed_into!r}: {large_dir} is not a run directory")
     if os.path.normpath(large_dir) == os.path.normpath(self.run.workdir):
       return  # the largest run is its own embedding
-    large = restore.RunDir(large_dir)
+    large = rundir.RunDir(large_dir)
     if large.config.data.to_dict() != self.run.config.data.to_dict():
       raise ValueError(f"curvature.embed_into={self.embed_into!r}: {large_dir} was trained on another language")
     embed_lib.check_embeddable(self.run.config.model, large.config.model)
     self.large = large
-    progs = _programs_for(large.model, large.language.vocab_size, self.cfg, ["hutchinson"])
+    progs = _programs_for(large.model, self.cfg, ["hutchinson"])
     self.embedded_trace, self.embedded_loss = progs["traces"]["hutchinson"], progs["mean_loss"]
 
   def _measure_embedded(self, params, out: dict, key) -> None:
@@ -146,7 +146,7 @@ class Measurer:
     est, sec = _timed(lambda: self.embedded_trace(big, self.batches, key))
     out["hessian_trace_embedded"] = {**_estimate_dict(est, sec), "into": self.embed_into,
                                      "embedded_loss": float(self.embedded_loss(big, self.batches)),
-                                     "embedded_params": int(sum(x.size for x in jax.tree.leaves(big)))}
+                                     "embedded_params": count_params(big)}
 
   def measure(self, step: int, key) -> dict:
     """All curvature quantities of one checkpoint (see the module docstring)."""
@@ -166,12 +166,11 @@ class Measurer:
     out["lambda_max"] = {"value": float(res.eigenvalues[0]), "residual": float(res.residual_norms[0]),
                          "matvecs": cfg.lanczos_iters, "seconds": sec}
     out["downstream_trace"] = {}
-    for task in [t for t in cfg.tasks.split(",") if t]:
-      data = features_lib.task_dataset(lang, task, cfg.downstream_examples, cfg.seed + 1)
-      feats = features_lib.encoder_features(run.model, params, data.tokens, data.lengths, lang.vocab_size,
-                                            cfg.pooling)
-      head = probe_lib.fit_linear_head(feats, data.labels, data.num_classes, cfg.head_epochs * 10)
-      inputs = features_lib.model_inputs(data.tokens, data.lengths, lang.vocab_size)
+    for task in fields.split_list(cfg.tasks):
+      data = task_data.task_dataset(lang, task, cfg.downstream_examples, cfg.seed + 1)
+      feats = readout.encoder_features(run.model, params, data.tokens, data.lengths, lang.vocab_size, cfg.pooling)
+      head = readout.fit_linear_head(feats, data.labels, data.num_classes, cfg.head_epochs * 10)
+      inputs = np.asarray(batching.model_inputs(data.tokens, data.lengths, lang.vocab_size))
       dbatches = [{"inputs": jnp.asarray(inputs[i:i + cfg.batch_size]),
                    "lengths": jnp.asarray(data.lengths[i:i + cfg.batch_size]),
                    "labels": jnp.asarray(data.labels[i:i + cfg.batch_size])}
@@ -182,47 +181,31 @@ class Measurer:
     return out
 
 
-def measure_step(run: restore.RunDir, step: int, cfg, key) -> dict:
+def measure_step(run: rundir.RunDir, step: int, cfg, key) -> dict:
   """All curvature quantities of one checkpoint (a one-off Measurer; reuse one for several steps)."""
   return Measurer(run, cfg).measure(step, key)
 
 
-def select_steps(run: restore.RunDir, steps: str) -> list[int]:
-  """'last', 'last:N' (the newest N), 'all', or a comma-separated list of checkpointed steps."""
-  available = run.steps()
-  if not available:
-    raise ValueError(f"{run.workdir} has no checkpoints")
-  if steps == "last":
-    return available[-1:]
-  if steps == "all":
-    return available
-  if steps.startswith("last:"):
-    return available[-int(steps[5:]):]
-  wanted = [int(s) for s in steps.split(",")]
-  missing = sorted(set(wanted) - set(available))
-  if missing:
-    raise ValueError(f"steps {missing} are not checkpointed in {run.workdir}; available: {available}")
-  return wanted
-
-
 def run_curvature(config, workdir: str) -> dict:
   """The 'curvature' job: measures the chosen checkpoints of the run in `workdir`, writes curvature.json."""
-  run = restore.RunDir(workdir)
+  with lock.writer_lock(workdir):
+    return _run_curvature(config, workdir)
+
+
+def _run_curvature(config, workdir: str) -> dict:
+  run = rundir.RunDir(workdir)
   cfg = config.curvature
-  steps = select_steps(run, cfg.steps)
-  path = os.path.join(workdir, "curvature.json")
-  result = {"config": cfg.to_dict(), "steps": {}}
-  if os.path.exists(path):  # keep earlier steps; re-measure the requested ones
-    import json  # pylint: disable=g-import-not-at-top
-    result["steps"] = json.load(open(path)).get("steps", {})
+  steps = run.select_steps(cfg.steps)
+  path = run.path(rundir.CURVATURE)
+  result = {"config": cfg.to_dict(), "steps": jsonio.read_json(path, {}).get("steps", {})}  # keep earlier steps
   key = jax.random.key(cfg.seed)
   measurer = Measurer(run, cfg)
   for step in steps:
     logging.info("curvature of %s at step %d", workdir, step)
     step_key = key if cfg.get("same_probes", False) else jax.random.fold_in(key, step)
     result["steps"][str(step)] = measurer.measure(step, step_key)
-    if metrics_lib.is_writer():
-      metrics_lib.write_json_atomic(path, result)
+    if jsonio.is_writer():
+      jsonio.write_json_atomic(path, result)
     r = result["steps"][str(step)]
     print(f"step {step}: Tr(H) " + ", ".join(
         f"{k.split('_')[-1]} {v['value']:.3f}±{v['stderr']:.3f}" for k, v in r.items()

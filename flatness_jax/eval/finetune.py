@@ -50,7 +50,7 @@ def finetune(model, params, train, val, test, num_classes: int, *, seeds=(0, 1, 
     model: a BertMLM or BiLSTMMLM (anything with `pooled(tokens, train=, how=)` and `vocab_size`, `max_length`,
       `dropout`, `pad_id`).
     params: its parameters (the pre-trained checkpoint; boxed or plain). They are not modified.
-    train, val, test: (inputs [n, L] int token ids as from features.model_inputs — padding is PAD —, lengths [n],
+    train, val, test: (inputs [n, L] int token ids as from data.batching.model_inputs — padding is PAD —, lengths [n],
       labels [n] int in [0, num_classes)). Lengths must agree with the padding of `inputs`; the model finds the
       real tokens from PAD.
     num_classes: the number of labels.
@@ -130,7 +130,7 @@ def _check_split(name, split, model, num_classes):
   real = np.arange(length)[None] < lengths[:, None]
   if not np.array_equal(inputs != model.pad_id, real):
     raise ValueError(f"finetune: {name} inputs and lengths disagree (PAD must fill exactly the positions >= length; "
-                     "build inputs with features.model_inputs)")
+                     "build inputs with flatness_jax.data.batching.model_inputs)")
   return inputs.astype(np.int32), labels.astype(np.int32)
 
 

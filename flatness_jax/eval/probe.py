@@ -114,33 +114,6 @@ def _train_probes(keys, xtr, ytr, xva, yva, xte, yte, *, num_classes, epochs, le
   return jax.vmap(one_seed)(keys)
 
 
-def fit_linear_head(features, labels, num_classes: int, steps: int, learning_rate: float = 1e-3):
-  """A linear head {w, b} fitted by `steps` full-batch AdamW steps from zero on frozen features (deterministic).
-
-  Used where a probe head must be refitted often (adversarial pre-training, downstream-loss curvature).
-  """
-  x, y = jnp.asarray(features, jnp.float32), jnp.asarray(labels, jnp.int32)
-  params = {"w": jnp.zeros((x.shape[1], num_classes)), "b": jnp.zeros((num_classes,))}
-  return _fit_head(params, x, y, steps=steps, learning_rate=learning_rate)
-
-
-@jax.jit
-def _xent(p, x, y):
-  return optax.softmax_cross_entropy_with_integer_labels(x @ p["w"] + p["b"], y).mean()
-
-
-@functools.partial(jax.jit, static_argnames=("steps", "learning_rate"))
-def _fit_head(params, x, y, *, steps, learning_rate):
-  tx = optax.adamw(learning_rate, weight_decay=0.0)
-
-  def step(c, _):
-    p, o = c
-    u, o = tx.update(jax.grad(_xent)(p, x, y), o, p)
-    return (optax.apply_updates(p, u), o), None
-  (p, _), _ = jax.lax.scan(step, (params, tx.init(params)), None, length=steps)
-  return p
-
-
 def split_indices(n: int, fractions=(0.7, 0.1, 0.2), seed: int = 0):
   """Disjoint train/val/test index arrays covering a random permutation of range(n)."""
   perm = np.random.default_rng(seed).permutation(n)

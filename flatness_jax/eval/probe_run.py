@@ -12,19 +12,18 @@ protocol, flatness_jax.eval.finetune) on the first `finetune_examples` sentences
 and `steps[step]["finetune"][task]` holds the same accuracy keys as a probe entry plus its "seconds". Probe entries
 `steps[step][task]` are unchanged (readers take task names from `tasks`, so the extra "finetune" key is inert).
 """
-import json
-import os
 import time
 
 from absl import logging
 import numpy as np
 
-from flatness_jax.eval import features as features_lib, finetune as finetune_lib, probe as probe_lib
-from flatness_jax.eval.curvature_run import select_steps
-from flatness_jax.train import metrics as metrics_lib, restore
+from flatness_jax.data import batching, task_data
+from flatness_jax.eval import finetune as finetune_lib, lookup, probe as probe_lib
+from flatness_jax.models import readout
+from flatness_jax.rundir import fields, jsonio, lock, rundir
 
 
-def reference_accuracies(data: features_lib.TaskData, test_idx, train_idx) -> dict:
+def reference_accuracies(data: task_data.TaskData, test_idx, train_idx) -> dict:
   """Majority-class (by the training split's majority) and Bayes-optimal accuracies on the test split."""
   majority = np.bincount(data.labels[train_idx], minlength=data.num_classes).argmax()
   return {"majority_accuracy": float(np.mean(data.labels[test_idx] == majority)),
@@ -60,7 +59,7 @@ def finetune_split(split, num_examples: int, total: int):
 def finetune_task(model, params, data, split, vocab_size, cfg):
   """The fine-tuning result dict of one task (probe keys + 'seconds') on `split` of `data`."""
   t0 = time.time()
-  inputs = features_lib.model_inputs(data.tokens, data.lengths, vocab_size)
+  inputs = np.asarray(batching.model_inputs(data.tokens, data.lengths, vocab_size))
   parts = [(inputs[i], data.lengths[i], data.labels[i]) for i in split]
   res = finetune_lib.finetune(model, params, *parts, data.num_classes, seeds=tuple(range(cfg.finetune_seeds)),
                               epochs=cfg.finetune_epochs, learning_rate=cfg.finetune_learning_rate,
@@ -69,7 +68,7 @@ def finetune_task(model, params, data, split, vocab_size, cfg):
 
 
 def task_names(language, tasks: str) -> list[str]:
-  names = list(language.tasks) if tasks == "all" else [t for t in tasks.split(",") if t]
+  names = list(language.tasks) if tasks == "all" else fields.split_list(tasks)
   unknown = [t for t in names if t not in language.tasks]
   if unknown:
     raise ValueError(f"probes.tasks: unknown {unknown}; tasks of {language.name}: {sorted(language.tasks)}")
@@ -81,17 +80,22 @@ def _accuracy_line(row, names):
 
 
 def run_probes(config, workdir: str) -> dict:
-  """The 'probes' job on the run directory `workdir`."""
+  """The 'probes' job on the run directory `workdir` (under its writer lock)."""
+  with lock.writer_lock(workdir):
+    return _run_probes(config, workdir)
+
+
+def _run_probes(config, workdir: str) -> dict:
   cfg = config.probes
-  run = restore.RunDir(workdir)
+  run = rundir.RunDir(workdir)
   lang = run.language
-  steps = select_steps(run, cfg.steps)
+  steps = run.select_steps(cfg.steps)
   names = task_names(lang, cfg.tasks)
-  path = os.path.join(workdir, "probes.json")
-  result = json.load(open(path)) if os.path.exists(path) else {}
+  path = run.path(rundir.PROBES)
+  result = jsonio.read_json(path, {})
   result.update({"config": cfg.to_dict(), "tasks": {}, "lookup": result.get("lookup", {})})
   result.setdefault("steps", {})
-  datasets = {t: features_lib.task_dataset(lang, t, cfg.num_examples, cfg.seed) for t in names}
+  datasets = {t: task_data.task_dataset(lang, t, cfg.num_examples, cfg.seed) for t in names}
   splits = {t: probe_lib.split_indices(cfg.num_examples, (0.7, 0.1, 0.2), cfg.seed) for t in names}
   finetuning = cfg.get("finetune", False)
   if finetuning:
@@ -100,14 +104,14 @@ def run_probes(config, workdir: str) -> dict:
     result["tasks"][t] = reference_accuracies(datasets[t], splits[t][2], splits[t][0])
     if cfg.lookup and t not in result["lookup"]:
       d = datasets[t]
-      result["lookup"][t] = probe_features(features_lib.lookup_features(lang, d.tokens, d.lengths), d, splits[t], cfg)
+      result["lookup"][t] = probe_features(lookup.lookup_features(lang, d.tokens, d.lengths), d, splits[t], cfg)
   for step in steps:
     t0 = time.time()
     params = run.params(step)
     row = {}
     for t in names:
       d = datasets[t]
-      feats = features_lib.encoder_features(run.model, params, d.tokens, d.lengths, lang.vocab_size, cfg.pooling)
+      feats = readout.encoder_features(run.model, params, d.tokens, d.lengths, lang.vocab_size, cfg.pooling)
       row[t] = probe_features(feats, d, splits[t], cfg)
     row["seconds"] = time.time() - t0
     result["steps"][str(step)] = row
@@ -120,8 +124,8 @@ def run_probes(config, workdir: str) -> dict:
       logging.info("fine-tuning of %s at step %d: %s", workdir, step,
                    {t: round(ft[t]["accuracy_mean"], 4) for t in names})
       print(f"step {step} finetune: " + _accuracy_line(ft, names))
-    if metrics_lib.is_writer():
-      metrics_lib.write_json_atomic(path, result)
-  if metrics_lib.is_writer():
-    metrics_lib.write_json_atomic(path, result)
+    if jsonio.is_writer():
+      jsonio.write_json_atomic(path, result)
+  if jsonio.is_writer():
+    jsonio.write_json_atomic(path, result)
   return result

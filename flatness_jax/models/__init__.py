@@ -6,8 +6,6 @@ from flatness_jax.models.bert import BertMLM
 from flatness_jax.models.bert import stack_layers
 from flatness_jax.models.bert import unstack_layers
 from flatness_jax.models.common import count_params
-from flatness_jax.models.common import mask_id
-from flatness_jax.models.common import pad_id
 from flatness_jax.models.embed import check_embeddable
 from flatness_jax.models.embed import embed_params
 from flatness_jax.models.lstm import BiLSTMMLM

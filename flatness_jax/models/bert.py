@@ -28,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from flatness_jax.data import vocab
 from flatness_jax.models import common
 
 
@@ -118,11 +119,11 @@ class BertMLM(nn.Module):
 
   @property
   def pad_id(self):
-    return common.pad_id(self.vocab_size)
+    return vocab.pad_id(self.vocab_size)
 
   @property
   def mask_id(self):
-    return common.mask_id(self.vocab_size)
+    return vocab.mask_id(self.vocab_size)
 
   @property
   def feature_dim(self):

@@ -1,6 +1,6 @@
 """Pieces shared by the MLM models: token conventions, named initializers, the masked-position head.
 
-Token conventions (fixed by the data layer): words are ids 0..V-1, PAD = V (after a sentence's length),
+Token conventions live in flatness_jax.data.vocab: words are ids 0..V-1, PAD = V (after a sentence's length),
 MASK = V+1, so embedding tables have V+2 rows while the MLM head predicts only the V real words.
 
 Sharding: every parameter is created through `named_init`, i.e. `nn.with_logical_partitioning`, so `init`
@@ -20,16 +20,6 @@ import jax
 import jax.numpy as jnp
 
 INIT_STD = 0.02  # BERT's initializer_range: N(0, 0.02^2) for every matrix, zeros for biases.
-
-
-def pad_id(vocab_size):
-  """Id of the PAD token for a language of `vocab_size` words."""
-  return vocab_size
-
-
-def mask_id(vocab_size):
-  """Id of the MASK token for a language of `vocab_size` words."""
-  return vocab_size + 1
 
 
 def named_init(init, names):

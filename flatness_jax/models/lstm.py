@@ -19,6 +19,7 @@ Parameter tree: token_embed/embedding [V+2, d] ('vocab','embed');
 import flax.linen as nn
 import jax.numpy as jnp
 
+from flatness_jax.data import vocab
 from flatness_jax.models import common
 
 
@@ -39,11 +40,11 @@ class BiLSTMMLM(nn.Module):
 
   @property
   def pad_id(self):
-    return common.pad_id(self.vocab_size)
+    return vocab.pad_id(self.vocab_size)
 
   @property
   def mask_id(self):
-    return common.mask_id(self.vocab_size)
+    return vocab.mask_id(self.vocab_size)
 
   @property
   def feature_dim(self):

@@ -5,8 +5,9 @@ takes, as a function of the objective.
 - 'sam' (Foret et al. 2021, sharpness-aware minimisation): ∇L(θ + ρ ĝ), ĝ = ∇L(θ)/‖∇L(θ)‖, the gradient at the
   worst-case point of a ρ-ball to first order; it is known to lower Tr(H) (Wen, Ma & Li 2023).
 - 'trace_penalty': ∇[L(θ) + μ·T̂(θ)], T̂(θ) = (1/k) Σᵢ vᵢᵀ ∇²L(θ) vᵢ with fresh Rademacher probes vᵢ each step
-  (Hutchinson 1989), an unbiased estimate of Tr ∇²L whose gradient is taken by automatic differentiation
-  (reverse over forward-over-reverse); μ trades loss for flatness explicitly.
+  (Hutchinson 1989; the curvature toolkit's estimator, flatness_jax.curvature.trace_estimate), an unbiased
+  estimate of Tr ∇²L whose gradient is taken by automatic differentiation (reverse over forward-over-reverse);
+  μ trades loss for flatness explicitly.
 - 'adversarial' (the paper's App. A.4): ∇[L_pre(ψ) − λ·L_down(ψ)], L_down the cross-entropy of a linear probe head
   (fitted on frozen features of a disjoint labelled split every `refit_every` steps, and between refits trained
   by one descent step per training step on that step's labelled sentences, so it keeps up with the encoder: a
@@ -14,52 +15,39 @@ takes, as a function of the objective.
   representation worse for the downstream task: same loss, worse transfer (λ must be small enough to keep the loss).
 All variants return (pre-training loss, gradient, extra metrics).
 """
+import functools
+
 import jax
-import jax.numpy as jnp
+import ml_collections
 import optax
 
+from flatness_jax import curvature
+from flatness_jax.models import readout
+
 ALGORITHMS = ("standard", "sam", "trace_penalty", "adversarial")
+STANDARD = ml_collections.ConfigDict({"algorithm": "standard"})
 
 
 def _tree_add(a, b, scale=1.0):
   return jax.tree.map(lambda x, y: x + scale * y, a, b)
 
 
-def rademacher_like(key, tree):
-  leaves, treedef = jax.tree.flatten(tree)
-  keys = jax.random.split(key, len(leaves))
-  return jax.tree.unflatten(treedef, [jax.random.rademacher(k, x.shape, x.dtype) for k, x in zip(keys, leaves)])
-
-
 def hutchinson_trace_term(loss_fn, params, key, num_probes: int):
-  """(1/k) Σᵢ vᵢᵀ ∇²loss(params) vᵢ with Rademacher vᵢ (differentiable in params)."""
-  grad_fn = jax.grad(loss_fn)
-
-  def one(k):
-    v = rademacher_like(k, params)
-    _, hv = jax.jvp(grad_fn, (params,), (v,))
-    return sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(v), jax.tree.leaves(hv)))
-  return jnp.mean(jax.vmap(one)(jax.random.split(key, num_probes)))
+  """(1/k) Σᵢ vᵢᵀ ∇²loss(params) vᵢ with the toolkit's Rademacher probes vᵢ (differentiable in params)."""
+  matvec = functools.partial(curvature.hvp, lambda p, _: loss_fn(p), params, None)
+  return curvature.trace_estimate(matvec, params, key, method="hutchinson", num_matvecs=num_probes).value
 
 
 def downstream_loss(model, params, head, batch):
   """Cross-entropy of the linear probe `head` on the encoder's concatenated token features (padding zeroed)."""
-  h = model.apply({"params": params}, batch["inputs"], method="features")
-  real = (jnp.arange(h.shape[1])[None] < batch["lengths"][:, None])[..., None]
-  feats = jnp.where(real, h, 0.0).reshape(h.shape[0], -1)
-  logits = (feats @ head["w"] + head["b"]).astype(jnp.float32)
-  return optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"]).mean()
+  feats = readout.pooled_features(model, params, batch["inputs"], batch["lengths"], "concat")
+  return readout.head_loss(head, feats, batch["labels"])
 
 
 def update_head(model, params, head, batch, learning_rate: float):
   """One gradient-descent step of the probe head on the labelled batch, features of the current encoder frozen."""
-  h = jax.lax.stop_gradient(model.apply({"params": params}, batch["inputs"], method="features"))
-  real = (jnp.arange(h.shape[1])[None] < batch["lengths"][:, None])[..., None]
-  feats = jnp.where(real, h, 0.0).reshape(h.shape[0], -1)
-  loss = lambda hd: optax.softmax_cross_entropy_with_integer_labels(
-      (feats @ hd["w"] + hd["b"]).astype(jnp.float32), batch["labels"]).mean()
-  g = jax.grad(loss)(head)
-  return jax.tree.map(lambda p, d: p - learning_rate * d, head, g)
+  feats = readout.pooled_features(model, params, batch["inputs"], batch["lengths"], "concat")
+  return readout.head_descent_step(head, feats, batch["labels"], learning_rate)
 
 
 def value_and_grad(cfg, loss_fn, params, key, *, model=None, head=None, labelled=None):

@@ -16,13 +16,12 @@ def sample_steps(language, key, steps, global_batch: int):
   return tokens, lengths
 
 
-def to_global(array: np.ndarray, sharding, batch_axis: int = 0):
+def to_global(array: np.ndarray, sharding):
   """A global jax.Array from a host array that every process computed in full.
 
   Each process supplies exactly the blocks its own devices hold (`make_array_from_callback`), so this works for
-  any sharding of the batch — over the data axis, replicated, or across processes — with one or many hosts.
-  `batch_axis` is kept for the callers' readability; the sharding alone decides the split.
+  any sharding of the batch — over the data axis, replicated, or across processes — with one or many hosts: the
+  sharding alone decides the split.
   """
-  del batch_axis
   array = np.asarray(array)
   return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])

@@ -3,7 +3,9 @@
 The run directory is the record: config.json (resolved), metrics.jsonl, tensorboard/, checkpoints/ (Orbax,
 log-spaced), summary.json. A run restarted on the same workdir resumes from its newest readable checkpoint and
 replays exactly the steps an uninterrupted run would (data and masks are functions of seed and step). A non-finite
-loss stops the run with TrainingDivergedError naming the step; the last good checkpoint stays on disk.
+loss stops the run with TrainingDivergedError naming the step; the last good checkpoint stays on disk. The writing
+process holds the directory's writer lock (flatness_jax.rundir.lock) for the whole run, so a second process on the
+same workdir stops at once instead of training beside it.
 """
 import os
 import time
@@ -15,42 +17,15 @@ import numpy as np
 from flatness_jax import data as data_lib
 from flatness_jax import models as models_lib
 from flatness_jax.parallel import mesh as mesh_lib
+from flatness_jax.rundir import jsonio, lock, progress, rundir
 from flatness_jax.train import adversarial as adversarial_lib
 from flatness_jax.train import checkpoint as ckpt_lib
 from flatness_jax.train import config_checks, feed, heldout as heldout_lib, metrics as metrics_lib
-from flatness_jax.train import optim, state as state_lib, step as step_lib
+from flatness_jax.train import optim, schedule as schedule_lib, state as state_lib, step as step_lib
 
 
 class TrainingDivergedError(FloatingPointError):
   """The training loss became NaN or infinite."""
-
-
-def event_steps(config) -> list[int]:
-  """Steps at which the loop stops to evaluate and/or checkpoint (the scan chunks end there)."""
-  n = config.train.num_steps
-  steps = set(ckpt_lib.log_spaced_steps(config.checkpoint.every, n))
-  steps.update(range(0, n, config.eval.every))
-  if config.train.get("algorithm") == "adversarial":
-    steps.update(range(0, n, config.adversarial.refit_every))
-  steps.add(n)
-  return sorted(steps)
-
-
-def chunk_bounds(config, start: int) -> list[tuple[int, int]]:
-  """[(a, b), ...]: consecutive step ranges from `start` that never cross an event step.
-
-  Each range has length steps_per_call or a power of two below it (a shorter gap is split in binary), so a run
-  compiles the scan for at most log2(steps_per_call) + 2 lengths.
-  """
-  k = config.train.steps_per_call
-  events = [s for s in event_steps(config) if s > start]
-  out, a = [], start
-  for e in events:
-    while a < e:
-      n = k if e - a >= k else 1 << ((e - a).bit_length() - 1)
-      out.append((a, a + n))
-      a += n
-  return out
 
 
 class Run:
@@ -88,8 +63,7 @@ class Run:
 
   def _warm_start(self, state):
     """Parameters from the newest checkpoint of config.train.init_from, optimizer state fresh for them."""
-    from flatness_jax.train import restore  # pylint: disable=g-import-not-at-top
-    src = restore.RunDir(self.config.train.init_from)
+    src = rundir.RunDir(self.config.train.init_from)
     steps = src.steps()
     if not steps:
       raise ValueError(f"train.init_from={src.workdir!r} has no checkpoints")
@@ -104,13 +78,19 @@ class Run:
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains per `config`, writing the run directory; returns the summary dict."""
+  """Trains per `config`, writing the run directory (under its writer lock); returns the summary dict."""
+  config_checks.validate_train_config(config)
+  with lock.writer_lock(workdir):
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config, workdir: str) -> dict:
   run = Run(config, workdir)
   cfg = config
-  if metrics_lib.is_writer():
-    metrics_lib.write_json_atomic(os.path.join(workdir, "config.json"), cfg.to_dict())
+  if jsonio.is_writer():
+    jsonio.write_json_atomic(os.path.join(workdir, rundir.CONFIG), cfg.to_dict())
   step, state = run.initial_state()
-  num_params = state_lib.count_params(state.params)
+  num_params = models_lib.count_params(state.params)
   logging.info("model: %d parameters; language %s (optimal loss known exactly)", num_params, run.language.name)
   heldout = heldout_lib.make_heldout(run.language, cfg.eval.num_pairs, cfg.eval.seed)
   train_chunk = step_lib.jit_train_chunk(
@@ -121,7 +101,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   data_sharding = mesh_lib.batch_sharding(run.mesh, leading_unsharded=1)
   eval_sharding = mesh_lib.batch_sharding(run.mesh)
   writer = metrics_lib.MetricWriter(workdir, resume_step=step)
-  prior = [r for r in metrics_lib.read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "wall_seconds" in r]
+  prior = [r for r in jsonio.read_jsonl(os.path.join(workdir, rundir.METRICS)) if "wall_seconds" in r]
   wall0 = prior[-1]["wall_seconds"] if prior else 0.0
   t0 = time.time()
   last_eval = None
@@ -129,7 +109,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   def do_eval(s):
     ev = heldout_lib.evaluate(eval_fn, state.params, heldout, cfg.eval.batch_size,
-                              lambda a: feed.to_global(a, eval_sharding, 0))
+                              lambda a: feed.to_global(a, eval_sharding))
     ev["wall_seconds"] = wall0 + time.time() - t0
     writer.write(s, ev)
     return ev
@@ -137,18 +117,21 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if step == 0:
     last_eval = do_eval(0)
     run.checkpointer.save(0, state)
-  adversary = (adversarial_lib.Adversary(run, cfg, data_sharding)
-               if cfg.train.get("algorithm") == "adversarial" else None)
-  bar = metrics_lib.ProgressBar(cfg.train.num_steps, step, label=os.path.basename(os.path.normpath(workdir)))
+  adversary = None
+  if cfg.train.get("algorithm") == "adversarial":
+    refits = set(range(0, cfg.train.num_steps, cfg.adversarial.refit_every)) | set(schedule_lib.event_steps(cfg))
+    adversary = adversarial_lib.Adversary(run, cfg, data_sharding, refits)
+  bar = progress.ProgressBar(cfg.train.num_steps, step, label=os.path.basename(os.path.normpath(workdir)),
+                             unit="steps")
   tokens_seen, t_train, compiled = 0, 0.0, set()  # tokens/s counts calls of an already-compiled length
-  for a, b in chunk_bounds(cfg, step):
+  for a, b in schedule_lib.chunk_bounds(cfg, step):
     tokens, lengths = feed.sample_steps(run.language, run.data_key, range(a, b), cfg.train.batch_size)
     extras = adversary.extras(state.params, a, b) if adversary else {}
     t = time.time()
-    state, m, head = train_chunk(state, feed.to_global(tokens, data_sharding, 1),
-                                 feed.to_global(lengths, data_sharding, 1), run.mask_key, extras)
+    state, m, head = train_chunk(state, feed.to_global(tokens, data_sharding),
+                                 feed.to_global(lengths, data_sharding), run.mask_key, extras)
     if adversary:
-      adversary.head = head
+      adversary.accept(head)
     m = jax.device_get(m)
     if b - a in compiled:
       t_train += time.time() - t
@@ -192,8 +175,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       "gap_units": "final_gap in nats (model − optimal, paired over held-out pairs); final_gap_relative = "
                    "final_gap / optimal_loss",
   }
-  if metrics_lib.is_writer():
-    metrics_lib.write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+  if jsonio.is_writer():
+    jsonio.write_json_atomic(os.path.join(workdir, rundir.SUMMARY), summary)
   return summary
 
 

@@ -4,7 +4,6 @@ One masked position per sentence, t uniform over its real tokens (`masking='one'
 BERT-style 15% masking with 80/10/10 replacement (`masking='bert'`, the authors' released code), where the loss is
 the mean over masked slots (weights mark the used ones). Batches come from flatness_jax.data.batching.
 """
-import jax
 import jax.numpy as jnp
 import optax
 

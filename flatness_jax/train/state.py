@@ -61,7 +61,3 @@ def init_train_state(model: nn.Module, tx: optax.GradientTransformation, key, sh
 
   return jax.jit(init, out_shardings=shardings)(key)
 
-
-def count_params(params) -> int:
-  """Total number of scalar parameters."""
-  return int(sum(x.size for x in jax.tree.leaves(params)))

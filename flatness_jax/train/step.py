@@ -9,21 +9,21 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from flatness_jax.data import batching
 from flatness_jax.parallel import mesh as mesh_lib
-from flatness_jax.train import objective
+from flatness_jax.train import algorithms, objective
 
 
 def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, dropout: bool, train_cfg=None):
   """fn(state, tokens[n,B,L], lengths[n,B], key, extras) -> (state, metrics of shape [n], head).
 
-  `train_cfg` (config.train) picks the algorithm (flatness_jax.train.algorithms; default 'standard'). For
+  `train_cfg` (config.train) picks the algorithm (flatness_jax.train.algorithms; None: 'standard'). For
   'adversarial', extras = {'head': probe head, 'tokens'/'lengths'/'labels': labelled sentences [n, Ba, ...]}
   and the head is also trained inside the scan (one descent step per training step on that step's labelled
   sentences, before the encoder's ascent step), so the adversary faces a head that keeps up; the updated head is
   returned. Otherwise extras = {} and head is None.
   """
-  from flatness_jax.train import algorithms  # pylint: disable=g-import-not-at-top
-  algo_cfg = train_cfg if train_cfg is not None and "algorithm" in train_cfg else None
+  algo_cfg = train_cfg if train_cfg is not None and "algorithm" in train_cfg else algorithms.STANDARD
 
   def step(carry, xs, key):
     state, head = carry
@@ -32,17 +32,11 @@ def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, drop
     batch = objective.make_batch(k_mask, tokens, lengths, vocab_size, masking)
     rngs = {"dropout": k_drop} if dropout else None
     loss_fn = lambda p: objective.mlm_loss(model, p, batch, train=True, rngs=rngs)
-    if algo_cfg is None:
-      loss, grads = jax.value_and_grad(loss_fn)(state.params)
-      extra = {}
-    else:
-      if labelled:
-        pad = jnp.asarray(vocab_size, labelled["tokens"].dtype)
-        real = jnp.arange(labelled["tokens"].shape[1])[None] < labelled["lengths"][:, None]
-        labelled = {**labelled, "inputs": jnp.where(real, labelled["tokens"], pad)}
-        head = algorithms.update_head(model, state.params, head, labelled, algo_cfg.adversarial_head_lr)
-      loss, grads, extra = algorithms.value_and_grad(algo_cfg, loss_fn, state.params, k_algo, model=model,
-                                                     head=head, labelled=labelled)
+    if labelled:
+      labelled = {**labelled, "inputs": batching.model_inputs(labelled["tokens"], labelled["lengths"], vocab_size)}
+      head = algorithms.update_head(model, state.params, head, labelled, algo_cfg.adversarial_head_lr)
+    loss, grads, extra = algorithms.value_and_grad(algo_cfg, loss_fn, state.params, k_algo, model=model,
+                                                   head=head, labelled=labelled)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule(state.step),

@@ -3,7 +3,8 @@ named variants (training algorithms, batch sizes). Each run is an ordinary run d
 import ast
 import os
 
-from flatness_jax.train import loop
+from flatness_jax.rundir import fields
+from flatness_jax.train import config_checks, loop
 
 
 def parse_variants(text: str) -> dict:
@@ -56,12 +57,11 @@ def run_configs(config) -> dict:
   if config.get("variants"):
     subs = {n: variant_config(config, n, o) for n, o in parse_variants(config.variants).items()}
   else:
-    sizes = [s.strip() for s in config.sizes.split(",") if s.strip()]
-    subs = {s: size_config(config, s) for s in sizes}
+    subs = {s: size_config(config, s) for s in fields.split_list(config.sizes)}
   if not subs:
     raise ValueError("nothing to train: set sizes (e.g. cpu_s,cpu_m) or variants")
   for sub in subs.values():  # validate every run before training any
-    loop.config_checks.validate_train_config(sub)
+    config_checks.validate_train_config(sub)
   return subs
 
 

@@ -92,3 +92,22 @@ def test_validation_errors(mlp):
     hessian_trace(loss_fn, params, batch, jax.random.key(0))
   with pytest.raises(ValueError, match="method"):
     hessian_trace(loss_fn, params, batch, jax.random.key(0), method="hutch", num_matvecs=10)
+
+
+@pytest.mark.parametrize("rtol", [0.0, -0.1])
+def test_rtol_must_be_positive(rtol):
+  params = {"w": jnp.ones(3)}
+  with pytest.raises(ValueError, match="rtol=.*must be > 0"):
+    trace_estimate(lambda v: v, params, jax.random.key(0), num_matvecs=4, rtol=rtol)
+
+
+def test_one_hutchinson_probe_is_a_value_without_an_error_bar(mlp):
+  params, loss_fn, batch, h, unravel = mlp
+  est = hessian_trace(loss_fn, params, batch, jax.random.key(4), method="hutchinson", num_matvecs=1)
+  from flatness_jax.curvature.probes import probe  # pylint: disable=g-import-not-at-top
+  z = ravel_pytree(probe(jax.random.key(4), 0, params))[0]
+  np.testing.assert_allclose(float(est.value), float(z @ h @ z), rtol=1e-10)
+  assert int(est.num_matvecs) == 1 and not np.isfinite(float(est.stderr))
+  for method in ("hutchpp", "xtrace"):
+    with pytest.raises(ValueError, match="num_matvecs >= 2"):
+      hessian_trace(loss_fn, params, batch, jax.random.key(4), method=method, num_matvecs=1)

@@ -3,7 +3,7 @@ import jax
 import numpy as np
 import scipy.stats
 
-from flatness_jax.data import batching
+from flatness_jax.data import batching, vocab
 
 V = 10
 TOKENS = np.array([[1, 2, 3, 4, 5, -1, -1, -1],
@@ -14,11 +14,17 @@ LENGTHS = np.array([5, 2, 8, 1], np.int32)
 REPS = 2000  # the four sentences repeated: one call draws REPS independent maskings of each
 TOK = np.tile(TOKENS, (REPS, 1))
 LEN = np.tile(LENGTHS, REPS)
-PADDED = np.where(np.arange(8) < LEN[:, None], TOK, batching.pad_id(V))
+PADDED = np.where(np.arange(8) < LEN[:, None], TOK, vocab.pad_id(V))
 
 
 def test_ids():
-  assert (batching.pad_id(V), batching.mask_id(V), batching.model_vocab_size(V)) == (10, 11, 12)
+  assert (vocab.pad_id(V), vocab.mask_id(V), vocab.model_vocab_size(V)) == (10, 11, 12)
+
+
+def test_model_inputs_pad_after_the_length_and_mask_nothing():
+  out = np.asarray(jax.jit(batching.model_inputs, static_argnums=2)(TOKENS, LENGTHS, V))
+  np.testing.assert_array_equal(out, np.where(np.arange(8) < LENGTHS[:, None], TOKENS, V))
+  assert out.dtype == np.int32 and not np.any(out == vocab.mask_id(V))
 
 
 def test_one_mask_batch():
@@ -28,7 +34,7 @@ def test_one_mask_batch():
   rows = np.arange(len(TOK))
   np.testing.assert_array_equal(tgt, TOK[rows, pos])
   assert np.all(pos < LEN)  # padding never masked
-  assert np.all(inputs[rows, pos] == batching.mask_id(V))
+  assert np.all(inputs[rows, pos] == vocab.mask_id(V))
   keep = np.ones_like(inputs, bool)
   keep[rows, pos] = False
   np.testing.assert_array_equal(inputs[keep], PADDED[keep])  # PAD after the length, words elsewhere
@@ -55,7 +61,7 @@ def test_bert_mask_batch():
   # 80% MASK, 10% random word, 10% unchanged (a random word equals the original 1/V of the time).
   new = np.take_along_axis(b["inputs"], pos, -1)[used]
   n = len(new)
-  assert abs(np.mean(new == batching.mask_id(V)) - 0.8) < 4 * np.sqrt(0.16 / n)
+  assert abs(np.mean(new == vocab.mask_id(V)) - 0.8) < 4 * np.sqrt(0.16 / n)
   assert abs(np.mean(new == tgt[used]) - 0.11) < 4 * np.sqrt(0.1 / n)
   # Elsewhere the inputs are the padded sentences.
   inputs = b["inputs"].copy()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from flatness_jax.data import pcfg, reference
-from flatness_jax.data.grammar import GrammarError, GrammarWarning, load_grammar
+from flatness_jax.data.grammar import GrammarError, GrammarWarning
+from flatness_jax.data.grammar_text import load_grammar
 
 MIXED = """\
 # a tiny grammar with lexical and binary rules on the same symbols, lengths 2..6

@@ -6,7 +6,7 @@ import scipy.stats
 
 from flatness_jax.data import brute_force, pcfg, reference
 from flatness_jax.data.card import compute_card
-from flatness_jax.data.grammar import load_grammar
+from flatness_jax.data.grammar_text import load_grammar
 from flatness_jax.data.random_grammar import balanced_grammar
 from tests.data.test_grammar import MIXED
 

@@ -59,3 +59,11 @@ def test_embedding_errors_name_the_problem(runs):
     curvature_run.run_curvature(_config("missing"), small)
   with pytest.raises(ValueError, match="cannot shrink|must grow"):
     curvature_run.run_curvature(_config("small"), large)
+
+
+def test_config_rtol_zero_is_a_fixed_budget_and_negative_is_named(runs):
+  small, _, _ = runs
+  c = _config("")
+  c.curvature.rtol = -0.1
+  with pytest.raises(ValueError, match="curvature.rtol=-0.1"):
+    curvature_run.run_curvature(c, small)

@@ -12,7 +12,8 @@ from experiments.configs import probes as probes_config
 from experiments.configs import tiny
 from flatness_jax import models
 from flatness_jax.analysis import points
-from flatness_jax.eval import features, finetune, probe, probe_run
+from flatness_jax.data import batching
+from flatness_jax.eval import finetune, probe, probe_run
 from flatness_jax.train import loop
 
 V, L, N = 10, 8, 800  # words, sentence length, labelled sentences (560 train / 80 val / 160 test)
@@ -31,7 +32,7 @@ def _splits(labels_from):
   """Uniform words, lengths 3..8; labels = labels_from(inputs) (43% of sentences contain word 3)."""
   rng = np.random.default_rng(0)
   lengths = rng.integers(3, L + 1, N)
-  inputs = features.model_inputs(rng.integers(0, V, (N, L)), lengths, V)
+  inputs = np.asarray(batching.model_inputs(rng.integers(0, V, (N, L)), lengths, V))
   labels = labels_from(inputs)
   return [(inputs[i], lengths[i], labels[i]) for i in probe.split_indices(N, seed=0)]
 

@@ -55,6 +55,25 @@ def test_sam_and_trace_penalty_are_flatter_than_plain_descent():
   assert t1 < 0.9 * t0 and t2 < 0.9 * t0, (t0, t1, t2)
 
 
+def test_trace_penalty_term_and_its_gradient_are_hutchinson_with_the_toolkits_probes(x64):
+  from flatness_jax.curvature.probes import probe  # pylint: disable=g-import-not-at-top
+  p = {"w1": jnp.asarray(1.7), "w2": jnp.asarray([0.3, -0.8])}
+  loss = lambda q: (q["w1"] * jnp.sum(q["w2"] ** 2) - 1.0) ** 2 + jnp.prod(q["w2"]) * q["w1"] ** 3
+  key = jax.random.key(9)
+
+  def explicit(q):  # (1/k) Σ vᵢᵀ H vᵢ with the dense Hessian and the same probes
+    flat = lambda v: jnp.concatenate([v["w1"][None], v["w2"]])
+    unflat = lambda x: {"w1": x[0], "w2": x[1:]}
+    hess = jax.hessian(lambda x: loss(unflat(x)))(flat(q))
+    vs = [flat(probe(key, i, q)) for i in range(3)]
+    return sum(v @ hess @ v for v in vs) / 3
+
+  term = lambda q: algorithms.hutchinson_trace_term(loss, q, key, 3)
+  np.testing.assert_allclose(float(term(p)), float(explicit(p)), rtol=1e-12)
+  for a, b in zip(jax.tree.leaves(jax.grad(term)(p)), jax.tree.leaves(jax.grad(explicit)(p))):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10)
+
+
 def test_unknown_algorithm_is_named():
   cfg = ml_collections.ConfigDict(dict(algorithm="lion"))
   with pytest.raises(ValueError, match="train.algorithm"):
@@ -73,24 +92,25 @@ def _run(workdir, *overrides):
 
 def _probe_loss(workdir, step=None):
   """Held-out loss of a linear probe (task A) fitted on the frozen encoder of `workdir` at `step` (default: last)."""
-  from flatness_jax.eval import features, probe
-  from flatness_jax.train import restore
-  run = restore.RunDir(workdir)
+  from flatness_jax.data import task_data
+  from flatness_jax.models import readout
+  from flatness_jax.rundir import rundir
+  run = rundir.RunDir(workdir)
   params = run.params(run.steps()[-1] if step is None else step)
-  d = features.task_dataset(run.language, "A", 512, 5)
-  f = features.encoder_features(run.model, params, d.tokens, d.lengths, run.language.vocab_size)
-  head = probe.fit_linear_head(f[:384], d.labels[:384], d.num_classes, 300, learning_rate=1e-2)
+  d = task_data.task_dataset(run.language, "A", 512, 5)
+  f = readout.encoder_features(run.model, params, d.tokens, d.lengths, run.language.vocab_size)
+  head = readout.fit_linear_head(f[:384], d.labels[:384], d.num_classes, 300, learning_rate=1e-2)
   logits = f[384:] @ np.asarray(head["w"]) + np.asarray(head["b"])
   return float(optax.softmax_cross_entropy_with_integer_labels(jnp.asarray(logits), d.labels[384:]).mean())
 
 
 @pytest.mark.slow  # two training runs and probes: minutes on 2 cores
 def test_adversarial_training_hurts_the_probe_at_equal_loss(tmp_path):
-  from flatness_jax.train import restore
+  from flatness_jax.rundir import rundir
   _run(str(tmp_path / "std"), "--config.checkpoint.every=4", "--config.checkpoint.keep_period=4")
   adv = _run(str(tmp_path / "adv"), "--config.train.algorithm=adversarial", "--config.train.adversarial_lambda=1.0")
   # Iso-loss: the standard run's checkpoint whose held-out loss is closest to the adversarial run's final loss.
-  std_run = restore.RunDir(str(tmp_path / "std"))
+  std_run = rundir.RunDir(str(tmp_path / "std"))
   losses = {s: std_run.eval_at(s)["eval_loss"] for s in std_run.steps() if std_run.eval_at(s)}
   match = min(losses, key=lambda s: abs(losses[s] - adv["final_loss"]))
   assert abs(losses[match] - adv["final_loss"]) < 0.1

@@ -1,16 +1,16 @@
 """The loop's chunking: ranges tile the run, stop at every event, and use few distinct lengths."""
 from experiments.configs import base
-from flatness_jax.train import loop
+from flatness_jax.train import schedule
 
 
 def test_chunks_tile_the_run_and_respect_events():
   c = base.train_config()
   c.train.num_steps, c.train.steps_per_call, c.eval.every, c.checkpoint.every = 1000, 20, 200, 200
   for start in (0, 7, 200, 999):
-    chunks = loop.chunk_bounds(c, start)
+    chunks = schedule.chunk_bounds(c, start)
     assert chunks[0][0] == start and chunks[-1][1] == 1000
     assert all(b0 == a1 for (_, b0), (a1, _) in zip(chunks, chunks[1:]))
     ends = {b for _, b in chunks}
-    assert {e for e in loop.event_steps(c) if e > start} <= ends
-  lengths = {b - a for a, b in loop.chunk_bounds(c, 0)}
+    assert {e for e in schedule.event_steps(c) if e > start} <= ends
+  lengths = {b - a for a, b in schedule.chunk_bounds(c, 0)}
   assert lengths <= {20, 16, 8, 4, 2, 1}

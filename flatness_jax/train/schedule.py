@@ -1,0 +1,35 @@
+"""When the training loop stops: the event steps (evaluation, checkpoints, adversary refits) and the scan chunks
+between them.
+
+The loop runs `lax.scan` chunks of steps; a chunk never crosses an event step, so evaluations and checkpoints see
+exactly the state after that step, whatever the chunk length.
+"""
+from flatness_jax.train import checkpoint as ckpt_lib
+
+
+def event_steps(config) -> list[int]:
+  """Steps at which the loop stops to evaluate, checkpoint or refit the adversary's head (the chunks end there)."""
+  n = config.train.num_steps
+  steps = set(ckpt_lib.log_spaced_steps(config.checkpoint.every, n))
+  steps.update(range(0, n, config.eval.every))
+  if config.train.get("algorithm") == "adversarial":
+    steps.update(range(0, n, config.adversarial.refit_every))
+  steps.add(n)
+  return sorted(steps)
+
+
+def chunk_bounds(config, start: int) -> list[tuple[int, int]]:
+  """[(a, b), ...]: consecutive step ranges from `start` that never cross an event step.
+
+  Each range has length steps_per_call or a power of two below it (a shorter gap is split in binary), so a run
+  compiles the scan for at most log2(steps_per_call) + 2 lengths.
+  """
+  k = config.train.steps_per_call
+  events = [s for s in event_steps(config) if s > start]
+  out, a = [], start
+  for e in events:
+    while a < e:
+      n = k if e - a >= k else 1 << ((e - a).bit_length() - 1)
+      out.append((a, a + n))
+      a += n
+  return out

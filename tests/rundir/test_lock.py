@@ -1,0 +1,82 @@
+"""One writer per run directory: a second writer is refused at once, naming the directory and the holder; a lock
+left by a killed process does not block the run that resumes it."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from flatness_jax.rundir import lock
+from tests.conftest import REPO_ROOT
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from flatness_jax.rundir import lock
+    lock.acquire(sys.argv[1])
+    print("locked", flush=True)
+    time.sleep(120)
+""")
+
+
+def _holder(workdir):
+  """A process that takes the lock of `workdir` and sleeps; returns it once it holds the lock."""
+  env = dict(os.environ, PYTHONPATH=REPO_ROOT, JAX_PLATFORMS="cpu")
+  proc = subprocess.Popen([sys.executable, "-c", HOLD, workdir], stdout=subprocess.PIPE, text=True, env=env)
+  assert proc.stdout.readline().strip() == "locked"
+  return proc
+
+
+def test_second_writer_is_refused_with_the_holders_pid(tmp_path):
+  wd = str(tmp_path / "run")
+  proc = _holder(wd)
+  try:
+    with pytest.raises(lock.RunDirBusyError, match=rf"{wd}.*pid {proc.pid}"):
+      with lock.writer_lock(wd):
+        pass
+  finally:
+    proc.kill()
+    proc.wait()
+
+
+def test_lock_of_a_killed_process_does_not_block(tmp_path):
+  wd = str(tmp_path / "run")
+  proc = _holder(wd)
+  os.kill(proc.pid, signal.SIGKILL)
+  proc.wait()
+  assert os.path.exists(os.path.join(wd, lock.LOCK_NAME))  # the file stays; the kernel dropped the lock
+  with lock.writer_lock(wd):
+    assert f"pid {os.getpid()}" in open(os.path.join(wd, lock.LOCK_NAME)).read()
+
+
+def test_lock_is_reentrant_and_released(tmp_path):
+  wd = str(tmp_path / "run")
+  with lock.writer_lock(wd):
+    with lock.writer_lock(wd):  # a pipeline holding its workdir calls a job on the same directory
+      pass
+    assert lock._held  # pylint: disable=protected-access  (still held by the outer block)
+  assert not lock._held  # pylint: disable=protected-access
+  proc = _holder(wd)  # released: another process can take it
+  proc.kill()
+  proc.wait()
+
+
+def test_second_training_process_stops_at_once(tmp_path):
+  wd = str(tmp_path / "run")
+  proc = _holder(wd)
+  try:
+    t0 = time.time()
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-m", "experiments.main", "--config=configs/tiny.py", f"--workdir={wd}"],
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: run directory") and f"pid {proc.pid}" in last and wd in last, last
+    assert "Traceback" not in out.stderr
+    assert not os.path.exists(os.path.join(wd, "metrics.jsonl"))  # nothing trained or written
+    assert time.time() - t0 < 120
+  finally:
+    proc.kill()
+    proc.wait()

@@ -1,0 +1,84 @@
+"""The jitted training chunk, in process: one step is an exact gradient step, chunking does not change the result,
+and the loss falls."""
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from flatness_jax import data as data_lib, models
+from flatness_jax.parallel import mesh as mesh_lib
+from flatness_jax.train import feed, objective, state as state_lib, step as step_lib
+
+LANG = data_lib.make_language({"kind": "pcfg", "preset": "tiny", "seed": 0})
+MODEL = models.make_model({"preset": "cpu_tiny"}, LANG.vocab_size, LANG.max_length)
+LR = 0.05
+TX = optax.sgd(LR)
+SCHEDULE = optax.constant_schedule(LR)
+KEY = jax.random.key(3)
+
+
+def _setup():
+  mesh = mesh_lib.make_mesh(1)
+  _, shardings = state_lib.state_shardings(MODEL, TX, mesh, LANG.max_length)
+  state = state_lib.init_train_state(MODEL, TX, jax.random.key(0), shardings, LANG.max_length)
+  chunk = step_lib.make_train_chunk(MODEL, TX, LANG.vocab_size, "one", SCHEDULE, dropout=False)
+  return mesh, shardings, state, step_lib.jit_train_chunk(chunk, mesh, shardings)
+
+
+def _data(mesh, steps, batch=16):
+  tokens, lengths = feed.sample_steps(LANG, jax.random.key(1), steps, batch)
+  sharding = mesh_lib.batch_sharding(mesh, leading_unsharded=1)
+  return feed.to_global(tokens, sharding), feed.to_global(lengths, sharding), tokens, lengths
+
+
+def test_one_step_is_a_gradient_step_of_the_masked_lm_loss():
+  mesh, _, state, chunk = _setup()
+  p0 = jax.tree.map(np.asarray, state.params)
+  tok, lens, tokens, lengths = _data(mesh, [0])
+  new, metrics, head = chunk(state, tok, lens, KEY, {})
+  assert head is None and int(new.step) == 1
+  # The same masks the step drew: make_batch under split(fold_in(key, step 0))[0].
+  k_mask = jax.random.split(jax.random.fold_in(KEY, 0), 3)[0]
+  batch = objective.make_batch(k_mask, tokens[0], lengths[0], LANG.vocab_size, "one")
+  loss, grads = jax.value_and_grad(lambda p: objective.mlm_loss(MODEL, p, batch, train=True))(p0)
+  np.testing.assert_allclose(float(metrics["loss"][0]), float(loss), rtol=1e-5)
+  for a, b, g in zip(jax.tree.leaves(new.params), jax.tree.leaves(p0), jax.tree.leaves(grads)):
+    np.testing.assert_allclose(np.asarray(a), b - LR * np.asarray(g), atol=2e-6)
+
+
+def test_chunking_does_not_change_the_trajectory():
+  mesh, _, state, chunk = _setup()
+  tok, lens, _, _ = _data(mesh, range(4))
+  whole, m_whole, _ = chunk(jax.tree.map(jnp.copy, state), tok, lens, KEY, {})
+  part = jax.tree.map(jnp.copy, state)
+  losses = []
+  for a in (0, 2):
+    part, m, _ = chunk(part, tok[a:a + 2], lens[a:a + 2], KEY, {})
+    losses.extend(np.asarray(m["loss"]).tolist())
+  np.testing.assert_allclose(losses, np.asarray(m_whole["loss"]), rtol=1e-6)
+  for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(part.params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
+
+
+def test_loss_falls_and_metrics_have_one_value_per_step():
+  mesh, _, state, chunk = _setup()
+  tok, lens, _, _ = _data(mesh, range(40), batch=32)
+  state, m, _ = chunk(state, tok, lens, KEY, {})
+  for k in ("loss", "grad_norm", "lr", "param_norm"):
+    assert np.asarray(m[k]).shape == (40,)
+  losses = np.asarray(m["loss"])
+  assert losses[-10:].mean() < losses[:10].mean() - 0.1, losses
+
+
+def test_standard_algorithm_config_equals_the_default():
+  mesh, shardings, state, chunk = _setup()
+  cfg = ml_collections.ConfigDict({"algorithm": "standard", "adversarial_head_lr": 0.1})
+  other = step_lib.jit_train_chunk(
+      step_lib.make_train_chunk(MODEL, TX, LANG.vocab_size, "one", SCHEDULE, dropout=False, train_cfg=cfg),
+      mesh, shardings)
+  tok, lens, _, _ = _data(mesh, range(3))
+  a, _, _ = chunk(jax.tree.map(jnp.copy, state), tok, lens, KEY, {})
+  b, _, _ = other(jax.tree.map(jnp.copy, state), tok, lens, KEY, {})
+  for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
