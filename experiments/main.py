@@ -41,11 +41,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.get_absl_handler().addFilter(_QuietLibraries())
-  from flatness_jax.parallel import distributed  # pylint: disable=g-import-not-at-top
+  from flatness_jax.parallel import compile_cache, distributed  # pylint: disable=g-import-not-at-top
   distributed.maybe_initialize()  # jax.distributed.initialize when the environment asks for it (launch/)
+  cache = compile_cache.enable()  # persistent XLA cache (FLATNESS_COMPILATION_CACHE=off disables it)
   import jax  # pylint: disable=g-import-not-at-top
   from experiments import jobs  # pylint: disable=g-import-not-at-top
-  logging.info("process %d/%d, devices: %s", jax.process_index(), jax.process_count(), jax.devices())
+  logging.info("process %d/%d, devices: %s; compilation cache: %s", jax.process_index(), jax.process_count(),
+               jax.devices(), cache or "off")
   workdir = FLAGS.workdir or os.path.join("runs", FLAGS.config.get("name", FLAGS.config.job))
   with errors.one_line(show_traceback=FLAGS.traceback):
     jobs.run(FLAGS.config, workdir)

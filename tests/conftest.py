@@ -7,12 +7,16 @@ float32 training code keep JAX's default precision. Multi-device tests run in a 
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import jax
 import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# One persistent XLA cache for this test session (inherited by the subprocess runs of experiments.main), so the
+# many tiny runs compile their programs once; private to the session, never the user's own cache.
+os.environ.setdefault("FLATNESS_COMPILATION_CACHE", tempfile.mkdtemp(prefix="flatness_jax_xla_cache_"))
 SHARED_REFERENCE = os.path.join(os.path.dirname(REPO_ROOT), "shared", "reference")
 
 

@@ -13,6 +13,8 @@ Opt-in:   adversarial pre-training (paper App. A.4) and the explicit Tr(H) penal
           ";" + ADVERSARIAL (or TRACE_PENALTY) below to the variants, e.g. --config.variants="<the three>;adversarial:
           train.algorithm=adversarial,train.adversarial_lambda=0.5"; λ = 0.5 left the gap at 1.15 nats (69% of L*)
           at step 200 (AdamW: 0.28 nats, 17%), so tune λ per scale to keep the pre-training loss.
+Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
+          the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
 from experiments.configs import quickstart
 
@@ -23,6 +25,7 @@ TRACE_PENALTY = "trace_penalty:train.algorithm=trace_penalty"
 def get_config():
   c = quickstart.get_config()
   c.name = "algorithms"
+  c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
   c.sizes = "cpu_s"
   c.variants = ("adamw:train.algorithm=standard;"

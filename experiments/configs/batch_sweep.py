@@ -10,6 +10,8 @@ Runtime:  measured ≈ 45 minutes on 2 CPU cores shared with other jobs (load 5�
 Reaches:  a per-B table of −dTr(H)/dstep ± SE and the fitted exponent with its 95% CI; whether it agrees with −1
           at this scale is computed, not assumed. Measured: no run's decrease is significant (Tr(H) moves by less
           than its ±5 estimation noise in 1,000 steps at lr 0.05), so the exponent is "too uncertain to test".
+Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
+          the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
 from experiments.configs import quickstart
 
@@ -17,6 +19,7 @@ from experiments.configs import quickstart
 def get_config():
   c = quickstart.get_config()
   c.name = "batch_sweep"
+  c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,report"
   c.sizes = "cpu_s"
   c.train.init_from = "runs/quickstart/cpu_s"  # A converged run directory of the same model.

@@ -9,6 +9,8 @@ Reaches:  (measured) gap 2.02 ± 0.26% of L* at step 2,000 falling to 0.62 ± 0.
           L* ≈ 1.67 nats); Tr(H) 80 ± 4 → 71 ± 4. The loss keeps falling slowly under the cosine schedule, so
           the report also gives ρ(loss, accuracy) next to ρ(Tr(H), accuracy) over the 11 checkpoints, and the
           continued-training verdicts compare the first and last checkpoints within 3% of L*.
+Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
+          the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
 from experiments.configs import quickstart
 
@@ -16,6 +18,7 @@ from experiments.configs import quickstart
 def get_config():
   c = quickstart.get_config()
   c.name = "continued"
+  c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
   c.sizes = "cpu_s"
   c.train.num_steps = 6000

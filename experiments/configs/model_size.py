@@ -14,6 +14,8 @@ Sizes:    xs = 32×2 layers, 2 heads, FFN 128 (5,200 steps; the others 2,600); s
           m = 128×2, 8 heads, FFN 512 (width ×2 per step at one head width, 16, so every smaller model embeds in
           m: residual width, heads and FFN doubled).
           A deeper largest model (cpu_l, 128×4) also works (identity layers) but doubles the CPU time.
+Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
+          the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
 from experiments.configs import quickstart
 
@@ -21,6 +23,7 @@ from experiments.configs import quickstart
 def get_config():
   c = quickstart.get_config()
   c.name = "model_size"
+  c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
   c.variants = ("xs:model.preset=,model.d_model=32,model.num_heads=2,model.d_ff=128,model.head_dim=16,"
                 "train.num_steps=5200;"  # twice the steps: at 2,600 xs stopped at 2.17 ± 0.27% (s: 1.11 ± 0.19%)

@@ -9,7 +9,10 @@ Reaches:  held-out gap ≤ 2% of the optimal loss (L* ≈ 1.67 nats on cpu_easy)
           1.11 ± 0.19%, cpu_m 1.59 ± 0.27%; Tr(H) ≈ 106 ± 5 vs Fisher ≈ 102 ± 5 for cpu_s); the report
           (runs/quickstart/report.md) gives per size and per converged checkpoint: gap ± SE, Tr(H) ± SE,
           Fisher trace ± SE, probe accuracies ± std on tasks A/B/C next to majority / Bayes / lookup-table
-          accuracies, and computed verdicts. Stages can be chosen with --config.stages=train,report etc.
+          accuracies. With one pre-training seed per size (the default, to keep the runtime) the report prints
+          measurements, not verdicts ("untested: 1 seed"); --config.seeds=3 (about 3× the time) or
+          configs/model_size.py / configs/continued.py give the replicated answer. Stages can be chosen with
+          --config.stages=train,report etc.
 Language: the 'cpu_easy' balanced PCFG (depth 4 → 16 tokens, 4 non-terminals per level, 2 rules each, 50 words);
           recipe of ../shared/DESIGN.md (pre-LN encoder, AdamW β=(0.9, 0.98), lr 3e-3, 200-step warmup, cosine to 2%).
 """
@@ -28,6 +31,8 @@ def get_config(variant=None):
   c.name = "quickstart"
   c.stages = "data_card,train,curvature,probes,report"  # Pipeline stages, in order (flatness_jax.pipeline).
   c.sizes = "cpu_s,cpu_m"   # Model presets trained in turn (comma-separated), each to <workdir>/<size>.
+  c.seeds = 1               # Pre-training seeds per arm (seed k uses seed + k; runs in <arm>/seed_<k> when > 1).
+  #                           One seed gives measurements, not verdicts: the report says which rows are untested.
   c.variants = ""           # Instead of sizes: named runs 'name:key=value,...;name2:...' (configs/algorithms.py).
   c.data.kind = "pcfg"
   c.data.preset = "cpu_easy"

@@ -1,32 +1,27 @@
-"""`report.md` (+ PNG figures) from run directories: the paper's comparisons with confidence intervals and verdicts.
+"""`report.md` (+ PNG figures) from run directories: the paper's claims tested over pre-training seeds, first.
 
-Tables (in the spirit of Liu et al. 2023, Fig. 1–3, 5 and Tables 1–2): per run at its last measured checkpoint and
-per checkpoint: held-out gap ± SE, Tr(H) ± SE (Hutchinson), Fisher trace ± SE, probe accuracy mean ± std over probe
-seeds (and whole-model fine-tuning accuracy where measured), next to the majority, Bayes-optimal and lookup-table
-accuracies. Verdicts are computed, never asserted:
-- *continued training*: among a run's checkpoints within `saturated_gap` of the optimum, last minus first accuracy
-  (expected > 0) and Tr(H) (expected < 0);
-- *model size*: the largest minus the smallest model at their last checkpoints (expected accuracy > 0), and their
-  Tr(H) in their own parameterizations and embedded in the largest architecture (analysis/sizes.py; expected < 0);
-- *flatness tracks accuracy*: Spearman ρ(Tr(H), accuracy) over all points with a bootstrap 95% CI (expected < 0),
-  next to ρ(loss, accuracy), and the partial correlation with log(parameters) held fixed;
-- *pre-training vs downstream flatness*: ρ of each with accuracy, where downstream traces were measured;
-- *fixed size*: each run minus the first run of the same parameter count (analysis/algorithms.py);
-- *iso-loss pairs*: see flatness_jax.analysis.isoloss.
-A verdict is 'reproduced' only when the 95% interval excludes zero on the paper's side, 'opposite' when it excludes
-zero on the other side, else 'not significant at this scale'. Accuracy SEs are over probe seeds only (one
-pre-training run per configuration), which the report states.
+report.md opens with the Findings table (flatness_jax.analysis.findings): each claim of Liu et al. 2023 per
+language, the paper's figure, ours with its 95% interval over pre-training seeds, n and the verdict. The seed is the
+unit of replication: a verdict ('reproduced' when the interval excludes zero on the paper's side, 'opposite' on the
+other, else 'not significant at this scale') needs ≥ 2 seeds per arm; with one seed the measurement is shown with
+its own noise and marked "untested: 1 seed". Then, from the same run directories: figures per claim (one colour per
+arm), the replication table (between-seed SD next to probe-seed SD and estimator SE), every run's final and every
+measured checkpoint (held-out gap ± SE, Tr(H) ± SE, Fisher trace ± SE, λmax, probe accuracy mean ± std over probe
+seeds, fine-tuning where measured), majority / Bayes / lookup-table references, the fixed-size and model-size
+tables, every finding as a verdict line, iso-loss pairs (paired held-out losses) and the drift-vs-batch table.
 """
 import os
 
 import numpy as np
 
-from flatness_jax.analysis import algorithms, drift, figures, isoloss, points as points_lib, sizes, stats
-from flatness_jax.analysis.tables import ci, pm
+from flatness_jax.analysis import algorithms, drift, figures, findings, isoloss, points as points_lib
+from flatness_jax.analysis import replicates, sizes
+from flatness_jax.analysis.tables import pm
 from flatness_jax.rundir import fields
 
-TRACE = "hessian_trace_hutchinson"
-MIN_POINTS_FOR_CORRELATION = 8  # fewer points give degenerate bootstrap intervals
+TRACE = findings.TRACE
+REPLICATED = ("configs/continued.py, configs/model_size.py and configs/algorithms.py (3 seeds by default), or "
+              "--config.seeds=3 on any experiment config")
 
 
 def tasks_of(runs) -> list[str]:
@@ -71,64 +66,38 @@ def reference_table(runs, tasks) -> list[str]:
   return lines
 
 
-def verdict_lines(runs, pts, tasks, saturated_gap: float) -> list[str]:
+def replication_table(arms, tasks) -> list[str]:
+  """Per arm: between-seed SD of the final accuracy and Tr(H) next to the noise one run shows (probe-seed SD,
+  estimator SE): how much a single run understates run-to-run variation."""
+  head = ["arm", "seeds"] + [f"acc {t}: between-seed SD / probe-seed SD (pts)" for t in tasks]
+  head += ["Tr(H): between-seed SD / estimator SE"]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  fmt = lambda pair, scale=1.0, d=2: "–" if not np.isfinite(pair[1]) else (  # pylint: disable=g-long-lambda
+      f"{'–' if not np.isfinite(pair[0]) else f'{scale * pair[0]:.{d}f}'} / {scale * pair[1]:.{d}f}")
+  for arm in arms:
+    cells = [arm.name, str(arm.num_seeds)]
+    for t in tasks:
+      cells.append(fmt(replicates.spread(arm, replicates.accuracy_of(t), lambda p, t=t: p.accuracy(t)[1]), 100, 1))
+    cells.append(fmt(replicates.spread(arm, replicates.trace_of(TRACE), lambda p: p.trace(TRACE)[1])))
+    lines.append("| " + " | ".join(cells) + " |")
+  return lines
+
+
+def _figures(runs, arms, pts, tasks, out_dir) -> list[str]:
+  colors = figures.arm_colors([a.name for a in arms] + [r.get("arm", r["name"]) for r in runs])
   out = []
-  # Continued training after convergence.
-  for r in runs:
-    sat = [p for p in pts if p.run == r["name"] and p.eval["gap_relative"] <= saturated_gap]
-    if len(sat) < 2:
-      continue
-    first, last = sat[0], sat[-1]
-    for t in tasks:
-      d = points_lib.accuracy_difference(last, first, t)
-      if d:
-        out.append(f"- Continued training ({r['name']}, step {first.step} → {last.step}, both within "
-                   f"{100 * saturated_gap:.1f}% of L*): task {t} accuracy {ci(d, 100, 1)} pts → "
-                   f"**{stats.verdict(d[1], d[2], +1)}** (paper: improves).")
-    d = points_lib.trace_difference(last, first, TRACE)
-    if d:
-      out.append(f"- Continued training ({r['name']}): Tr(H) {ci(d)} → **{stats.verdict(d[1], d[2], -1)}** "
-                 "(paper: decreases).")
-  # Model size at (near) equal loss.
-  finals = sizes.final_points(pts)
-  if len({p.num_params for p in finals}) >= 2:
-    big, small = finals[-1], finals[0]
-    gaps = f"gaps {100 * big.eval['gap_relative']:.2f}% vs {100 * small.eval['gap_relative']:.2f}% of L*"
-    for t in tasks:
-      d = points_lib.accuracy_difference(big, small, t)
-      if d:
-        out.append(f"- Model size ({big.run} {big.num_params:,} vs {small.run} {small.num_params:,} params; {gaps}):"
-                   f" task {t} accuracy {ci(d, 100, 1)} pts → **{stats.verdict(d[1], d[2], +1)}** "
-                   "(paper: larger is better at equal loss).")
-  # Flatness vs accuracy, vs loss, and controlling for size.
   for t in tasks:
-    use = [p for p in pts if np.isfinite(p.trace(TRACE)[0]) and np.isfinite(p.accuracy(t)[0])]
-    if len(use) < MIN_POINTS_FOR_CORRELATION:
-      out.append(f"- Flatness vs accuracy, task {t}: only {len(use)} measured checkpoints; a rank-correlation CI "
-                 f"needs at least {MIN_POINTS_FOR_CORRELATION} (measure more steps: --config.curvature.steps=all).")
-      continue
-    tr = np.array([p.trace(TRACE)[0] for p in use])
-    acc = np.array([p.accuracy(t)[0] for p in use])
-    loss = np.array([p.eval["eval_loss"] for p in use])
-    rho = stats.bootstrap_ci(stats.spearman, tr, acc)
-    rho_l = stats.bootstrap_ci(stats.spearman, loss, acc)
-    out.append(f"- Flatness vs accuracy, task {t} ({len(use)} checkpoints): Spearman ρ(Tr(H), acc) = "
-               f"{ci(rho)} → **{stats.verdict(rho[1], rho[2], -1)}** (paper: flatter is better); "
-               f"ρ(loss, acc) = {ci(rho_l)}.")
-    logp = np.log([max(p.num_params, 1) for p in use])
-    if len(set(logp)) >= 2:
-      pc = stats.bootstrap_ci(lambda a, b, c: stats.partial_correlation(a, b, c), tr, acc, logp)
-      out.append(f"  - with log(parameters) held fixed: partial r(Tr(H), acc) = {ci(pc)} → "
-                 f"**{stats.verdict(pc[1], pc[2], -1)}** (is flatness just size?).")
-    down = [p for p in use if t in (p.curvature.get("downstream_trace") or {})]
-    if len(down) >= MIN_POINTS_FOR_CORRELATION:
-      dtr = np.array([p.curvature["downstream_trace"][t]["value"] for p in down])
-      dacc = np.array([p.accuracy(t)[0] for p in down])
-      rd = stats.bootstrap_ci(stats.spearman, dtr, dacc)
-      rp = stats.bootstrap_ci(stats.spearman, np.array([p.trace(TRACE)[0] for p in down]), dacc)
-      out.append(f"  - downstream-loss flatness: ρ(Tr(H_probe), acc) = {ci(rd)}; pre-training ρ on the same "
-                 f"checkpoints = {ci(rp)}.")
-  return out or ["- Not enough measured checkpoints for any comparison (run the curvature and probes jobs)."]
+    if any(np.isfinite(p.trace(TRACE)[0]) and np.isfinite(p.accuracy(t)[0]) for p in pts):
+      name = figures.accuracy_vs_trace(arms, t, os.path.join(out_dir, f"acc_vs_trace_{t}.png"), TRACE, colors)
+      out.append(f"![accuracy vs Tr(H), task {t}]({name})")
+  name = figures.continued_curves(arms, tasks, os.path.join(out_dir, "continued.png"), TRACE, colors)
+  if name:
+    out.append(f"![continued training]({name})")
+  name = figures.arm_bars(arms, tasks, os.path.join(out_dir, "arms.png"), colors)
+  if name:
+    out.append(f"![final accuracy per arm]({name})")
+  out.append(f"![gap]({figures.gap_curves(runs, os.path.join(out_dir, 'gap.png'), colors)})")
+  return out
 
 
 def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol: float = 1.0) -> str:
@@ -139,34 +108,38 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
   os.makedirs(out_dir, exist_ok=True)
   tasks = tasks_of(runs)
   pts = [p for r in runs for p in points_lib.points_of(r)]
-  finals = []
-  for r in runs:
-    mine = [p for p in pts if p.run == r["name"]]
-    if mine:
-      finals.append(mine[-1])
+  arms = replicates.arms_of(pts)
+  kinds = {r["summary"].get("language", ""): r["config"].get("data", {}).get("kind", "") for r in runs}
+  found = findings.findings(pts, tasks, kinds, saturated_gap)
+  finals = sizes.final_points(pts)
+  finals.sort(key=lambda p: [r["name"] for r in runs].index(p.run))
+  seeds = sorted({a.num_seeds for a in arms})
+  seed_text = ("/".join(str(s) for s in seeds) + " pre-training seed(s) per arm") if arms else "no measured runs"
   lines = ["# flatness_jax report", "",
-           f"Runs: {', '.join(r['name'] for r in runs)}. Gap = held-out loss − exact optimal loss on the same pairs "
-           "(paired SE). Tr(H): Hutchinson on the pre-training loss (SE over probes); Fisher: the paper's sampled-"
-           "label estimator (SE over examples); accuracy: linear probe, mean ± std over probe seeds (one "
-           "pre-training run per configuration, so CIs reflect probe and estimator noise only).", "",
-           "## Final checkpoints", ""] + point_table(finals, tasks) + ["", "## References", ""]
+           f"Arms: {', '.join(f'{a.name} ({a.num_seeds})' for a in arms)}; {seed_text}. Gap = held-out loss − "
+           "exact optimal loss on the same pairs (paired SE). Tr(H): Hutchinson on the pre-training loss (SE over "
+           "probes); Fisher: the paper's sampled-label estimator (SE over examples); accuracy: linear probe, mean ± "
+           "std over probe seeds. Intervals in the Findings are over pre-training seeds (the unit of replication).",
+           "", "## Findings", ""]
+  lines += findings.table(found) if found else ["No comparison could be made (run the curvature and probes jobs)."]
+  if any(f.verdict == "untested: 1 seed" for f in found):
+    lines += ["", "Rows marked *untested: 1 seed* rest on one pre-training run per arm: they are measurements with "
+              "probe/estimator noise only, not verdicts. For the replicated answer run " + REPLICATED + "."]
+  lines += ["", "## Figures", ""] + _figures(runs, arms, pts, tasks, out_dir)
+  lines += ["", "## Replication: between-seed vs within-run noise", ""] + replication_table(arms, tasks)
+  lines += ["", "## Final checkpoints", ""] + point_table(finals, tasks) + ["", "## References", ""]
   lines += reference_table(runs, tasks) + ["", "## Every measured checkpoint", ""] + point_table(pts, tasks)
-  fixed = algorithms.fixed_size_lines(pts, tasks, TRACE)
+  fixed = algorithms.fixed_size_lines(arms, tasks, TRACE)
   if fixed:
-    lines += ["", "## Fixed size: each run against the first run of its size", ""] + fixed
+    lines += ["", "## Fixed size: each arm against the first arm of its size", ""] + fixed
   size = sizes.size_lines(pts, tasks, TRACE)
   if size:
     lines += ["", "## Model size at the final checkpoints", ""] + size
-  lines += ["", "## Verdicts", ""] + verdict_lines(runs, pts, tasks, saturated_gap)
+  lines += ["", "## Verdicts", ""] + ([f.line() for f in found] or ["- No comparison could be made."])
   lines += ["", f"## Iso-loss pairs (|Δloss| ≤ {iso_tol} SE)", ""] + isoloss.isoloss_lines(pts, tasks, iso_tol, TRACE)
   drift_table = drift.drift_lines(runs, TRACE)
   if drift_table:
     lines += ["", "## Flatness drift vs batch size (Theorem 4.3: rate ∝ 1/B)", ""] + drift_table
-  lines += ["", "## Figures", "", f"![gap]({figures.gap_curves(runs, os.path.join(out_dir, 'gap.png'))})"]
-  for t in tasks:
-    if any(np.isfinite(p.trace(TRACE)[0]) and np.isfinite(p.accuracy(t)[0]) for p in pts):
-      name = figures.accuracy_vs_trace(pts, t, os.path.join(out_dir, f"acc_vs_trace_{t}.png"), TRACE)
-      lines.append(f"![task {t}]({name})")
   path = os.path.join(out_dir, "report.md")
   with open(path, "w") as f:
     f.write("\n".join(lines) + "\n")

@@ -3,13 +3,12 @@
 Hessian traces of models of different sizes are not directly comparable: the trace sums over parameters, so more
 parameters can mean a larger trace for the same function. The curvature job can therefore also measure Tr(H) after
 embedding each model into the largest architecture without changing its function (`curvature.embed_into`,
-flatness_jax.models.embed); this module tabulates both per size and computes the size verdicts: largest minus
-smallest model, Tr(H) own and embedded (paper: larger models are flatter, so expected < 0).
+flatness_jax.models.embed); this module tabulates both for every run at its final checkpoint. The size verdicts
+(largest minus smallest arm, over pre-training seeds) are in flatness_jax.analysis.findings.
 """
 import numpy as np
 
-from flatness_jax.analysis import points, stats
-from flatness_jax.analysis.tables import ci, pm
+from flatness_jax.analysis.tables import pm
 
 EMBEDDED = "hessian_trace_embedded"
 
@@ -24,7 +23,7 @@ def final_points(pts) -> list:
 
 
 def size_lines(pts, tasks, trace_key: str) -> list[str]:
-  """Markdown table and verdicts of the size comparison, or [] when fewer than two sizes were measured."""
+  """Markdown table of every run's final checkpoint by size, or [] when fewer than two sizes were measured."""
   finals = [p for p in final_points(pts) if np.isfinite(p.trace(trace_key)[0])]
   if len({p.num_params for p in finals}) < 2:
     return []
@@ -44,11 +43,4 @@ def size_lines(pts, tasks, trace_key: str) -> list[str]:
     cells.append(pm(*p.trace("fisher_trace")))
     cells += [pm(m, s, 100, 1) for m, s, _ in acc]
     lines.append("| " + " | ".join(cells) + " |")
-  big, small = finals[-1], finals[0]
-  lines.append("")
-  for label, key in (("own parameterization", trace_key), (f"embedded in {into}", EMBEDDED))[:2 if into else 1]:
-    d = points.trace_difference(big, small, key)
-    if d:
-      lines.append(f"- Tr(H), {label}: {big.run} − {small.run} = {ci(d)} → "
-                   f"**{stats.verdict(d[1], d[2], -1)}** (paper: the larger model is flatter).")
   return lines

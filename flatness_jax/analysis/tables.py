@@ -10,5 +10,8 @@ def pm(value, err, scale=1.0, digits=2) -> str:
 
 
 def ci(d, scale=1.0, digits=2) -> str:
-  """'+estimate [+low, +high]' of an (estimate, low, high) triple, times `scale`."""
+  """'+estimate [+low, +high]' of an (estimate, low, high) triple, times `scale` ('[no interval]' when the bounds
+  are not finite)."""
+  if not (np.isfinite(d[1]) and np.isfinite(d[2])):
+    return f"{scale * d[0]:+.{digits}f} [no interval]"
   return f"{scale * d[0]:+.{digits}f} [{scale * d[1]:+.{digits}f}, {scale * d[2]:+.{digits}f}]"

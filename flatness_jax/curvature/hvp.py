@@ -7,9 +7,11 @@ Many probes at the same (θ, batch): `jax.linearize(∇L, θ)` runs the gradient
 v ↦ H v with the forward/backward residuals stored, so each further product costs only the tangent half (measured on
 this project's small transformer: see benchmarks/bench_curvature.py).
 
-A loss averaged over several batches, H = (1/B) Σ_b ∇² L_b, is represented by an *operator*: a function
-`op(f)` that, for any f(matvec) -> pytree linear in the matvec (blocks A V, quadratic forms vᵀ A v), returns
-(1/B) Σ_b f(v ↦ H_b v). It linearizes each batch once per call and keeps one batch's residuals alive at a time (a
+A loss averaged over all examples of several batches, L = Σ_b (n_b/N) L_b with L_b the mean loss of batch b
+(n_b examples, N = Σ_b n_b), has the Hessian H = Σ_b (n_b/N) ∇² L_b: batches are weighted by their size, so a
+short last batch counts for its examples only. n_b is the leading dimension of the batch's first array leaf (a
+batch of scalars counts 1). This H is represented by an *operator*: a function `op(f)` that, for any
+f(matvec) -> pytree linear in the matvec (blocks A V, quadratic forms vᵀ A v), returns Σ_b (n_b/N) f(v ↦ H_b v). It linearizes each batch once per call and keeps one batch's residuals alive at a time (a
 `lax.scan` over batches when they share shapes), so memory does not grow with the number of batches. With a single
 batch the linearization is done once and shared by all stages of an estimator.
 """
@@ -49,16 +51,30 @@ def _as_batch_list(batches):
   return list(batches) if isinstance(batches, list) else [batches]
 
 
-def hessian_matvec(loss_fn, params, batches, *, mask=None):
-  """v ↦ (1/B) Σ_b H_b v, each batch linearized once now (memory: residuals of all B batches)."""
-  lins = [linearized_hvp(loss_fn, params, b) for b in _as_batch_list(batches)]
+def batch_weights(batch_list) -> list[float]:
+  """n_b / N for each batch: n_b is the leading dimension of the batch's first array leaf (1 if it has none)."""
+  sizes = []
+  for b in batch_list:
+    dims = [jnp.shape(x)[0] for x in jax.tree.leaves(b) if jnp.ndim(x) >= 1]
+    sizes.append(int(dims[0]) if dims else 1)
+  total = sum(sizes)
+  return [n / total for n in sizes]
 
-  def matvec(v):
-    out = lins[0](v)
-    for lin in lins[1:]:
-      out = jax.tree.map(jnp.add, out, lin(v))
-    return jax.tree.map(lambda x: x / len(lins), out)
-  return masked_matvec(matvec, mask)
+
+def _weighted_sum(terms, weights):
+  """Σ_b w_b term_b over pytrees (the weights are Python floats)."""
+  out = jax.tree.map(lambda x: weights[0] * x, terms[0])
+  for term, w in zip(terms[1:], weights[1:]):
+    out = jax.tree.map(lambda acc, x, w=w: acc + w * x, out, term)
+  return out
+
+
+def hessian_matvec(loss_fn, params, batches, *, mask=None):
+  """v ↦ Σ_b (n_b/N) H_b v, each batch linearized once now (memory: residuals of all batches)."""
+  batch_list = _as_batch_list(batches)
+  lins = [linearized_hvp(loss_fn, params, b) for b in batch_list]
+  weights = batch_weights(batch_list)
+  return masked_matvec(lambda v: _weighted_sum([lin(v) for lin in lins], weights), mask)
 
 
 def operator_from_matvec(matvec, *, mask=None):
@@ -76,7 +92,7 @@ def _stackable(batch_list):
 
 
 def hessian_operator(loss_fn, params, batches, *, mask=None):
-  """The operator of the Hessian of the batch-averaged loss: op(f) = (1/B) Σ_b f(linearized H_b [masked]).
+  """The operator of the Hessian of the example-averaged loss: op(f) = Σ_b (n_b/N) f(linearized H_b [masked]).
 
   With one batch the gradient is linearized here (call it inside the jit that uses the operator); with several,
   on every op call, one batch at a time.
@@ -92,13 +108,10 @@ def hessian_operator(loss_fn, params, batches, *, mask=None):
     return lambda f: f(matvec)
 
   def op(f):
-    if _stackable(batch_list):
+    if _stackable(batch_list):  # equal shapes, so equal weights 1/n: a scan keeps one batch's residuals alive
       stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *batch_list)
       init = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(lambda b: one(b, f), batch_list[0]))
       total, _ = lax.scan(lambda acc, b: (jax.tree.map(jnp.add, acc, one(b, f)), None), init, stacked)
-    else:
-      total = one(batch_list[0], f)
-      for b in batch_list[1:]:
-        total = jax.tree.map(jnp.add, total, one(b, f))
-    return jax.tree.map(lambda x: x / n, total)
+      return jax.tree.map(lambda x: x / n, total)
+    return _weighted_sum([one(b, f) for b in batch_list], batch_weights(batch_list))
   return op

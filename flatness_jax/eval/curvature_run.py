@@ -39,7 +39,7 @@ from flatness_jax.train import heldout as heldout_lib, objective
 def _estimate_dict(est, seconds, unit="matvecs") -> dict:
   low, high = est.ci95
   return {"value": float(est.value), "stderr": float(est.stderr), "ci95": [float(low), float(high)],
-          unit: int(est.num_matvecs), "seconds": seconds}
+          "dof": int(est.dof), unit: int(est.num_matvecs), "seconds": seconds}
 
 
 def _timed(fn):
@@ -63,6 +63,11 @@ def downstream_loss_fn(model, head, pooling):
   return loss
 
 
+def _example_mean(loss_fn, params, batches):
+  """The mean loss over all examples of `batches` (batch means weighted by batch size, as the Hessian operator)."""
+  return sum(w * loss_fn(params, b) for w, b in zip(curvature.batch_weights(batches), batches))
+
+
 @functools.lru_cache(maxsize=16)
 def compiled_programs(model, methods: tuple, num_matvecs: int, rtol, max_matvecs: int,
                       fisher_samples: int, lanczos_iters: int, pooling: str) -> dict:
@@ -80,15 +85,14 @@ def compiled_programs(model, methods: tuple, num_matvecs: int, rtol, max_matvecs
     return curvature.hessian_trace(downstream_loss_fn(model, head, pooling), p, bs, k, method="hutchinson",
                                    **budget)
   return {
-      "mean_loss": jax.jit(lambda p, bs: jnp.mean(jnp.stack([loss_fn(p, b) for b in bs]))),
+      "mean_loss": jax.jit(lambda p, bs: _example_mean(loss_fn, p, bs)),
       "traces": {m: jax.jit(functools.partial(curvature.hessian_trace, loss_fn, method=m, **budget))
                  for m in methods},
       "fisher": jax.jit(lambda p, x, k: curvature.fisher_trace(logits_fn, p, x, k, num_samples=fisher_samples)),
       "lanczos": jax.jit(lambda p, bs, k: curvature.lanczos_eigenvalues(
           curvature.hessian_matvec(loss_fn, p, bs), p, k, 1, lanczos_iters)),
       "downstream": jax.jit(downstream),
-      "downstream_loss": jax.jit(lambda p, head, bs: jnp.mean(jnp.stack(
-          [downstream_loss_fn(model, head, pooling)(p, b) for b in bs]))),
+      "downstream_loss": jax.jit(lambda p, head, bs: _example_mean(downstream_loss_fn(model, head, pooling), p, bs)),
   }
 
 
@@ -115,12 +119,12 @@ class Measurer:
     self._init_embedding()
 
   def _init_embedding(self):
-    """The larger run named by cfg.embed_into (a sibling directory), checked before any measurement."""
+    """The larger run named by cfg.embed_into (the same seed of that arm), checked before any measurement."""
     self.embed_into = self.cfg.get("embed_into", "")
     self.large = None
     if not self.embed_into:
       return
-    large_dir = os.path.join(os.path.dirname(self.run.workdir), self.embed_into)
+    large_dir = self.run.sibling(self.embed_into)
     if not os.path.exists(os.path.join(large_dir, "config.json")):
       raise ValueError(f"curvature.embed_into={self.embed_into!r}: {large_dir} is not a run directory")
     if os.path.normpath(large_dir) == os.path.normpath(self.run.workdir):

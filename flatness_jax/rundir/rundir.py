@@ -73,6 +73,17 @@ class RunDir:
   def path(self, name: str) -> str:
     return os.path.join(self.workdir, name)
 
+  @property
+  def arm(self) -> str:
+    """The arm this run replicates (config.arm; runs from before arms existed: the directory name)."""
+    return self.config.get("arm", "") or self.name
+
+  def sibling(self, arm: str) -> str:
+    """The directory of the same seed of another arm of the same experiment (`<root>/<arm>[/seed_<k>]`)."""
+    if self.config.get("arm") and self.name != self.config.arm:  # seeds > 1: <root>/<arm>/seed_<k>
+      return os.path.join(os.path.dirname(os.path.dirname(self.workdir)), arm, self.name)
+    return os.path.join(os.path.dirname(self.workdir), arm)
+
   def steps(self) -> list[int]:
     """Checkpointed steps (complete checkpoints only), ascending."""
     if not os.path.isdir(self.ckpt_dir):

@@ -5,6 +5,12 @@ conditional p(x_t | x_{−t}) of the generating language gives the optimal loss 
 a model with losses ℓ_i the gap to optimal is the paired mean  gap = mean_i(ℓ_i − ℓ*_i)  with standard error
 std_i(ℓ_i − ℓ*_i)/√n — far tighter than the SE of either mean, because the sentence-to-sentence variation cancels.
 mean_i ℓ*_i is itself an unbiased estimate of the optimal loss L* (Liu et al. 2023, §2) on these pairs.
+
+The relative gap R = mean(ℓ − ℓ*) / mean(ℓ*) divides by an L* estimated on the same pairs, so its standard error
+counts both (delta method for a ratio of means, with d_i = ℓ_i − ℓ*_i):
+  SE(R) = sd_i(d_i − R ℓ*_i) / (√n · mean(ℓ*)).
+The per-pair losses themselves are kept too (flatness_jax.rundir.pair_losses), so two runs can be compared pair
+by pair.
 """
 import dataclasses
 
@@ -12,6 +18,7 @@ import jax
 import numpy as np
 
 from flatness_jax.data import batching
+from flatness_jax.rundir import pair_losses
 
 
 @dataclasses.dataclass
@@ -26,6 +33,11 @@ class HeldOut:
   @property
   def size(self) -> int:
     return len(self.targets)
+
+  @property
+  def digest(self) -> str:
+    """A fingerprint of the pairs (equal for every run of a language with the same eval.seed and num_pairs)."""
+    return pair_losses.digest(self.inputs, self.positions, self.targets)
 
 
 def make_heldout(language, num_pairs: int, seed: int) -> HeldOut:
@@ -51,6 +63,8 @@ def summarize(heldout: HeldOut, nll: np.ndarray, correct: np.ndarray) -> dict:
   diff = nll - heldout.optimal_nll
   opt = float(heldout.optimal_nll.mean())
   gap, gap_se = float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(n))
+  rel = gap / opt
+  rel_se = float((diff - rel * heldout.optimal_nll).std(ddof=1) / (np.sqrt(n) * opt))
   return {
       "eval_loss": float(nll.mean()),
       "eval_loss_se": float(nll.std(ddof=1) / np.sqrt(n)),
@@ -58,15 +72,15 @@ def summarize(heldout: HeldOut, nll: np.ndarray, correct: np.ndarray) -> dict:
       "optimal_loss_se": float(heldout.optimal_nll.std(ddof=1) / np.sqrt(n)),
       "gap": gap,                        # nats: mean(ℓ_i − ℓ*_i)
       "gap_se": gap_se,
-      "gap_relative": gap / opt,         # fraction of the optimal loss
-      "gap_relative_se": gap_se / opt,
+      "gap_relative": rel,               # fraction of the optimal loss
+      "gap_relative_se": rel_se,         # delta method: counts the error of L* on the same pairs
       "eval_accuracy": float(np.mean(correct)),
       "bayes_accuracy": float(np.mean(heldout.bayes_correct)),
   }
 
 
-def evaluate(eval_fn, params, heldout: HeldOut, batch_size: int, to_device) -> dict:
-  """Runs `eval_fn` over the held-out pairs in batches of `batch_size` and summarises."""
+def evaluate_pairs(eval_fn, params, heldout: HeldOut, batch_size: int, to_device):
+  """(nll [n], correct [n]): `eval_fn` over the held-out pairs in batches of `batch_size`."""
   nlls, corrects = [], []
   n = heldout.size
   for start in range(0, n, batch_size):
@@ -82,4 +96,9 @@ def evaluate(eval_fn, params, heldout: HeldOut, batch_size: int, to_device) -> d
     nll, correct = jax.device_get((nll, correct))
     nlls.append(np.asarray(nll)[:m])
     corrects.append(np.asarray(correct)[:m])
-  return summarize(heldout, np.concatenate(nlls), np.concatenate(corrects))
+  return np.concatenate(nlls), np.concatenate(corrects)
+
+
+def evaluate(eval_fn, params, heldout: HeldOut, batch_size: int, to_device) -> dict:
+  """Runs `eval_fn` over the held-out pairs in batches of `batch_size` and summarises."""
+  return summarize(heldout, *evaluate_pairs(eval_fn, params, heldout, batch_size, to_device))

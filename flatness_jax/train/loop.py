@@ -1,7 +1,7 @@
 """`train_and_evaluate(config, workdir)`: masked-LM pre-training with held-out gap to the exact optimum.
 
-The run directory is the record: config.json (resolved), metrics.jsonl, tensorboard/, checkpoints/ (Orbax,
-log-spaced), summary.json. A run restarted on the same workdir resumes from its newest readable checkpoint and
+The run directory is the record: config.json (resolved), metrics.jsonl, heldout_losses.npz (per-pair held-out
+losses at every evaluation), tensorboard/, checkpoints/ (Orbax, log-spaced), summary.json. A run restarted on the same workdir resumes from its newest readable checkpoint and
 replays exactly the steps an uninterrupted run would (data and masks are functions of seed and step). A non-finite
 loss stops the run with TrainingDivergedError naming the step; the last good checkpoint stays on disk. The writing
 process holds the directory's writer lock (flatness_jax.rundir.lock) for the whole run, so a second process on the
@@ -17,7 +17,7 @@ import numpy as np
 from flatness_jax import data as data_lib
 from flatness_jax import models as models_lib
 from flatness_jax.parallel import mesh as mesh_lib
-from flatness_jax.rundir import jsonio, lock, progress, rundir
+from flatness_jax.rundir import jsonio, lock, pair_losses, progress, rundir
 from flatness_jax.train import adversarial as adversarial_lib
 from flatness_jax.train import checkpoint as ckpt_lib
 from flatness_jax.train import config_checks, feed, heldout as heldout_lib, metrics as metrics_lib
@@ -107,11 +107,18 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   last_eval = None
   eval_steps = set(range(0, cfg.train.num_steps + 1, cfg.eval.every)) | set(run.checkpointer.schedule)
 
+  if jsonio.is_writer():
+    pair_losses.truncate(workdir, step)
+  pairs_digest = heldout.digest
+
   def do_eval(s):
-    ev = heldout_lib.evaluate(eval_fn, state.params, heldout, cfg.eval.batch_size,
-                              lambda a: feed.to_global(a, eval_sharding))
+    nll, correct = heldout_lib.evaluate_pairs(eval_fn, state.params, heldout, cfg.eval.batch_size,
+                                              lambda a: feed.to_global(a, eval_sharding))
+    ev = heldout_lib.summarize(heldout, nll, correct)
     ev["wall_seconds"] = wall0 + time.time() - t0
     writer.write(s, ev)
+    if jsonio.is_writer():
+      pair_losses.record(workdir, s, nll, heldout.optimal_nll, pairs_digest)
     return ev
 
   if step == 0:

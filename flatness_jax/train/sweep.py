@@ -1,5 +1,11 @@
 """Several runs on one language: model sizes (Liu et al. 2023, §3: larger models at the same pre-training loss) or
-named variants (training algorithms, batch sizes). Each run is an ordinary run directory `workdir/<name>`."""
+named variants (training algorithms, batch sizes), each an *arm*, each arm trained `seeds` times.
+
+The pre-training run is the unit of replication: seed k of an arm uses `config.seed + k` for its initialisation,
+data stream and masks (all keyed from it), and the same held-out pairs, probe sets and curvature pairs as every
+other run, so runs differ only in what training did. Run directories: `workdir/<arm>` with seeds = 1 (seed k = 0
+is that run), `workdir/<arm>/seed_<k>` with seeds > 1. Each run's config.json records `arm` and `replicate` (k).
+"""
 import ast
 import os
 
@@ -30,7 +36,7 @@ def variant_config(config, name: str, overrides: dict):
   sub = config.copy_and_resolve_references()
   with sub.unlocked():
     sub.job, sub.name = "train", name
-    for key in ("sizes", "variants"):
+    for key in ("sizes", "variants", "seeds"):
       if key in sub:
         del sub[key]
     for key, value in overrides.items():
@@ -52,14 +58,38 @@ def size_config(config, size: str):
   return variant_config(config, size, {"model.preset": size})
 
 
+def num_seeds(config) -> int:
+  """Pre-training seeds per arm (`config.seeds`, default 1)."""
+  seeds = config.get("seeds", 1)
+  if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+    raise ValueError(f"seeds={seeds!r} must be a positive integer (pre-training runs per arm)")
+  return seeds
+
+
+def replicate_config(sub, arm: str, k: int):
+  """Seed k of an arm: seed + k (initialisation, data stream, masks), with the arm and k recorded."""
+  rep = sub.copy_and_resolve_references()
+  with rep.unlocked():
+    rep.seed = int(sub.seed) + k
+    rep.arm, rep.replicate = arm, k
+    if "seeds" in rep:
+      del rep["seeds"]
+  return rep
+
+
 def run_configs(config) -> dict:
-  """{run name: config} for `config.sizes` (model presets) or `config.variants` (named overrides)."""
+  """{run name: config} for every seed of every arm: `config.sizes` (model presets) or `config.variants`."""
   if config.get("variants"):
-    subs = {n: variant_config(config, n, o) for n, o in parse_variants(config.variants).items()}
+    arms = {n: variant_config(config, n, o) for n, o in parse_variants(config.variants).items()}
   else:
-    subs = {s: size_config(config, s) for s in fields.split_list(config.sizes)}
-  if not subs:
+    arms = {s: size_config(config, s) for s in fields.split_list(config.sizes)}
+  if not arms:
     raise ValueError("nothing to train: set sizes (e.g. cpu_s,cpu_m) or variants")
+  seeds = num_seeds(config)
+  subs = {}
+  for arm, sub in arms.items():
+    for k in range(seeds):
+      subs[arm if seeds == 1 else f"{arm}/seed_{k}"] = replicate_config(sub, arm, k)
   for sub in subs.values():  # validate every run before training any
     config_checks.validate_train_config(sub)
   return subs

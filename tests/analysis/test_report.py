@@ -3,84 +3,138 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from flatness_jax.analysis import isoloss, points, report
+from flatness_jax.rundir import pair_losses
 
 
-def _write_run(root, name, num_params, steps, traces, accs, losses, optimal=1.0, se=0.002):
-  d = os.path.join(root, name)
+def _write_run(root, arm, num_params, steps, traces, accs, losses, optimal=1.0, se=0.002, seed=None,
+               probe_sd=0.005, pair_noise=None):
+  """One run directory: `root/arm` (seed None) or `root/arm/seed_<seed>` with config.arm / replicate recorded."""
+  d = os.path.join(root, arm) if seed is None else os.path.join(root, arm, f"seed_{seed}")
   os.makedirs(os.path.join(d, "checkpoints"), exist_ok=True)
-  json.dump({"data": {"kind": "pcfg", "preset": "tiny", "seed": 0}}, open(os.path.join(d, "config.json"), "w"))
+  config = {"data": {"kind": "pcfg", "preset": "tiny", "seed": 0}, "arm": arm, "replicate": seed or 0,
+            "seed": seed or 0}
+  json.dump(config, open(os.path.join(d, "config.json"), "w"))
   json.dump({"num_params": num_params, "language": "tiny"}, open(os.path.join(d, "summary.json"), "w"))
   with open(os.path.join(d, "metrics.jsonl"), "w") as f:
     for s, l in zip(steps, losses):
       f.write(json.dumps({"step": s, "eval_loss": l, "gap": l - optimal, "gap_se": se,
                           "gap_relative": (l - optimal) / optimal, "gap_relative_se": se / optimal}) + "\n")
-  curv = {"steps": {str(s): {"hessian_trace_hutchinson": {"value": t, "stderr": 0.05},
+  curv = {"steps": {str(s): {"hessian_trace_hutchinson": {"value": t, "stderr": 0.05, "dof": 31},
                              "fisher_trace": {"value": t * 1.01, "stderr": 0.05}} for s, t in zip(steps, traces)}}
   json.dump(curv, open(os.path.join(d, "curvature.json"), "w"))
-  rng = np.random.default_rng(num_params)
+  rng = np.random.default_rng(num_params + 17 * (seed or 0))
   probes = {"tasks": {"A": {"majority_accuracy": 0.25, "bayes_accuracy": 0.93, "num_classes": 4}},
             "lookup": {"A": {"accuracy_mean": 0.5, "accuracy_std": 0.01}},
-            "steps": {str(s): {"A": {"accuracy_mean": a, "accuracy_std": 0.005,
-                                     "accuracy_per_seed": list(a + 0.005 * rng.standard_normal(5))}}
+            "steps": {str(s): {"A": {"accuracy_mean": a, "accuracy_std": probe_sd,
+                                     "accuracy_per_seed": list(a + probe_sd * rng.standard_normal(5))}}
                       for s, a in zip(steps, accs)}}
   json.dump(probes, open(os.path.join(d, "probes.json"), "w"))
+  if pair_noise is not None:  # per-pair losses: a shared pair difficulty plus the run's own noise
+    base, noise = pair_noise
+    for s, l in zip(steps, losses):
+      pair_losses.record(d, s, base + (l - base.mean()) + noise, np.full(len(base), optimal), "pairs-v1")
   return d
 
 
-def _fixture(tmp_path):
+def _seeded(root, arm, num_params, acc0, acc_gain, trace0, seeds=3, seed_sd=0.01, steps=(200, 400, 600),
+            trace_drop=0.5):
+  """`seeds` runs of an arm: accuracy rises by acc_gain over the steps (Tr(H) falls by trace_drop per checkpoint),
+  a seed effect of SD seed_sd on top."""
+  rng = np.random.default_rng(num_params)
+  dirs = []
+  for k in range(seeds):
+    u = seed_sd * rng.standard_normal()
+    accs = [acc0 + u + acc_gain * i / (len(steps) - 1) for i in range(len(steps))]
+    traces = [trace0 - trace_drop * i + 0.1 * rng.standard_normal() for i in range(len(steps))]
+    dirs.append(_write_run(root, arm, num_params, list(steps), traces, accs, [1.020, 1.010, 1.005],
+                           seed=k if seeds > 1 else None))
+  return dirs
+
+
+def test_findings_open_the_report_and_rest_on_pre_training_seeds(tmp_path):
   root = str(tmp_path)
-  small = _write_run(root, "small", 1000, [200, 400, 600], [5.0, 4.5, 4.0], [0.60, 0.62, 0.64],
-                     [1.020, 1.010, 1.005])
-  big = _write_run(root, "big", 4000, [200, 400, 600], [3.5, 3.0, 2.5], [0.70, 0.72, 0.75],
-                   [1.015, 1.008, 1.005])
-  return root, [big, small]
-
-
-def test_report_tables_and_verdicts(tmp_path):
-  root, dirs = _fixture(tmp_path)
+  dirs = _seeded(root, "small", 1000, 0.60, 0.04, 5.0) + _seeded(root, "big", 4000, 0.70, 0.05, 3.5)
   assert points.find_run_dirs(root) == sorted(dirs)
-  path = report.build_report(dirs, str(tmp_path / "out"), saturated_gap=0.03)
-  text = open(path).read()
-  # Continued training improves accuracy in the fixture (0.64 vs 0.60 with SE 0.002): reproduced.
-  assert "Continued training (small, step 200 → 600" in text
-  assert "**reproduced** (paper: improves)" in text
-  # The big model is better at its final checkpoint and Tr(H) anti-correlates with accuracy.
-  assert "Model size (big 4,000 vs small 1,000" in text
-  # Six checkpoints are too few for a correlation CI: the report says so instead of a verdict.
-  assert "a rank-correlation CI needs at least 8" in text
-  assert "majority class" in text and "93.0" in text and "50.0 ± 1.0" in text
-  assert os.path.exists(tmp_path / "out" / "gap.png") and os.path.exists(tmp_path / "out" / "acc_vs_trace_A.png")
+  text = open(report.build_report(dirs, str(tmp_path / "out"), saturated_gap=0.03)).read()
+  assert text.index("## Findings") < text.index("## Final checkpoints")
+  findings = text[text.index("## Findings"):text.index("## Figures")]
+  # Continued training: +4 / +5 points in every seed, tested over 3 seeds with a t interval on 2 dof.
+  assert "| Continued training improves task A (big, step 200 → 600" in findings
+  row = [l for l in findings.splitlines() if l.startswith("| Continued training improves task A (big")][0]
+  assert "| 3 seeds |" in row and "**reproduced**" in row
+  row = [l for l in findings.splitlines() if l.startswith("| Larger is better at equal loss, task A")][0]
+  assert "| 3 vs 3 seeds |" in row and "**reproduced**" in row and "+6.9" in row  # the paper's PCFG figure
+  assert "untested" not in findings
+  assert "## Replication: between-seed vs within-run noise" in text and "| big | 3 |" in text
+  for name in ("acc_vs_trace_A.png", "gap.png", "continued.png", "arms.png"):
+    assert os.path.exists(tmp_path / "out" / name), name
   # Deterministic: same inputs, same bytes.
-  path2 = report.build_report(dirs, str(tmp_path / "out2"), saturated_gap=0.03)
-  assert open(path2).read() == text
+  assert open(report.build_report(dirs, str(tmp_path / "out2"), saturated_gap=0.03)).read() == text
+
+
+def test_one_seed_per_arm_gives_measurements_not_verdicts(tmp_path):
+  root = str(tmp_path)
+  dirs = _seeded(root, "small", 1000, 0.60, 0.04, 5.0, seeds=1) + _seeded(root, "big", 4000, 0.70, 0.05, 3.5, seeds=1)
+  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  assert "**reproduced**" not in text and "**opposite**" not in text and "**not significant" not in text
+  assert "**untested: 1 seed**" in text and "probe/estimator noise only" in text
+  assert "--config.seeds=3" in text  # says which command gives the replicated answer
 
 
 def test_no_effect_is_not_called_reproduced(tmp_path):
   root = str(tmp_path)
-  d = _write_run(root, "flat", 1000, [200, 400], [4.0, 4.0], [0.600, 0.601], [1.010, 1.009])
-  text = open(report.build_report([d], str(tmp_path / "out"))).read()
+  dirs = _seeded(root, "flat", 1000, 0.60, 0.0, 4.0, seed_sd=0.02, trace_drop=0.0)
+  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
   assert "not significant at this scale" in text
   assert "**reproduced**" not in text
 
 
-def test_isoloss_matching_pairs_equal_losses_across_runs(tmp_path):
-  _, dirs = _fixture(tmp_path)
-  pts = [p for d in dirs for p in points.points_of(points.load_run(d))]
-  pairs = isoloss.matched_pairs(pts, tol=1.0)
-  # Only the step-600 checkpoints have equal loss (1.005 vs 1.005); 400 differs by 0.002 ≈ 0.7 SE → also matched.
-  names = {(a.run, a.step, b.run, b.step) for a, b in pairs}
-  assert ("big", 600, "small", 600) in names
-  assert all(a.run != b.run for a, b in pairs)
-  rows = isoloss.pair_rows(pairs, ["A"])
-  row = [r for r in rows if r["a"] == "big@600"][0]
-  assert row["acc_A"][0] > 0.1 and row["trace"][0] < 0
+def test_correlations_resample_whole_runs(tmp_path):
+  """Four seeds of two arms, 3 checkpoints each: 24 points but 8 runs; the row states both."""
+  root = str(tmp_path)
+  dirs = _seeded(root, "a", 1000, 0.60, 0.04, 5.0, seeds=4) + _seeded(root, "b", 1000, 0.62, 0.04, 4.0, seeds=4)
+  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  row = [l for l in text.splitlines() if l.startswith("| Flatter is better, task A")][0]
+  assert "| 8 runs, 24 checkpoints |" in row
+
+
+def _pairs(n=400, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.gamma(2.0, 1.0, n), rng
+
+
+def test_isoloss_matching_is_paired_over_the_same_held_out_pairs(tmp_path):
+  root = str(tmp_path)
+  base, rng = _pairs()
+  shared = 0.5 * rng.standard_normal(len(base))  # both models find the same pairs hard
+  a = _write_run(root, "a", 1000, [600], [4.0], [0.60], [1.0050], pair_noise=(base, shared))
+  b = _write_run(root, "b", 4000, [600], [3.0], [0.62], [1.0070], pair_noise=(base, shared + 1e-3 *
+                                                                                rng.standard_normal(len(base))))
+  pts = [p for d in (a, b) for p in points.points_of(points.load_run(d))]
+  # Independent SEs (gap_se 0.002 each) call a 0.002 difference equal; the per-pair difference has SE ~5e-5.
+  assert abs(pts[0].eval["eval_loss"] - pts[1].eval["eval_loss"]) < np.hypot(0.002, 0.002)
+  diff, se, paired = isoloss.loss_difference(pts[1], pts[0])
+  assert paired and diff == pytest.approx(0.002, abs=2e-4) and abs(diff) / se > 10
+  assert isoloss.matched_pairs(pts, tol=1.0) == []
+  text = open(report.build_report([a, b], str(tmp_path / "out"))).read()
+  assert "No checkpoints of different runs match in loss" in text
+  # Without the per-pair file (older runs) the unpaired rule is used, and says so.
+  for d in (a, b):
+    os.remove(os.path.join(d, pair_losses.FILE))
+  pts = [p for d in (a, b) for p in points.points_of(points.load_run(d))]
+  (x, y), = isoloss.matched_pairs(pts, tol=1.0)
+  assert (x.run, y.run) == ("b", "a")
+  assert ", unpaired)" in "\n".join(isoloss.isoloss_lines(pts, ["A"], 1.0))
 
 
 def test_size_table_compares_traces_own_and_embedded(tmp_path):
-  root, (big, small) = _fixture(tmp_path)
-  for d, own, embedded in ((small, 4.0, 2.9), (big, 2.5, 2.5)):
+  root = str(tmp_path)
+  small = _write_run(root, "small", 1000, [600], [4.0], [0.64], [1.005])
+  big = _write_run(root, "big", 4000, [600], [2.5], [0.75], [1.005])
+  for d, embedded in ((small, 2.9), (big, 2.5)):
     path = os.path.join(d, "curvature.json")
     curv = json.load(open(path))
     curv["steps"]["600"].update(loss=1.005, hessian_trace_embedded={
@@ -89,30 +143,35 @@ def test_size_table_compares_traces_own_and_embedded(tmp_path):
   text = open(report.build_report([big, small], str(tmp_path / "out"))).read()
   assert "## Model size at the final checkpoints" in text and "| Tr(H) embedded in big |" in text
   assert "| small | 600 | 1,000 | 0.50 ± 0.20 | 4.00 ± 0.05 | 2.90 ± 0.05 | +2.0e-07 |" in text
-  # Own parameterization: 2.5 − 4.0 = −1.5; embedded: 2.5 − 2.9 = −0.4, both with SE 0.07.
-  assert "- Tr(H), own parameterization: big − small = -1.50 [-1.64, -1.36] → **reproduced**" in text
-  assert "- Tr(H), embedded in big: big − small = -0.40 [-0.54, -0.26] → **reproduced**" in text
+  # One seed each: measurements (t on the estimators' 31 dof), untested.
+  assert ("- Larger is flatter, Tr(H) own parameterization (big 4,000 vs small 1,000 params, gaps 0.50/0.50% of L*), "
+          "tiny: -1.50 [-1.64, -1.36] → **untested: 1 seed**") in text
+  assert "- Larger is flatter, Tr(H) embedded in the largest" in text and "-0.40 [-0.54, -0.26]" in text
 
 
 def test_finetune_accuracies_get_their_own_columns(tmp_path):
-  root, (big, small) = _fixture(tmp_path)
+  root = str(tmp_path)
+  big = _write_run(root, "big", 4000, [600], [2.5], [0.75], [1.005])
   path = os.path.join(big, "probes.json")
   probes = json.load(open(path))
   probes["steps"]["600"]["finetune"] = {"A": {"accuracy_mean": 0.9, "accuracy_std": 0.01,
                                               "accuracy_per_seed": [0.89, 0.9, 0.91]}}
   json.dump(probes, open(path, "w"))
-  text = open(report.build_report([big, small], str(tmp_path / "out"))).read()
+  text = open(report.build_report([big], str(tmp_path / "out"))).read()
   assert "| fine-tune A % |" in text and "| 90.0 ± 1.0 |" in text
 
 
-def test_fixed_size_table_compares_each_run_with_the_first_of_its_size(tmp_path):
+def test_fixed_size_table_compares_each_arm_with_the_first_of_its_size_over_seeds(tmp_path):
   root = str(tmp_path)
-  ref = _write_run(root, "adamw", 1000, [200, 400], [5.0, 4.0], [0.60, 0.64], [1.010, 1.005])
-  flat = _write_run(root, "sam", 1000, [200, 400], [3.0, 2.0], [0.62, 0.70], [1.010, 1.006])
-  text = open(report.build_report([ref, flat], str(tmp_path / "out"))).read()
-  assert "## Fixed size: each run against the first run of its size" in text
-  # Δgap = 0.6 − 0.5 = +0.10% ± 1.96·√2·0.2%; ΔTr(H) = 2.0 − 4.0 = −2.00 ± 1.96·√2·0.05.
-  assert "| sam − adamw | 1,000 | +0.10 [-0.45, +0.65] | -2.00 [-2.14, -1.86] | +6.0 [" in text
+  dirs = _seeded(root, "adamw", 1000, 0.60, 0.04, 5.0) + _seeded(root, "sam", 1000, 0.66, 0.04, 3.0)
+  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  assert "## Fixed size: each arm against the first arm of its size" in text
+  row = [l for l in text.splitlines() if l.startswith("| sam − adamw | 1,000 | 3 vs 3 |")][0]
+  cells = row.split(" | ")
+  assert cells[3].startswith("+0.00 [")  # equal losses in every seed
+  finding = [l for l in text.splitlines() if l.startswith("| The algorithm matters at fixed size, task A")][0]
+  assert "sam is flatter, so expected better" in finding and "**reproduced**" in finding
+  assert "3 vs 3 seeds" in finding
 
 
 def _drift_runs(root, rate_times_b, noise):
@@ -139,7 +198,8 @@ def test_drift_verdict_needs_an_interval_that_separates_the_prediction_from_zero
 
 
 def test_size_table_without_embedding_has_no_embedded_columns(tmp_path):
-  root, dirs = _fixture(tmp_path)
+  root = str(tmp_path)
+  dirs = _seeded(root, "small", 1000, 0.60, 0.04, 5.0) + _seeded(root, "big", 4000, 0.70, 0.05, 3.5)
   text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
   assert "| run | step | params | gap % of L* | Tr(H) own | Fisher Tr | acc A % |" in text
   assert "embedded" not in text

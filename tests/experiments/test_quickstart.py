@@ -1,8 +1,11 @@
-"""The whole quickstart pipeline (data card → train → curvature → probes → report) on its tiny variant."""
+"""The whole quickstart pipeline (data card → train → curvature → probes → report) on its tiny variant, with two
+pre-training seeds so the seed layout and the seed-level report run end to end."""
 import json
 import os
 import subprocess
 import sys
+
+import numpy as np
 
 from tests.conftest import REPO_ROOT
 
@@ -11,10 +14,17 @@ def test_tiny_quickstart_pipeline_end_to_end(tmp_path):
   wd = str(tmp_path / "qs")
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   proc = subprocess.run([sys.executable, "-m", "experiments.main", "--config=configs/quickstart.py:tiny",
-                         f"--workdir={wd}"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
+                         f"--workdir={wd}", "--config.seeds=2"], cwd=REPO_ROOT, env=env, capture_output=True,
+                        text=True, timeout=900)
   assert proc.returncode == 0, proc.stderr[-4000:]
   card = json.load(open(os.path.join(wd, "data_card.json")))
-  run = os.path.join(wd, "cpu_tiny")
+  run = os.path.join(wd, "cpu_tiny", "seed_0")
+  configs = [json.load(open(os.path.join(wd, "cpu_tiny", f"seed_{k}", "config.json"))) for k in (0, 1)]
+  assert [(c["arm"], c["replicate"], c["seed"]) for c in configs] == [("cpu_tiny", 0, 0), ("cpu_tiny", 1, 1)]
+  losses = [np.load(os.path.join(wd, "cpu_tiny", f"seed_{k}", "heldout_losses.npz")) for k in (0, 1)]
+  assert str(losses[0]["digest"]) == str(losses[1]["digest"])  # the same held-out pairs ...
+  assert not np.array_equal(losses[0]["losses"][-1], losses[1]["losses"][-1])  # ... and two different models
+  assert losses[0]["steps"].tolist() == [0, 1, 2, 4, 8, 16, 20, 40]
   summary = json.load(open(os.path.join(run, "summary.json")))
   # The data card and the training run estimate the same optimal loss (different samples): within 5 SEs.
   se = (card["optimal_loss_se"] ** 2 + summary["optimal_loss_se"] ** 2) ** 0.5
@@ -28,5 +38,7 @@ def test_tiny_quickstart_pipeline_end_to_end(tmp_path):
   acc = probes["steps"]["40"]["A"]["accuracy_mean"]
   assert 0.0 <= acc <= 1.0 and "A" in probes["lookup"]
   text = open(os.path.join(wd, "report.md")).read()
-  assert "## Final checkpoints" in text and "cpu_tiny" in text
+  assert text.index("## Findings") < text.index("## Final checkpoints") and "cpu_tiny/seed_1" in text
+  row = [l for l in text.splitlines() if l.startswith("| Flatter is better, task A")][0]
+  assert "| 2 runs, 4 checkpoints |" in row and "**untested: 2 runs**" in row
   assert "report:" in proc.stdout

@@ -37,3 +37,14 @@ def test_step_selection():
       rundir.select_steps(steps, bad, "runs/x")
   with pytest.raises(ValueError, match="runs/x has no checkpoints"):
     rundir.select_steps([], "last", "runs/x")
+
+
+def test_sibling_is_the_same_seed_of_another_arm(tmp_path):
+  config = tiny.get_config()
+  for arm_dir, extra in (("xs", {}), ("xs/seed_1", {"arm": "xs", "replicate": 1})):
+    d = tmp_path / arm_dir
+    d.mkdir(parents=True)
+    json.dump({**config.to_dict(), **extra}, open(d / "config.json", "w"))
+  assert rundir.RunDir(str(tmp_path / "xs")).sibling("m") == str(tmp_path / "m")
+  seeded = rundir.RunDir(str(tmp_path / "xs/seed_1"))
+  assert seeded.arm == "xs" and seeded.sibling("m") == str(tmp_path / "m" / "seed_1")
