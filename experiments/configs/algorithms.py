@@ -16,13 +16,23 @@ Opt-in:   adversarial pre-training (paper App. A.4) and the explicit Tr(H) penal
 Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
           the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
-from experiments.configs import quickstart
+from experiments.configs import languages, quickstart
 
-ADVERSARIAL = "adversarial:train.algorithm=adversarial,train.adversarial_lambda=0.5"
+# λ adapted at every evaluation so the held-out gap tracks the same seed's AdamW run (equal loss by construction;
+# flatness_jax.train.adversarial.LambdaControl); the adamw arm must come first in the variants.
+ADVERSARIAL = ("adversarial:train.algorithm=adversarial,train.adversarial_lambda=0.05,"
+               "adversarial.match_gap_of=adamw")
 TRACE_PENALTY = "trace_penalty:train.algorithm=trace_penalty"
 
 
-def get_config():
+def get_config(arg=None):
+  """arg: a language ('' / 'pcfg', 'hmm', 'released') and optionally ',adversarial' to add the adversarial arm
+  (e.g. configs/algorithms.py:hmm,adversarial)."""
+  parts = [a.strip() for a in (arg or "").split(",") if a.strip()]
+  adversarial = "adversarial" in parts
+  parts = [a for a in parts if a != "adversarial"]
+  if len(parts) > 1:
+    raise ValueError(f"configs/algorithms.py:{arg}: at most one language and 'adversarial'")
   c = quickstart.get_config()
   c.name = "algorithms"
   c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
@@ -35,4 +45,6 @@ def get_config():
   # An early checkpoint besides the two converged ones: SGD converges more slowly, and the iso-loss table matches
   # checkpoints of different algorithms at equal held-out loss; 9 points also allow correlation CIs.
   c.curvature.steps = c.probes.steps = "600,2400,2600"
-  return c
+  if adversarial:
+    c.variants += ";" + ADVERSARIAL
+  return languages.apply(c, parts[0] if parts else "")

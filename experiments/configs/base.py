@@ -62,6 +62,11 @@ def train_config() -> ml_collections.ConfigDict:
   c.adversarial.head_steps = 200  # Full-batch AdamW steps per head fit.
   c.adversarial.batch_size = 128  # Fresh labelled sentences per step for the adversarial term.
   c.adversarial.seed = 99    # Seed of the head split and the labelled stream (disjoint from training data).
+  c.adversarial.match_gap_of = ""  # Arm (same seed, trained earlier) whose held-out gap λ is adapted to track, so
+  #                                  the comparison is at equal loss (train.adversarial.LambdaControl); '': fixed λ.
+  c.adversarial.gap_tolerance = 0.002  # Allowed excess gap over the reference at each evaluation (fraction of L*).
+  c.adversarial.lambda_factor = 1.5  # λ ×/÷ this factor at every evaluation (up while within the tolerance).
+  c.adversarial.lambda_max = 10.0  # Upper bound on the adapted λ.
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every = 200         # Held-out evaluation every this many steps (and at every checkpoint).

@@ -3,6 +3,7 @@ the point where its held-out loss reaches the optimum, with per-checkpoint held-
 ± SE, the Fisher trace ± SE, λ_max and linear-probe accuracy per task ± std over probe seeds.
 
 Command:  python -m experiments.main --config=configs/continued.py --workdir=runs/continued
+          (:hmm for the HMM language, :released for the authors' grammar; experiments/configs/languages.py)
 Runtime:  measured 55 minutes on 2 CPU cores shared with other jobs (load 5–8): training 32 min, curvature of 11
           checkpoints 17 min (the first ≈ 5 min of it compilation), probes 6 min. A quiet machine takes about half.
 Reaches:  (measured) gap 2.02 ± 0.26% of L* at step 2,000 falling to 0.62 ± 0.13% at 6,000 (cpu_easy PCFG,
@@ -12,10 +13,11 @@ Reaches:  (measured) gap 2.02 ± 0.26% of L* at step 2,000 falling to 0.62 ± 0.
 Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
           the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
-from experiments.configs import quickstart
+from experiments.configs import languages, quickstart
 
 
-def get_config():
+def get_config(lang=None):
+  """lang: '' / 'pcfg' (default), 'hmm' or 'released' (experiments/configs/languages.py)."""
   c = quickstart.get_config()
   c.name = "continued"
   c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
@@ -26,4 +28,4 @@ def get_config():
   measured = ",".join(str(s) for s in range(2000, 6001, 400))
   c.curvature.steps = c.probes.steps = measured
   c.curvature.same_probes = True  # Common random numbers across checkpoints (their differences are the question).
-  return c
+  return languages.apply(c, lang)

@@ -17,10 +17,16 @@ Sizes:    xs = 32×2 layers, 2 heads, FFN 128 (5,200 steps; the others 2,600); s
 Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
           the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
-from experiments.configs import quickstart
+from experiments.configs import languages, quickstart
+
+LSTM_SIZES = ("xs:model.kind=lstm,model.preset=,model.d_model=32,train.num_steps=5200;"
+              "s:model.kind=lstm,model.preset=lstm_cpu_s;"
+              "m:model.kind=lstm,model.preset=lstm_cpu_m")
 
 
-def get_config():
+def get_config(arg=None):
+  """arg: '' / 'pcfg' (default), 'hmm', 'released', or 'hmm_lstm' (bidirectional LSTMs of widths 32/64/128 on the
+  HMM language, compared in their own parameterizations only: see LSTMs below)."""
   c = quickstart.get_config()
   c.name = "model_size"
   c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
@@ -30,4 +36,9 @@ def get_config():
                 "s:model.preset=cpu_s,model.head_dim=16;"
                 "m:model.preset=cpu_m,model.num_heads=8,model.head_dim=16")
   c.curvature.embed_into = "m"  # Also measure Tr(H) of each run embedded into this run's architecture.
-  return c
+  if arg == "hmm_lstm":
+    c.variants, c.curvature.embed_into = LSTM_SIZES, ""
+    languages.apply(c, "hmm")
+    c.name = "model_size_hmm_lstm"
+    return c
+  return languages.apply(c, arg)

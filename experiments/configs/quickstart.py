@@ -70,6 +70,12 @@ def _shrink(c):
   """Everything small: a seconds-long pipeline that still exercises every stage."""
   c.sizes = "cpu_tiny"
   c.data.preset = "tiny"
+  shrink(c)
+
+
+def shrink(c):
+  """A seconds-long version of any pipeline config (steps, evaluations, curvature and probe budgets), on the same
+  language and arms: what the tests run of every experiment config."""
   c.train.num_steps, c.train.batch_size, c.train.steps_per_call = 40, 32, 10
   c.optimizer.warmup_steps = 5
   c.eval.every, c.eval.num_pairs, c.eval.batch_size = 20, 256, 128
@@ -80,3 +86,8 @@ def _shrink(c):
   c.curvature.num_matvecs, c.curvature.rtol, c.curvature.lanczos_iters = 12, 0.0, 6
   c.curvature.methods, c.curvature.head_epochs = "hutchinson", 5
   c.probes.steps, c.probes.num_examples, c.probes.seeds, c.probes.epochs = "last:2", 400, 2, 10
+  c.adversarial.refit_every, c.adversarial.head_examples, c.adversarial.batch_size = 20, 128, 16
+  c.adversarial.head_steps = 20
+  if c.get("variants"):  # variants may set their own step counts (e.g. model_size's xs): keep them tiny too
+    c.variants = c.variants.replace("train.num_steps=5200", "train.num_steps=40")
+  return c

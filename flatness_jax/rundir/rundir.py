@@ -25,6 +25,17 @@ CURVATURE = "curvature.json"
 PROBES = "probes.json"
 
 
+def sibling_dir(workdir: str, config, arm: str) -> str:
+  """The directory of the same seed of another arm of the same experiment: `<root>/<arm>` for a single-seed run
+  (`<root>/<this arm>`), `<root>/<arm>/seed_<k>` for seed k of several (`<root>/<this arm>/seed_<k>`)."""
+  workdir = os.path.abspath(workdir)
+  base = os.path.basename(os.path.normpath(workdir))
+  mine = config.get("arm", "") if config is not None else ""
+  if mine and base != mine:
+    return os.path.join(os.path.dirname(os.path.dirname(workdir)), arm, base)
+  return os.path.join(os.path.dirname(workdir), arm)
+
+
 def select_steps(available: list[int], spec: str, where: str = "") -> list[int]:
   """Steps named by `spec` among `available`: 'last', 'last:N' (the newest N), 'all', or a list '200,400'."""
   if not available:
@@ -79,10 +90,8 @@ class RunDir:
     return self.config.get("arm", "") or self.name
 
   def sibling(self, arm: str) -> str:
-    """The directory of the same seed of another arm of the same experiment (`<root>/<arm>[/seed_<k>]`)."""
-    if self.config.get("arm") and self.name != self.config.arm:  # seeds > 1: <root>/<arm>/seed_<k>
-      return os.path.join(os.path.dirname(os.path.dirname(self.workdir)), arm, self.name)
-    return os.path.join(os.path.dirname(self.workdir), arm)
+    """The directory of the same seed of another arm of the same experiment (`sibling_dir`)."""
+    return sibling_dir(self.workdir, self.config, arm)
 
   def steps(self) -> list[int]:
     """Checkpointed steps (complete checkpoints only), ascending."""

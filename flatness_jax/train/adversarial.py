@@ -8,6 +8,8 @@ head too (one descent step per training step) and hands it back, which the loop 
 adversarial term uses `batch_size` fresh labelled sentences drawn from a key stream disjoint from the training
 sentences', keyed by step.
 """
+import os
+
 import jax
 import numpy as np
 
@@ -29,6 +31,7 @@ class Adversary:
     self.key = jax.random.fold_in(jax.random.key(self.cfg.seed), 1)
     self.refit = set(refit_steps)
     self.head = None
+    self.lam = float(config.train.adversarial_lambda)  # λ of the next chunk (LambdaControl may move it)
 
   def fit_head(self, params):
     d = self.head_data
@@ -44,8 +47,56 @@ class Adversary:
               "labels": np.stack([self.task.labels(x) for x in samples]).astype(np.int32)}
     out = {k: feed.to_global(v, self.sharding) for k, v in arrays.items()}
     out["head"] = self.head
+    out["lambda"] = np.float32(self.lam)
     return out
 
   def accept(self, head) -> None:
     """The head as the jitted chunk left it (trained one descent step per training step)."""
     self.head = head
+
+
+class LambdaControl:
+  """Adversarial pre-training at equal loss: λ adapted so the run's held-out gap tracks a reference run's.
+
+  The paper's comparison is at equal pre-training loss; a fixed λ either leaves the loss far above the reference
+  (λ too large) or barely perturbs training (λ too small), and the right λ depends on scale. So λ starts at
+  `train.adversarial_lambda` and, at every evaluation step s (where both runs are evaluated on the same held-out
+  pairs), moves multiplicatively:
+      λ ← min(λ·f, λ_max)  if gap(s) ≤ gap_ref(s) + tol,      λ ← λ / f  otherwise,
+  with f = `adversarial.lambda_factor`, tol = `adversarial.gap_tolerance` (a fraction of L*) and gap_ref(s) the
+  reference's gap at its last evaluation ≤ s. The reference is the same seed of the arm `adversarial.match_gap_of`
+  (trained before this one: list it earlier in the variants). λ is a traced argument of the jitted step, so
+  changing it recompiles nothing; every metrics row records the λ its steps used, so a resumed run recomputes
+  the same sequence from metrics.jsonl.
+  """
+
+  def __init__(self, reference_dir: str, initial: float, tolerance: float, factor: float, maximum: float):
+    from flatness_jax.rundir import jsonio, rundir  # pylint: disable=g-import-not-at-top
+    rows = jsonio.read_jsonl(os.path.join(reference_dir, rundir.METRICS))
+    self.reference = sorted((r["step"], r["gap_relative"]) for r in rows if "gap_relative" in r)
+    if not self.reference:
+      raise ValueError(f"adversarial.match_gap_of: {reference_dir} has no held-out evaluations; train the reference "
+                       "arm first (list it before this arm in the variants)")
+    self.reference_dir = reference_dir
+    self.lam, self.tol, self.factor, self.max = float(initial), float(tolerance), float(factor), float(maximum)
+
+  def reference_gap(self, step: int):
+    """The reference's relative gap at its last evaluation at or before `step` (None before its first)."""
+    earlier = [g for s, g in self.reference if s <= step]
+    return earlier[-1] if earlier else None
+
+  def update(self, step: int, gap: float) -> float:
+    """λ for the steps after the evaluation at `step` that measured `gap` (fraction of L*)."""
+    ref = self.reference_gap(step)
+    if ref is not None and np.isfinite(gap):
+      self.lam = min(self.lam * self.factor, self.max) if gap <= ref + self.tol else self.lam / self.factor
+    return self.lam
+
+  def replay(self, rows, resume_step: int) -> float:
+    """λ after `resume_step`, recomputed from the metrics rows written up to it."""
+    for r in sorted((r for r in rows if r.get("step", 0) <= resume_step and "gap_relative" in r),
+                    key=lambda r: r["step"]):
+      if "adversarial_lambda" in r:
+        self.lam = float(r["adversarial_lambda"])
+      self.update(r["step"], r["gap_relative"])
+    return self.lam

@@ -50,8 +50,11 @@ def update_head(model, params, head, batch, learning_rate: float):
   return readout.head_descent_step(head, feats, batch["labels"], learning_rate)
 
 
-def value_and_grad(cfg, loss_fn, params, key, *, model=None, head=None, labelled=None):
-  """(loss, grads, metrics) of one step under algorithm `cfg.algorithm` (config.train); loss_fn(params) -> L."""
+def value_and_grad(cfg, loss_fn, params, key, *, model=None, head=None, labelled=None, adversarial_lambda=None):
+  """(loss, grads, metrics) of one step under algorithm `cfg.algorithm` (config.train); loss_fn(params) -> L.
+
+  `adversarial_lambda` (a traced scalar) overrides cfg.adversarial_lambda (adversarial.LambdaControl moves it).
+  """
   algo = cfg.algorithm
   if algo == "standard":
     loss, g = jax.value_and_grad(loss_fn)(params)
@@ -69,10 +72,12 @@ def value_and_grad(cfg, loss_fn, params, key, *, model=None, head=None, labelled
     (_, (loss, t)), g = jax.value_and_grad(total, has_aux=True)(params)
     return loss, g, {"trace_estimate": t}
   if algo == "adversarial":
+    lam = cfg.adversarial_lambda if adversarial_lambda is None else adversarial_lambda
+
     def total(p):
       loss = loss_fn(p)
       d = downstream_loss(model, p, head, labelled)
-      return loss - cfg.adversarial_lambda * d, (loss, d)
+      return loss - lam * d, (loss, d)
     (_, (loss, d)), g = jax.value_and_grad(total, has_aux=True)(params)
     return loss, g, {"downstream_loss": d}
   raise ValueError(f"train.algorithm={algo!r} is unknown; choose one of {ALGORITHMS}")

@@ -36,6 +36,14 @@ def validate_train_config(config) -> None:
       _positive(config, field)
     if config.train.masking != "one":
       raise ValueError("train.algorithm='adversarial' needs train.masking='one'")
+    if config.adversarial.get("match_gap_of"):
+      if not config.adversarial.gap_tolerance >= 0:
+        raise ValueError(f"adversarial.gap_tolerance={config.adversarial.gap_tolerance!r} must be >= 0")
+      if not config.adversarial.lambda_factor > 1:
+        raise ValueError(f"adversarial.lambda_factor={config.adversarial.lambda_factor!r} must be > 1")
+      if not config.adversarial.lambda_max >= config.train.adversarial_lambda:
+        raise ValueError(f"adversarial.lambda_max={config.adversarial.lambda_max!r} must be >= "
+                         f"train.adversarial_lambda={config.train.adversarial_lambda!r}")
 
 
 def validate_against_data(config, language, mesh) -> None:

@@ -110,24 +110,34 @@ def _train_and_evaluate(config, workdir: str) -> dict:
   if jsonio.is_writer():
     pair_losses.truncate(workdir, step)
   pairs_digest = heldout.digest
+  adversary, control = None, None
+  if cfg.train.get("algorithm") == "adversarial":
+    refits = set(range(0, cfg.train.num_steps, cfg.adversarial.refit_every)) | set(schedule_lib.event_steps(cfg))
+    adversary = adversarial_lib.Adversary(run, cfg, data_sharding, refits)
+    if cfg.adversarial.get("match_gap_of"):
+      control = adversarial_lib.LambdaControl(
+          rundir.sibling_dir(workdir, cfg, cfg.adversarial.match_gap_of), cfg.train.adversarial_lambda,
+          cfg.adversarial.gap_tolerance, cfg.adversarial.lambda_factor, cfg.adversarial.lambda_max)
+      adversary.lam = control.replay(jsonio.read_jsonl(os.path.join(workdir, rundir.METRICS)), step)
 
-  def do_eval(s):
+  def do_eval(s, row=None):
+    """Evaluates at step s, writes the row (training metrics of the chunk, if any, and the evaluation)."""
     nll, correct = heldout_lib.evaluate_pairs(eval_fn, state.params, heldout, cfg.eval.batch_size,
                                               lambda a: feed.to_global(a, eval_sharding))
-    ev = heldout_lib.summarize(heldout, nll, correct)
+    ev = {**(row or {}), **heldout_lib.summarize(heldout, nll, correct)}
     ev["wall_seconds"] = wall0 + time.time() - t0
+    if adversary:
+      ev["adversarial_lambda"] = adversary.lam
     writer.write(s, ev)
     if jsonio.is_writer():
       pair_losses.record(workdir, s, nll, heldout.optimal_nll, pairs_digest)
+    if control:
+      adversary.lam = control.update(s, ev["gap_relative"])
     return ev
 
   if step == 0:
     last_eval = do_eval(0)
     run.checkpointer.save(0, state)
-  adversary = None
-  if cfg.train.get("algorithm") == "adversarial":
-    refits = set(range(0, cfg.train.num_steps, cfg.adversarial.refit_every)) | set(schedule_lib.event_steps(cfg))
-    adversary = adversarial_lib.Adversary(run, cfg, data_sharding, refits)
   bar = progress.ProgressBar(cfg.train.num_steps, step, label=os.path.basename(os.path.normpath(workdir)),
                              unit="steps")
   tokens_seen, t_train, compiled = 0, 0.0, set()  # tokens/s counts calls of an already-compiled length
@@ -158,9 +168,10 @@ def _train_and_evaluate(config, workdir: str) -> dict:
            "lr": float(m["lr"][-1]), "param_norm": float(m["param_norm"][-1]),
            "tokens_per_second": tokens_seen / max(t_train, 1e-9)})
     if step in eval_steps:
-      last_eval = do_eval(step)
-      row.update(last_eval)
+      last_eval = do_eval(step, row)
     else:
+      if adversary:
+        row["adversarial_lambda"] = float(extras["lambda"])
       writer.write(step, row)
     if run.checkpointer.should_save(step):
       run.checkpointer.save(step, state)
@@ -179,6 +190,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
       "final_gap_relative": last_eval["gap_relative"], "final_gap_relative_se": last_eval["gap_relative_se"],
       "final_accuracy": last_eval["eval_accuracy"], "bayes_accuracy": last_eval["bayes_accuracy"],
       "tokens_per_second": tokens_seen / max(t_train, 1e-9), "language": run.language.name,
+      **({"adversarial_lambda_final": adversary.lam} if adversary else {}),
       "gap_units": "final_gap in nats (model − optimal, paired over held-out pairs); final_gap_relative = "
                    "final_gap / optimal_loss",
   }

@@ -18,14 +18,15 @@ def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, drop
   """fn(state, tokens[n,B,L], lengths[n,B], key, extras) -> (state, metrics of shape [n], head).
 
   `train_cfg` (config.train) picks the algorithm (flatness_jax.train.algorithms; None: 'standard'). For
-  'adversarial', extras = {'head': probe head, 'tokens'/'lengths'/'labels': labelled sentences [n, Ba, ...]}
+  'adversarial', extras = {'head': probe head, 'tokens'/'lengths'/'labels': labelled sentences [n, Ba, ...],
+  'lambda': λ of these steps (a scalar argument, so LambdaControl's changes recompile nothing)}
   and the head is also trained inside the scan (one descent step per training step on that step's labelled
   sentences, before the encoder's ascent step), so the adversary faces a head that keeps up; the updated head is
   returned. Otherwise extras = {} and head is None.
   """
   algo_cfg = train_cfg if train_cfg is not None and "algorithm" in train_cfg else algorithms.STANDARD
 
-  def step(carry, xs, key):
+  def step(carry, xs, key, lam):
     state, head = carry
     tokens, lengths, labelled = xs
     k_mask, k_drop, k_algo = jax.random.split(jax.random.fold_in(key, state.step), 3)
@@ -36,7 +37,7 @@ def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, drop
       labelled = {**labelled, "inputs": batching.model_inputs(labelled["tokens"], labelled["lengths"], vocab_size)}
       head = algorithms.update_head(model, state.params, head, labelled, algo_cfg.adversarial_head_lr)
     loss, grads, extra = algorithms.value_and_grad(algo_cfg, loss_fn, state.params, k_algo, model=model,
-                                                   head=head, labelled=labelled)
+                                                   head=head, labelled=labelled, adversarial_lambda=lam)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule(state.step),
@@ -45,7 +46,8 @@ def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, drop
 
   def chunk(state, tokens, lengths, key, extras):
     labelled = {k: extras[k] for k in ("tokens", "lengths", "labels") if k in extras}
-    (state, head), metrics = jax.lax.scan(lambda c, xs: step(c, xs, key), (state, extras.get("head")),
+    lam = extras.get("lambda")
+    (state, head), metrics = jax.lax.scan(lambda c, xs: step(c, xs, key, lam), (state, extras.get("head")),
                                           (tokens, lengths, labelled))
     return state, metrics, head
 

@@ -104,3 +104,25 @@ def test_optimal_loss_exact_on_tiny(small, enumerated):
   exact = float(np.dot([dist[x] for x in sents], nll))
   r = hmm.HMMLanguage(small).optimal_loss(20000, 3)
   assert abs(r["optimal_loss"] - exact) < 4 * r["optimal_loss_se"]
+
+
+def test_state_tasks_at_the_papers_positions_6_and_10_equal_enumeration(x64):
+  """The experiments' HMM tasks (hidden state at positions 6 and 10 of 16-token sentences, as in the paper): on an
+  11-token, 2-state HMM the posterior of h_6 and h_10 given each sampled sentence equals the sum over all 2^11
+  state paths, the labels are the sampled states, and the Bayes prediction is the posterior argmax."""
+  h = hmm.random_hmm("tiny", 3, num_states=2, vocab_size=3, length=11, transition_support=2, emission_support=2,
+                     task_positions=(6, 10))
+  lang = hmm.HMMLanguage(h)
+  assert sorted(lang.tasks) == ["state10", "state6"]
+  sample = lang.sample(0, 12)
+  paths = np.array(np.meshgrid(*[[0, 1]] * 11, indexing="ij")).reshape(11, -1).T  # [2048, 11]
+  prior = h.initial[paths[:, 0]] * np.prod(h.transition[paths[:, :-1], paths[:, 1:]], axis=1)
+  for k in (6, 10):
+    task = lang.tasks[f"state{k}"]
+    post = task.posterior(sample.tokens, sample.lengths)
+    np.testing.assert_array_equal(task.labels(sample), np.asarray(sample.latents)[:, k])
+    for i, words in enumerate(sample.tokens):
+      joint = prior * np.prod(h.emission[paths, words[None, :]], axis=1)
+      exact = np.array([joint[paths[:, k] == s].sum() for s in (0, 1)]) / joint.sum()
+      np.testing.assert_allclose(post[i], exact, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(task.bayes_predictions(sample), post.argmax(1))

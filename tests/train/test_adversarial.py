@@ -1,0 +1,73 @@
+"""Adversarial pre-training at equal loss: λ follows the reference run's held-out gap, and a resume replays it."""
+import json
+import os
+
+import pytest
+
+from experiments.configs import algorithms
+from flatness_jax.train import adversarial, config_checks
+
+
+def _reference(tmp_path, gaps):
+  d = tmp_path / "adamw"
+  d.mkdir()
+  with open(d / "metrics.jsonl", "w") as f:
+    for s, g in gaps.items():
+      f.write(json.dumps({"step": s, "gap_relative": g}) + "\n")
+      f.write(json.dumps({"step": s + 1, "train_loss": 1.0}) + "\n")  # training rows carry no gap
+  return str(d)
+
+
+def test_lambda_rises_while_within_tolerance_and_falls_above_it(tmp_path):
+  ref = _reference(tmp_path, {0: 0.50, 200: 0.10, 400: 0.05})
+  c = adversarial.LambdaControl(ref, initial=0.1, tolerance=0.01, factor=2.0, maximum=0.3)
+  assert c.update(0, 0.505) == pytest.approx(0.2)     # within 0.50 + 0.01: up
+  assert c.update(200, 0.12) == pytest.approx(0.1)    # above 0.10 + 0.01: down
+  assert c.update(300, 0.105) == pytest.approx(0.2)   # step 300: the reference's last evaluation ≤ 300 is step 200
+  assert c.update(400, 0.0) == pytest.approx(0.3)     # capped at the maximum
+  assert c.update(600, float("nan")) == pytest.approx(0.3)  # nothing measured: unchanged
+  assert c.reference_gap(-1) is None
+
+
+def test_replay_after_a_resume_gives_the_same_lambda(tmp_path):
+  ref = _reference(tmp_path, {0: 0.50, 200: 0.10, 400: 0.05})
+  live = adversarial.LambdaControl(ref, 0.1, 0.01, 2.0, 10.0)
+  rows = []
+  for step, gap in ((0, 0.49), (200, 0.2), (400, 0.04)):
+    rows.append({"step": step, "gap_relative": gap, "adversarial_lambda": live.lam})
+    rows.append({"step": step + 100, "train_loss": 1.0, "adversarial_lambda": live.update(step, gap)})
+  resumed = adversarial.LambdaControl(ref, 0.1, 0.01, 2.0, 10.0)
+  assert resumed.replay(rows, 400) == pytest.approx(live.lam)
+  partial = adversarial.LambdaControl(ref, 0.1, 0.01, 2.0, 10.0)
+  assert partial.replay(rows, 200) == pytest.approx(0.1)  # 0.1 → 0.2 at step 0 → 0.1 at step 200
+
+
+def test_missing_reference_is_named(tmp_path):
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(ValueError, match="has no held-out evaluations; train the reference arm first"):
+    adversarial.LambdaControl(str(tmp_path / "empty"), 0.1, 0.01, 2.0, 10.0)
+
+
+@pytest.mark.parametrize("field,value,pattern", [("gap_tolerance", -0.1, "gap_tolerance"),
+                                                 ("lambda_factor", 1.0, "lambda_factor"),
+                                                 ("lambda_max", 0.01, "lambda_max")])
+def test_bad_control_settings_are_named(field, value, pattern):
+  c = algorithms.get_config("adversarial")
+  from flatness_jax.train import sweep  # pylint: disable=g-import-not-at-top
+  sub = sweep.run_configs(c)["adversarial/seed_0"]
+  sub.adversarial[field] = value
+  with pytest.raises(ValueError, match=pattern):
+    config_checks.validate_train_config(sub)
+
+
+def test_adversarial_arm_tracks_the_adamw_arm_of_its_seed():
+  c = algorithms.get_config("hmm,adversarial")
+  from flatness_jax.train import sweep  # pylint: disable=g-import-not-at-top
+  subs = sweep.run_configs(c)
+  names = list(subs)
+  assert names.index("adamw/seed_2") < names.index("adversarial/seed_2")  # the reference trains first
+  sub = subs["adversarial/seed_2"]
+  assert sub.adversarial.match_gap_of == "adamw" and sub.adversarial.task == "state10" and sub.seed == 2
+  from flatness_jax.rundir import rundir  # pylint: disable=g-import-not-at-top
+  assert rundir.sibling_dir("/x/algorithms_hmm/adversarial/seed_2", sub, "adamw") == os.path.join(
+      "/x/algorithms_hmm/adamw/seed_2")
