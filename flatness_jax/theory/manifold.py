@@ -13,6 +13,8 @@ point reached differs from the nearest point of Γ by O(‖c‖²). `nearest_poi
 y ← retract(y + P_T(y)(θ − y)) until θ − y is normal to T_yΓ (the first-order condition of min_{y∈Γ} ‖θ − y‖), and
 `distance` is ‖θ − y‖.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -22,12 +24,14 @@ from flatness_jax.theory import model
 _PINV_RTOL = 1e-10  # singular values of J below this fraction of the largest are its null space
 
 
+@jax.jit
 def constraint(theta, problem):
   """c(θ) = vec(U V − W*): zero exactly on Γ."""
   u, v = model.unflatten(theta, problem)
   return jnp.ravel(u @ v - problem.teacher)
 
 
+@jax.jit
 def tangent_basis(theta, problem):
   """T [M, r²]: the columns (U E_ab, −E_ab V), a basis of T_θΓ (of null J(θ) off Γ)."""
   u, v = model.unflatten(theta, problem)
@@ -37,23 +41,27 @@ def tangent_basis(theta, problem):
   return cols.T
 
 
+@jax.jit
 def tangent_projector(theta, problem):
   """P_T [M, M], the orthogonal projector onto T_θΓ."""
   t = tangent_basis(theta, problem)
   return t @ jnp.linalg.solve(t.T @ t, t.T)
 
 
+@jax.jit
 def normal_projector(theta, problem):
   """P_N = I − P_T."""
   return jnp.eye(theta.shape[0], dtype=theta.dtype) - tangent_projector(theta, problem)
 
 
+@jax.jit
 def project_tangent(theta, problem, w):
   """P_T(θ) w for a vector w of parameter size."""
   t = tangent_basis(theta, problem)
   return t @ jnp.linalg.solve(t.T @ t, t.T @ w)
 
 
+@functools.partial(jax.jit, static_argnames="num_iters")
 def retract(theta, problem, num_iters: int = 12):
   """A point of Γ near θ: `num_iters` minimum-norm Gauss–Newton steps θ ← θ − J⁺ c(θ)."""
   def step(_, th):
@@ -62,6 +70,7 @@ def retract(theta, problem, num_iters: int = 12):
   return lax.fori_loop(0, num_iters, step, theta)
 
 
+@functools.partial(jax.jit, static_argnames="num_iters")
 def nearest_point(theta, problem, num_iters: int = 12):
   """The nearest point y of Γ to θ (θ − y ⟂ T_yΓ), by alternating tangent moves and retractions."""
   def step(_, y):
@@ -69,6 +78,7 @@ def nearest_point(theta, problem, num_iters: int = 12):
   return lax.fori_loop(0, num_iters, step, retract(theta, problem))
 
 
+@jax.jit
 def distance(theta, problem):
   """‖θ − nearest_point(θ)‖, the Euclidean distance from θ to Γ."""
   return jnp.linalg.norm(theta - nearest_point(theta, problem))

@@ -33,17 +33,25 @@ def measure(theta, problem) -> dict:
           "loss_gap": model.population_loss(theta, problem) - model.population_minimum(problem)}
 
 
+@jax.jit
+def measure_many(thetas, problem) -> dict:
+  """`measure` of every row of thetas [..., M] (one compiled program for all batch sizes and learning rates)."""
+  flat = thetas.reshape(-1, thetas.shape[-1])
+  out = jax.vmap(measure, in_axes=(0, None))(flat, problem)
+  return jax.tree.map(lambda x: x.reshape(thetas.shape[:-1]), out)
+
+
 @functools.partial(jax.jit, static_argnames=("batch_size", "num_records"))
-def _run(problem, theta0, keys, learning_rate, batch_size, record_every, num_records):
+def trajectories(problem, theta0, keys, learning_rate, batch_size, record_every, num_records):
+  """θ at steps 0, record_every, ..., num_records·record_every for each key: [len(keys), num_records + 1, M]."""
   def one_seed(key):
     def segment(theta, r):
       def step(i, th):
         return sgd_step(th, jax.random.fold_in(key, r * record_every + i), problem, learning_rate, batch_size)
       theta = lax.fori_loop(0, record_every, step, theta)
-      return theta, measure(theta, problem)
-    _, recs = lax.scan(segment, theta0, jnp.arange(num_records))
-    first = measure(theta0, problem)
-    return {k: jnp.concatenate([first[k][None], v]) for k, v in recs.items()}
+      return theta, theta
+    _, thetas = lax.scan(segment, theta0, jnp.arange(num_records))
+    return jnp.concatenate([theta0[None], thetas])
   return jax.vmap(one_seed)(keys)
 
 
@@ -51,6 +59,6 @@ def run(problem, theta0, *, learning_rate: float, batch_size: int, num_seeds: in
         num_records: int, seed: int = 0) -> dict:
   """`num_seeds` SGD runs from θ0; arrays [num_seeds, num_records + 1] per recorded quantity, plus steps and t."""
   keys = jax.vmap(lambda j: jax.random.fold_in(jax.random.key(seed), j))(jnp.arange(num_seeds))
-  out = _run(problem, jnp.asarray(theta0), keys, learning_rate, batch_size, record_every, num_records)
+  thetas = trajectories(problem, jnp.asarray(theta0), keys, learning_rate, batch_size, record_every, num_records)
   steps = record_every * jnp.arange(num_records + 1)
-  return {**out, "steps": steps, "t": learning_rate ** 2 * steps}
+  return {**measure_many(thetas, problem), "steps": steps, "t": learning_rate ** 2 * steps}

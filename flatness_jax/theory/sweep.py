@@ -71,7 +71,7 @@ def describe(problem, theta0) -> dict:
   """Exact facts of the start: sizes, L*, loss gap, Tr∇²L, spectrum, flow speed ‖P_T ∇Tr∇²L‖²."""
   hess = np.asarray(model.hessian(theta0, problem))
   lam = compare.normal_eigenvalues(hess)
-  grad = jax.grad(model.hessian_trace)(theta0, problem)
+  grad = model.hessian_trace_gradient(theta0, problem)
   tangent = manifold.project_tangent(theta0, problem, grad)
   return {"num_params": int(theta0.shape[0]), "dim_gamma": int(theta0.shape[0] - len(lam)),
           "codim_gamma": int(len(lam)), "loss_minimum": float(model.population_minimum(problem)),
@@ -105,6 +105,7 @@ def run_cell(problem, theta0, learning_rate: float, batch_size: int, s: Settings
       "trace": out["trace"].tolist(), "trace_on_gamma": out["trace_on_gamma"].tolist(),
       "ratio": compare.decrease_ratio(out["trace"], flow_trace),
       "ratio_on_gamma": compare.decrease_ratio(out["trace_on_gamma"], flow_trace),
+      "decrease_per_step": float(np.mean(out["trace"][:, 0] - out["trace"][:, -1]) / out["steps"][-1]),
       "distance_rms": measured, "distance_predicted": float(predicted),
       "distance_over_sqrt_lr": measured / np.sqrt(learning_rate),
       "start_loss_gap": float(np.max(np.abs(out["loss_gap"][:, 0]))),
