@@ -12,6 +12,7 @@ JOBS = {
     "curvature": "flatness_jax.eval.curvature_run:run_curvature",
     "probes": "flatness_jax.eval.probe_run:run_probes",
     "report": "flatness_jax.analysis.report:run_report",
+    "theory_drift": "flatness_jax.theory.job:run_theory_drift",
 }
 
 
