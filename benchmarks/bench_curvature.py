@@ -13,9 +13,10 @@ Reported, all measured in this run, float32:
   * one gradient of the batch loss (the unit), a fresh forward-over-reverse HVP, and the amortised per-probe cost
     of hessian_trace (jax.linearize once, probes mapped through the linear function): marginal seconds per probe
     from the difference of two budgets, and total seconds per probe including the linearisation;
-  * compiled memory (XLA memory_analysis: temporaries + outputs) of the gradient, of a fresh HVP, and of the
-    linearized HVP applied to one chunk of probes (vmapped: memory grows with chunk_size, speed too), relative to
-    the gradient;
+  * compiled memory (XLA memory_analysis: temporaries + outputs) of the gradient, of a fresh HVP, and of the whole
+    Hutchinson estimator (linearization, probes vmapped `chunk_size` at a time: memory grows with chunk_size; on a
+    batch split into microbatches, curvature.split_batch: one microbatch's residuals alive at a time), relative to
+    the gradient of the whole batch;
   * for hutchinson, hutchpp, xtrace (adaptive, rtol) and the sampled-label Fisher trace (Liu et al. 2023): the
     estimate, matvecs (per-example gradients for Fisher), seconds (compiled, second call) and gradient-equivalents
     to reach the target relative standard error. The HVP estimators target Tr H of the batch loss; Fisher targets
@@ -133,6 +134,7 @@ def main():
   parser.add_argument("--rtol", type=float, default=0.02)
   parser.add_argument("--chunk", type=int, default=1, help="chunk_size of the estimator runs")
   parser.add_argument("--chunks", default="1,4,16", help="chunk sizes of the per-probe cost/memory rows")
+  parser.add_argument("--microbatches", default="2,4", help="microbatch counts (curvature.split_batch) of those rows")
   parser.add_argument("--max_matvecs", type=int, default=3000)
   args = parser.parse_args()
   key = jax.random.key(0)
@@ -161,15 +163,19 @@ def main():
   mem_grad = memory(lambda p: jax.grad(loss_fn)(p, batch), params)
   mem_hvp = memory(lambda p, v: curvature.hvp(loss_fn, p, batch, v), params, v)
   cost_rows = [("fresh HVP (jvp of grad)", t_hvp, None, mem_hvp)]
-  for chunk in [int(c) for c in args.chunks.split(",")]:
+  settings = [(chunk, 1) for chunk in (int(c) for c in args.chunks.split(","))]
+  settings += [(1, k) for k in (int(k) for k in args.microbatches.split(",")) if k > 1]
+  for chunk, micro in settings:
+    data = batch if micro == 1 else curvature.split_batch(batch, micro)
     m_small, m_large = 2 * max(chunk, 4), 6 * max(chunk, 4)
-    t_small, t_large = (measure(lambda: curvature.hessian_trace(loss_fn, params, batch, key, method="hutchinson",
+    t_small, t_large = (measure(lambda: curvature.hessian_trace(loss_fn, params, data, key, method="hutchinson",
                                                                 num_matvecs=m, chunk_size=chunk), reps=5)
                         for m in (m_small, m_large))
-    vs = jax.tree.map(lambda x: jnp.ones((chunk,) + x.shape, x.dtype), params)
-    mem = memory(lambda p, vs: jax.lax.map(curvature.linearized_hvp(loss_fn, p, batch), vs, batch_size=chunk),
-                 params, vs)
-    cost_rows.append((f"HVP per probe in hessian_trace, chunk_size={chunk}: marginal (incl. linearize, "
+    # The whole estimator's program (probes, linearization, chunked map, accumulation), not a bare HVP.
+    mem = memory(lambda p: curvature.hessian_trace(loss_fn, p, data, key, method="hutchinson", num_matvecs=m_large,
+                                                   chunk_size=chunk).value, params)
+    where = f"1 batch of {args.batch}" if micro == 1 else f"{micro} microbatches of {args.batch // micro}"
+    cost_rows.append((f"Hutchinson estimator per probe, {where}, chunk_size={chunk}: marginal (incl. linearize, "
                       f"{m_large} probes)", (t_large - t_small) / (m_large - m_small), t_large / m_large, mem))
 
   est_rows = []

@@ -1,13 +1,15 @@
-"""Training throughput: our jitted, scanned step against a PyTorch eager replica of the same model, same cores.
+"""Training throughput: our jitted, scanned step against PyTorch replicas of the same model (eager and
+torch.compile), same cores.
 
     pip install -e '.[bench]'        # torch==2.13.0 (CPU wheel) only
     python benchmarks/bench_train.py [--sizes=cpu_s,cpu_m] [--cores=2] [--steps=60]
 
 For each size: tokens/s of (a) flatness_jax's training chunk (lax.scan over `steps_per_call` steps, one jit call,
-the code experiments.main runs), (b) the same with one step per call, and (c) PyTorch eager AdamW on
+the code experiments.main runs), (b) the same with one step per call, (c) PyTorch eager AdamW on
 benchmarks/torch_reference.TorchBertMLM (identical architecture and parameter count; logits checked equal after
-copying our parameters), all on the same pre-sampled batches of the cpu_easy PCFG (batch 256 × 16 tokens).
-Compilation is excluded (one warm-up call of each shape). Prints the ratio ours / PyTorch per size.
+copying our parameters) and (d) the same with the model under torch.compile (inductor), all on the same
+pre-sampled batches of the cpu_easy PCFG (batch 256 × 16 tokens). Compilation is excluded (warm-up calls of each
+shape; torch.compile's first steps). Prints the ratios ours / PyTorch per size.
 `--cores=N` pins this process to N cores before JAX or torch start, and sets torch's threads to N.
 """
 import argparse
@@ -81,16 +83,24 @@ def main():
       ref = run.model.apply({"params": params}, batches[0][0], batches[0][1])
       tl = tm(torch.as_tensor(batches[0][0]).long(), torch.as_tensor(batches[0][1]).long()).numpy()
     max_diff = float(np.abs(np.asarray(ref) - tl).max())
-    torch_reference.torch_train_steps(tm, batches[:3], 3e-3)  # warm-up
-    t = time.perf_counter()
-    torch_reference.torch_train_steps(tm, batches[k:k + n], 3e-3)
-    torch_tps = ntok / (time.perf_counter() - t)
+    torch_tps = {}
+    for mode in ("eager", "compile"):
+      tm = torch_reference.TorchBertMLM(lang.vocab_size, run.max_length, resolved.d_model, resolved.num_layers,
+                                        resolved.num_heads, resolved.d_ff)
+      torch_reference.load_flax_params(tm, jax.device_get(params))
+      step = torch_reference.TrainStep(tm, 3e-3, compiled=mode == "compile")
+      torch_reference.torch_train_steps(tm, batches[:3], 3e-3, step=step)  # warm-up (and compilation)
+      t = time.perf_counter()
+      torch_reference.torch_train_steps(tm, batches[k:k + n], 3e-3, step=step)
+      torch_tps[mode] = ntok / (time.perf_counter() - t)
+      print(f"  {size}: torch {mode} {torch_tps[mode]:,.0f} tok/s", flush=True)
     rows.append((size, models.count_params(params), ours_scan, ours_single, torch_tps, max_diff))
-  print("\n| size | params | ours, scan of 20 (tok/s) | ours, 1 step/call (tok/s) | PyTorch eager (tok/s) | "
-        "ratio scan/torch | ratio 1-step/torch | max |logit diff| |")
-  print("|---|---|---|---|---|---|---|---|")
+  print("\n| size | params | ours, scan of 20 (tok/s) | ours, 1 step/call | PyTorch eager | torch.compile | "
+        "ours / eager | ours / compiled | 1-step / compiled | max |logit diff| |")
+  print("|---|---|---|---|---|---|---|---|---|---|")
   for size, npar, a, b, tt, d in rows:
-    print(f"| {size} | {npar:,} | {a:,.0f} | {b:,.0f} | {tt:,.0f} | {a / tt:.2f}× | {b / tt:.2f}× | {d:.1e} |")
+    print(f"| {size} | {npar:,} | {a:,.0f} | {b:,.0f} | {tt['eager']:,.0f} | {tt['compile']:,.0f} | "
+          f"{a / tt['eager']:.2f}× | {a / tt['compile']:.2f}× | {b / tt['compile']:.2f}× | {d:.1e} |")
 
 
 if __name__ == "__main__":

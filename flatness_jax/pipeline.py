@@ -11,8 +11,8 @@ from flatness_jax.analysis import report
 from flatness_jax.data import card as card_lib
 from flatness_jax.data import make_language
 from flatness_jax.eval import curvature_run, probe_run
-from flatness_jax.rundir import fields, jsonio, lock, rundir
-from flatness_jax.train import sweep
+from flatness_jax.rundir import fields, jsonio, lock, rundir, timing
+from flatness_jax.train import loop, sweep
 
 STAGES = ("data_card", "train", "curvature", "probes", "report")
 
@@ -32,38 +32,53 @@ def _measured(path: str, steps: list[int], key: str | None = None) -> bool:
 
 
 def run_quickstart(config, workdir: str) -> None:
-  """Runs the configured stages in order; prints where the report lies."""
+  """Runs the configured stages in order; prints where the report lies and where the time went (timings.json)."""
   stages = _stages(config)
-  with lock.writer_lock(workdir):
-    _run(config, workdir, stages)
+  times = timing.StageTimes()
+  try:
+    with lock.writer_lock(workdir):
+      _run(config, workdir, stages, times)
+  finally:
+    times.close()
+  print("\n" + times.table())
+  if jsonio.is_writer():
+    jsonio.write_json_atomic(os.path.join(workdir, "timings.json"), times.as_dict())
 
 
-def _run(config, workdir, stages) -> None:
+def _run(config, workdir, stages, times) -> None:
   language = make_language(config.data)
   if "data_card" in stages:
-    card = card_lib.compute_card(language, config.card.num_sentences, config.card.sample_seed, progress=True)
+    with times.stage("data_card"):
+      card = card_lib.compute_card(language, config.card.num_sentences, config.card.sample_seed, progress=True)
     if jsonio.is_writer():
       jsonio.write_json_atomic(os.path.join(workdir, "data_card.json"), card)
     print(card_lib.format_card(card))
-  run_dirs = [os.path.join(workdir, name) for name in sweep.run_configs(config)]
+  runs = sweep.run_configs(config)
+  run_dirs = [os.path.join(workdir, name) for name in runs]
   if "train" in stages:
-    summaries = sweep.train_sizes(config, workdir)
+    summaries = {}
+    for name, sub in runs.items():
+      with times.stage(f"train {name}"):
+        summaries[name] = loop.train_and_evaluate(sub, os.path.join(workdir, name))
     table = sweep.format_table(summaries)
     if jsonio.is_writer():
       with open(os.path.join(workdir, "sizes.md"), "w") as f:
         f.write(table + "\n")
     print(table)
-  for d in run_dirs:
+  for name, d in zip(runs, run_dirs):
     if "curvature" in stages:
       steps = rundir.RunDir(d).select_steps(config.curvature.steps)
       if not _measured(os.path.join(d, rundir.CURVATURE), steps):
-        curvature_run.run_curvature(config, d)
+        with times.stage(f"curvature {name}"):
+          curvature_run.run_curvature(config, d)
     if "probes" in stages:
       steps = rundir.RunDir(d).select_steps(config.probes.steps)
       if not _measured(os.path.join(d, rundir.PROBES), steps, "finetune" if config.probes.get("finetune") else None):
-        probe_run.run_probes(config, d)
+        with times.stage(f"probes {name}"):
+          probe_run.run_probes(config, d)
   if "report" in stages:
-    path = report.build_report(run_dirs, workdir, saturated_gap=config.report.saturated_gap,
-                               iso_tol=config.report.iso_tol)
+    with times.stage("report"):
+      path = report.build_report(run_dirs, workdir, saturated_gap=config.report.saturated_gap,
+                                 iso_tol=config.report.iso_tol)
     print(open(path).read())
     print(f"\nreport: {os.path.abspath(path)}")

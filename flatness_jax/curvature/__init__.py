@@ -5,7 +5,8 @@ with error bars out. See README.md in this directory for an example and DESIGN.m
 """
 from flatness_jax.curvature.estimate import TraceEstimate
 from flatness_jax.curvature.fisher import fisher_trace, per_example_sq_grad_norms
-from flatness_jax.curvature.hvp import batch_weights, hessian_matvec, hessian_operator, hvp, linearized_hvp
+from flatness_jax.curvature.hvp import (batch_weights, hessian_matvec, hessian_operator, hvp, linearized_hvp,
+                                       split_batch)
 from flatness_jax.curvature.lanczos import LanczosResult, lanczos_eigenvalues
 from flatness_jax.curvature.masks import leaf_paths, mask_by_regex, mask_size, masked_matvec
 from flatness_jax.curvature.slq import SpectralDensity, slq_density
@@ -14,5 +15,6 @@ from flatness_jax.curvature.trace import METHODS, hessian_trace, trace_estimate
 __all__ = [
     "METHODS", "LanczosResult", "SpectralDensity", "TraceEstimate", "batch_weights", "fisher_trace", "hessian_matvec",
     "hessian_operator", "hessian_trace", "hvp", "lanczos_eigenvalues", "leaf_paths", "linearized_hvp",
-    "mask_by_regex", "mask_size", "masked_matvec", "per_example_sq_grad_norms", "slq_density", "trace_estimate",
+    "mask_by_regex", "mask_size", "masked_matvec", "per_example_sq_grad_norms", "slq_density", "split_batch",
+    "trace_estimate",
 ]

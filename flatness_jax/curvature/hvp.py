@@ -46,6 +46,22 @@ def linearized_hvp(loss_fn, params, batch):
   return jax.linearize(lambda p: grad(p, batch), params)[1]
 
 
+def split_batch(batch, num: int) -> list:
+  """A batch (arrays with a leading example axis) as a list of `num` microbatches of equal size.
+
+  Memory dial for every Hessian estimate: the operator of a list linearizes one microbatch at a time (a scan when
+  they share shapes), so the residuals alive at once are those of one microbatch, and the weighted sum over
+  microbatches is exactly the Hessian of the batch's mean loss. The arithmetic is the same: measured on the
+  benchmark transformer, 2 microbatches of 128 hold 1.9× the memory of the 256-example gradient where one batch
+  holds 3.9×, at an equal or lower time per probe (benchmarks/bench_curvature.py).
+  """
+  n = jax.tree.leaves(batch)[0].shape[0]
+  if num < 1 or n % num:
+    raise ValueError(f"split_batch: {n} examples do not split into {num} equal microbatches")
+  size = n // num
+  return [jax.tree.map(lambda a, i=i: a[i * size:(i + 1) * size], batch) for i in range(num)]
+
+
 def _as_batch_list(batches):
   """A Python list means several batches; anything else (array, dict, tuple (x, y), ...) is one batch."""
   return list(batches) if isinstance(batches, list) else [batches]

@@ -198,7 +198,7 @@ class HMMLanguage(Language):
   def sample(self, key, n: int) -> Sample:
     return sample(self.hmm, key, n)
 
-  def _conditionals(self, tokens, lengths):
+  def _conditionals(self, tokens, lengths, out=None):
     return masked_conditionals(self.hmm, tokens, lengths, self.messages(tokens, lengths))
 
   def log_likelihood(self, tokens, lengths) -> np.ndarray:

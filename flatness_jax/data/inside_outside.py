@@ -265,12 +265,14 @@ def leftmost_posteriors(grammar, chart, depth: int) -> np.ndarray:
   return post
 
 
-def conditionals_from_chart(grammar, chart) -> np.ndarray:
-  """p(x_t = w | x_{−t}) [b, L, V] from the leaf outsides; zeros at padding (and where p(x_{−t}) = 0)."""
+def conditionals_from_chart(grammar, chart, out=None) -> np.ndarray:
+  """p(x_t = w | x_{−t}) [b, L, V] from the leaf outsides; zeros at padding (and where p(x_{−t}) = 0). Written into
+  `out` (zeros) when given, else into a new array."""
   length = len(chart.inside) - 1
   joint = matmul_rows(chart.outside[1], grammar.emission)  # ∝ p(x_t = w, x_{−t}), one row per real token
   total = joint.sum(-1, keepdims=True)
-  cond = np.divide(joint, total, out=np.zeros_like(joint), where=total > 0)
-  out = np.zeros((len(chart.lengths), length, grammar.vocab_size))
-  out[chart.sent[1], chart.start[1]] = cond
+  np.divide(joint, total, out=joint, where=total > 0)  # rows with total 0 are all zero already
+  if out is None:
+    out = np.zeros((len(chart.lengths), length, grammar.vocab_size))
+  out[chart.sent[1], chart.start[1]] = joint
   return out

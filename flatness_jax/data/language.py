@@ -128,18 +128,25 @@ class Language(abc.ABC):
     """`n` sentences drawn with `key`."""
 
   @abc.abstractmethod
-  def _conditionals(self, tokens, lengths) -> np.ndarray:
-    """masked_conditionals for one batch of at most `batch_size` sentences."""
+  def _conditionals(self, tokens, lengths, out=None) -> np.ndarray:
+    """masked_conditionals for one batch of at most `batch_size` sentences, written into `out` (zeros, the batch's
+    slice of the result) when given; returns the batch's array."""
 
   def masked_conditionals(self, tokens, lengths) -> np.ndarray:
-    """p(x_t = w | x_{−t}) float64 [n, max_length, V]; zeros at padding."""
+    """p(x_t = w | x_{−t}) float64 [n, max_length, V]; zeros at padding.
+
+    The result is allocated once and each batch writes its slice (no concatenation: at V = 200 the [n, L, V]
+    array is most of the memory traffic).
+    """
     tokens = np.asarray(tokens)
     lengths = np.asarray(lengths)
-    out = [self._conditionals(tokens[i:i + self.batch_size], lengths[i:i + self.batch_size])
-           for i in range(0, len(tokens), self.batch_size)]
-    if not out:
-      return np.zeros((0, tokens.shape[1], self.vocab_size))
-    return np.concatenate(out)
+    out = np.zeros((len(tokens), tokens.shape[1], self.vocab_size))
+    for i in range(0, len(tokens), self.batch_size):
+      part = out[i:i + self.batch_size]
+      res = self._conditionals(tokens[i:i + self.batch_size], lengths[i:i + self.batch_size], part)
+      if res is not part:
+        part[...] = res
+    return out
 
   def batched(self, fn, tokens, lengths):
     """fn(tokens, lengths) applied to chunks of `batch_size` sentences, results concatenated."""

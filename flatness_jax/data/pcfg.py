@@ -159,8 +159,8 @@ class PCFGLanguage(Language):
     """The inside–outside chart of a batch (the last one is cached, so tasks and conditionals share it)."""
     return self.cached(tokens, lengths, lambda t, l: inside_outside.compute_chart(self.grammar, t, l))
 
-  def _conditionals(self, tokens, lengths):
-    return inside_outside.conditionals_from_chart(self.grammar, self.chart(tokens, lengths))
+  def _conditionals(self, tokens, lengths, out=None):
+    return inside_outside.conditionals_from_chart(self.grammar, self.chart(tokens, lengths), out)
 
   def log_likelihood(self, tokens, lengths) -> np.ndarray:
     """log p(x) per sentence."""

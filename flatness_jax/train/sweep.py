@@ -10,7 +10,7 @@ import ast
 import os
 
 from flatness_jax.rundir import fields
-from flatness_jax.train import config_checks, loop
+from flatness_jax.train import config_checks
 
 
 def parse_variants(text: str) -> dict:
@@ -93,11 +93,6 @@ def run_configs(config) -> dict:
   for sub in subs.values():  # validate every run before training any
     config_checks.validate_train_config(sub)
   return subs
-
-
-def train_sizes(config, workdir: str) -> dict:
-  """Trains every run of `run_configs(config)` in turn, each in workdir/<name>; returns {name: summary}."""
-  return {n: loop.train_and_evaluate(sub, os.path.join(workdir, n)) for n, sub in run_configs(config).items()}
 
 
 def format_table(summaries: dict) -> str:

@@ -66,3 +66,16 @@ def test_uneven_batches_give_the_exact_trace_of_the_mean_loss(x64):
   n = ravel_pytree(params)[0].size
   est = hessian_trace(loss_fn, params, bl, jax.random.key(0), method="hutchpp", num_matvecs=3 * n + 2)
   np.testing.assert_allclose(float(est.value), exact, rtol=1e-9)
+
+
+def test_split_batch_gives_the_same_operator_in_less_memory(x64):
+  params, loss_fn, batch = make_mlp()
+  from flatness_jax.curvature import split_batch  # pylint: disable=g-import-not-at-top
+  parts = split_batch(batch, 4)
+  assert [len(p[1]) for p in parts] == [4, 4, 4, 4]
+  v = _random_like(params, 5)
+  whole = jax.jit(lambda p: hessian_operator(loss_fn, p, batch)(lambda mv: mv(v)))(params)
+  split = jax.jit(lambda p: hessian_operator(loss_fn, p, parts)(lambda mv: mv(v)))(params)
+  np.testing.assert_allclose(ravel_pytree(split)[0], ravel_pytree(whole)[0], rtol=1e-10, atol=1e-12)
+  with pytest.raises(ValueError, match="do not split into 3"):
+    split_batch(batch, 3)

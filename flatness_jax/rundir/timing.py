@@ -1,0 +1,68 @@
+"""Where a job's time goes: wall seconds per stage, and how much of it was JAX tracing and XLA compilation.
+
+`StageTimes` listens to JAX's monitoring events (jax.monitoring): the durations of tracing
+('/jax/core/compile/jaxpr_trace_duration'), lowering to StableHLO ('.../jaxpr_to_mlir_module_duration') and XLA
+compilation ('.../backend_compile_duration'), and the persistent cache's hits ('/jax/compilation_cache/cache_hits').
+`with times.stage("train"):` attributes what happens inside to that stage; `table()` prints them and `as_dict()` is
+what the pipeline writes to timings.json.
+"""
+import contextlib
+import time
+
+from jax import monitoring
+
+_TRACE = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration")
+_COMPILE = "/jax/core/compile/backend_compile_duration"
+_HIT = "/jax/compilation_cache/cache_hits"
+
+
+class StageTimes:
+  """Per-stage wall, trace+lowering and compile seconds, and persistent-cache hits."""
+
+  def __init__(self):
+    self.stages = {}
+    self._current = None
+    monitoring.register_event_duration_secs_listener(self._on_duration)
+    monitoring.register_event_listener(self._on_event)
+
+  def _entry(self):
+    return self.stages.setdefault(self._current, {"wall": 0.0, "trace": 0.0, "compile": 0.0, "cache_hits": 0})
+
+  def _on_duration(self, name, seconds, **_):
+    if self._current is None:
+      return
+    if name == _COMPILE:
+      self._entry()["compile"] += seconds
+    elif name in _TRACE:
+      self._entry()["trace"] += seconds
+
+  def _on_event(self, name, **_):
+    if self._current is not None and name == _HIT:
+      self._entry()["cache_hits"] += 1
+
+  @contextlib.contextmanager
+  def stage(self, name: str):
+    previous, self._current = self._current, name
+    self._entry()
+    t0 = time.time()
+    try:
+      yield
+    finally:
+      self.stages[name]["wall"] += time.time() - t0
+      self._current = previous
+
+  def close(self) -> None:
+    monitoring.unregister_event_duration_listener(self._on_duration)
+    monitoring.unregister_event_listener(self._on_event)
+
+  def as_dict(self) -> dict:
+    return {k: dict(v) for k, v in self.stages.items()}
+
+  def table(self) -> str:
+    lines = ["| stage | wall s | XLA compile s | trace + lower s | cache hits |", "|---|---|---|---|---|"]
+    for name, e in self.stages.items():
+      lines.append(f"| {name} | {e['wall']:.1f} | {e['compile']:.1f} | {e['trace']:.1f} | {e['cache_hits']} |")
+    total = {k: sum(e[k] for e in self.stages.values()) for k in ("wall", "compile", "trace", "cache_hits")}
+    lines.append(f"| total | {total['wall']:.1f} | {total['compile']:.1f} | {total['trace']:.1f} | "
+                 f"{total['cache_hits']} |")
+    return "\n".join(lines)
