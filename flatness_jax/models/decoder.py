@@ -98,12 +98,16 @@ def _layer_norm(cfg, name, dtype, param_dtype):
                       name=name, dtype=dtype, param_dtype=param_dtype)
 
 
-class SelfAttention(nn.Module):
-  """Causal multi-head attention of new tokens [B, G, T, d] over themselves and a shared prefix (module docstring)."""
+class _Part(nn.Module):
+  """The fields every part of the decoder carries: its shape, the init scale, compute and parameter dtypes."""
   cfg: DecoderConfig
   init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
+
+
+class SelfAttention(_Part):
+  """Causal multi-head attention of new tokens [B, G, T, d] over themselves and a shared prefix (module docstring)."""
 
   @nn.compact
   def __call__(self, x, valid, past=None, past_valid=None):
@@ -132,12 +136,8 @@ class SelfAttention(nn.Module):
     return proj("out_proj")(out.reshape(b, g, t, d)), (k, v)
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(_Part):
   """One OPT block, pre- or post-LayerNorm (module docstring); returns (x, (keys, values))."""
-  cfg: DecoderConfig
-  init_std: float = 0.02
-  dtype: jnp.dtype = jnp.float32
-  param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, valid, past=None, past_valid=None):
@@ -158,13 +158,9 @@ class DecoderLayer(nn.Module):
     return x, kv
 
 
-class Decoder(nn.Module):
+class Decoder(_Part):
   """OPT decoder with its tied LM head; see the module docstring. `init_std` is the N(0, σ²) scale of every matrix
   and embedding at initialisation (OPT's init_std 0.02); biases start at 0, LayerNorms at (1, 0)."""
-  cfg: DecoderConfig
-  init_std: float = 0.02
-  dtype: jnp.dtype = jnp.float32
-  param_dtype: jnp.dtype = jnp.float32
 
   def setup(self):
     cfg, kw = self.cfg, dict(dtype=self.dtype, param_dtype=self.param_dtype)
