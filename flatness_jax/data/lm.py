@@ -272,5 +272,4 @@ class LMLanguage(Language):
                               eos_in_set=self.eos_in_set, temperature=self.temperature,
                               token_ids=self.token_ids.tolist()),
             "word_ids": {"words": f"0..{self.num_words - 1} (S without EOS, in S's order)", "unk": self.unk_id,
-                         "sep": self.sep_id, "pad": self.vocab_size, "mask": self.vocab_size + 1},
-            "optimal_loss_estimator": self.nll_estimator}
+                         "sep": self.sep_id, "pad": self.vocab_size, "mask": self.vocab_size + 1}}
