@@ -67,8 +67,9 @@ def get_config(variant=None):
   elif variant == "tiny":  # the byte decoder shrunk: GLUE text still maps onto it
     c.name = "lm_tiny"
     c.data.num_tokens, c.data.max_length, c.data.frequency_sentences = 16, 6, 500
+    c.train.num_steps = c.eval.every = c.checkpoint.every = c.checkpoint.keep_period = 10
     c.card.num_sentences = 300
-    c.probes.num_examples = 64
+    c.probes.num_examples = 24
   elif variant:
     raise ValueError(f"unknown lm variant {variant!r}; known: 'opt125m', 'tiny'")
   return c

@@ -82,8 +82,9 @@ def _token_ids(value):
   return tuple(ids)
 
 
-def resolve(data_config) -> dict:
-  """The lm fields of `data_config` with the preset's values filled in, validated (ValueError names the field)."""
+def resolve(data_config, require_checkpoint: bool = True) -> dict:
+  """The lm fields of `data_config` with the preset's values filled in, validated (ValueError names the field);
+  `require_checkpoint=False` lets a plan describe the paper preset before its weights are on disk."""
   name = data_config.get("preset", "")
   if name not in PRESETS:
     raise ValueError(f"unknown data.preset={name!r} for data.kind='lm'; known presets: {sorted(PRESETS)}")
@@ -91,7 +92,7 @@ def resolve(data_config) -> dict:
   if data_config.get("grammar_path", ""):
     raise ValueError("data.grammar_path is only meaningful for data.kind='pcfg'")
   checkpoint = data_config.get("checkpoint", "") or ""
-  if preset["checkpoint"] and not checkpoint:
+  if preset["checkpoint"] and not checkpoint and require_checkpoint:
     raise ValueError(f"data.checkpoint is required with data.preset={name!r}: a local directory with config.json + "
                      "*.safetensors (e.g. facebook/opt-125m, downloaded first)")
   if checkpoint and not preset["checkpoint"]:
@@ -121,13 +122,13 @@ def check_unset(data_config, kind: str) -> None:
 
 def shape(data_config) -> tuple:
   """(vocab_size upper bound K + 2, max_length) of an lm data config, without loading any weights."""
-  r = resolve(data_config)
+  r = resolve(data_config, require_checkpoint=False)
   return r["num_tokens"] + 2, r["max_length"]
 
 
 def decoder_shape(data_config) -> opt_checkpoint.DecoderConfig:
   """The decoder's shape: the checkpoint's config.json when it is on disk, else the preset's (paper: OPT-125M)."""
-  r = resolve(data_config)
+  r = resolve(data_config, require_checkpoint=False)
   path = os.path.join(r["checkpoint"], "config.json")
   if r["checkpoint"] and os.path.exists(path):
     with open(path) as f:
@@ -165,7 +166,7 @@ def _build(key: str) -> lm.LMLanguage:
     raise ValueError(f"data.num_tokens={r['num_tokens']} must be below the decoder's vocabulary {cfg.vocab_size}")
   if r["token_ids"]:
     ids, provenance = np.array(r["token_ids"]), {"selection": "data.token_ids (given)"}
-    bad = [i for i in ids if not 0 <= i < cfg.vocab_size or i == cfg.pad_id]
+    bad = [int(i) for i in ids if not 0 <= i < cfg.vocab_size or i == cfg.pad_id]
     if bad:
       raise ValueError(f"data.token_ids: {bad[:5]} are outside [0, {cfg.vocab_size}) or the PAD id {cfg.pad_id}")
   else:
