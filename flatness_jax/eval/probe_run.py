@@ -24,11 +24,11 @@ from flatness_jax.rundir import fields, jsonio, lock, rundir
 
 
 def reference_accuracies(data: task_data.TaskData, test_idx, train_idx) -> dict:
-  """Majority-class (by the training split's majority) and Bayes-optimal accuracies on the test split (NaN where
+  """Majority-class (by the training split's majority) and Bayes-optimal accuracies on the test split (None where
   the Bayes predictions are unknown: external text), plus what the task data records about itself."""
   majority = np.bincount(data.labels[train_idx], minlength=data.num_classes).argmax()
   bayes = (float(np.mean(data.bayes_predictions[test_idx] == data.labels[test_idx]))
-           if data.bayes_predictions is not None else float("nan"))
+           if data.bayes_predictions is not None else None)
   return {"majority_accuracy": float(np.mean(data.labels[test_idx] == majority)), "bayes_accuracy": bayes,
           "num_classes": data.num_classes, "num_test": int(len(test_idx)), **data.info}
 
