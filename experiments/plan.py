@@ -33,8 +33,13 @@ DEFAULT_MESH = {"tpu_v5e": "data:256,model:1", "h100": "data:8,model:1", "cpu": 
 
 
 def _data_shape(config):
-  """(vocab_size, max_length) of the config's language, unless both are given as flags."""
+  """(vocab_size, max_length) of the config's language, unless both are given as flags (an LM language's from its
+  fields: V ≤ K + 2, no weights loaded)."""
   vocab, length = FLAGS.vocab_size, FLAGS.max_length or config.model.get("max_length", 0)
+  if not (vocab and length) and config.data.get("kind") == "lm":
+    from flatness_jax.data import lm_config  # pylint: disable=g-import-not-at-top
+    lm_vocab, lm_length = lm_config.shape(config.data)
+    vocab, length = vocab or lm_vocab, length or lm_length
   if not (vocab and length):
     from flatness_jax import data as data_lib  # pylint: disable=g-import-not-at-top
     language = data_lib.make_language(config.data)
@@ -62,6 +67,20 @@ def main(argv):
                          FLAGS.mfu, masking=config.train.get("masking", "one"))
   print(f"  with fsdp={other.fsdp} instead: {other.total_bytes / plan.GiB:.3f} GiB per device "
         f"({'fits' if other.fits else 'does not fit'}), est. step {other.step_seconds * 1e3:.3g} ms")
+  if config.data.get("kind") == "lm":
+    print(_lm_plan(config))
+
+
+def _lm_plan(config) -> str:
+  """The LM language's costs (flatness_jax/parallel/lm_plan.py): exact L*, held-out pairs, default S, sampling."""
+  from flatness_jax.data import lm_config  # pylint: disable=g-import-not-at-top
+  from flatness_jax.parallel import lm_plan  # pylint: disable=g-import-not-at-top
+  r = lm_config.resolve(config.data, require_checkpoint=False)
+  card = config.get("card", {}).get("num_sentences", 0) or config.get("num_sentences", 0)
+  return lm_plan.format_lm_plan(lm_plan.LMPlan(
+      cfg=lm_config.decoder_shape(config.data), num_tokens=r["num_tokens"], length=r["max_length"],
+      frequency_sentences=0 if r["token_ids"] else r["frequency_sentences"], card_sentences=card,
+      heldout_pairs=config.eval.num_pairs, batch=config.train.batch_size, hardware=FLAGS.hardware, mfu=FLAGS.mfu))
 
 
 if __name__ == "__main__":

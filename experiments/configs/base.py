@@ -18,11 +18,19 @@ RELEASED_GRAMMAR = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."
 
 def data_config(kind: str = "pcfg", preset: str = "cpu_easy") -> ml_collections.ConfigDict:
   d = ml_collections.ConfigDict()
-  d.kind = kind              # 'pcfg' | 'hmm': the synthetic language.
+  d.kind = kind              # 'pcfg' | 'hmm' | 'lm': the synthetic language.
   d.preset = preset          # A preset of flatness_jax.data (pcfg: cpu_easy, cpu_hard, paper, tiny; hmm: cpu,
-  #                            paper, tiny), or 'released' to load grammar_path.
+  #                            paper, tiny; lm: cpu, paper, tiny), or 'released' to load grammar_path.
   d.grammar_path = ""        # A grammar in the authors' text format (with preset='released').
-  d.seed = 0                 # Seed generating the grammar / HMM (the language itself, not the samples).
+  d.seed = 0                 # Seed generating the grammar / HMM / random decoder (the language, not the samples).
+  # kind='lm' only (flatness_jax.data.lm_config; 0 / '' = the preset's value). Presets: tiny, cpu, paper.
+  d.checkpoint = ""          # OPT checkpoint directory (config.json + *.safetensors), required by preset 'paper'.
+  d.num_tokens = 0           # K = |S|, the tokens the decoder is restricted to.
+  d.max_length = 0           # L, the longest sentence in tokens.
+  d.temperature = 0.0        # T: p(w | context) ∝ exp(logit_w / T) before the restriction.
+  d.token_ids = ""           # S as comma-separated decoder ids ('': the K most frequent in sampled sentences).
+  d.frequency_sentences = 0  # Sentences of the unrestricted model whose token counts pick the default S.
+  d.glue_dir = ""            # tensorflow-datasets data dir with glue/qnli and glue/sst2 ('': TFDS's default).
   return d
 
 

@@ -58,7 +58,8 @@ def reference_table(runs, tasks) -> list[str]:
     seen.add(lang)
     info, lookup = r["probes"]["tasks"], r["probes"].get("lookup", {})
     for label, fn in (("majority class", lambda t: f"{100 * info[t]['majority_accuracy']:.1f}"),
-                      ("Bayes optimal", lambda t: f"{100 * info[t]['bayes_accuracy']:.1f}"),
+                      ("Bayes optimal", lambda t: "–" if info[t]["bayes_accuracy"] is None  # unknown (GLUE)
+                       else f"{100 * info[t]['bayes_accuracy']:.1f}"),
                       ("lookup table (exact conditionals)",
                        lambda t: pm(lookup[t]["accuracy_mean"], lookup[t]["accuracy_std"], 100, 1)
                        if t in lookup else "–")):

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from flatness_jax.data.language import loss_statistics, sentence_nll
+from flatness_jax.data.language import TaskUnavailableError, loss_statistics
 from flatness_jax.data.registry import make_language
 from flatness_jax.rundir import jsonio, lock, progress as progress_lib
 
@@ -32,16 +32,16 @@ def compute_card(language, num_sentences: int, sample_seed: int, progress: bool 
   sample = language.sample(sample_seed, num_sentences)
   bs = language.batch_size
   nll = np.zeros(num_sentences)
-  labels = {k: np.zeros(num_sentences, np.int64) for k in language.tasks}
-  preds = {k: np.zeros(num_sentences, np.int64) for k in language.tasks}
+  sampled = {k: t for k, t in language.tasks.items() if t.dataset is None}  # tasks labelling sampled sentences
+  labels = {k: np.zeros(num_sentences, np.int64) for k in sampled}
+  preds = {k: np.zeros(num_sentences, np.int64) for k in sampled}
   for i in range(0, num_sentences, bs):
     sl = slice(i, min(i + bs, num_sentences))
     part = type(sample)(sample.tokens[sl], sample.lengths[sl],
                         type(sample.latents)(*(np.asarray(a)[sl] for a in sample.latents))
                         if isinstance(sample.latents, tuple) else np.asarray(sample.latents)[sl])
-    cond = language.masked_conditionals(part.tokens, part.lengths)
-    nll[sl] = sentence_nll(cond, part.tokens, part.lengths)
-    for name, task in language.tasks.items():
+    nll[sl] = language.sentence_nll_sums(part.tokens, part.lengths, np.random.default_rng([sample_seed, i]))
+    for name, task in sampled.items():
       labels[name][sl] = task.labels(part)
       preds[name][sl] = task.bayes_predictions(part)
     if bar:
@@ -52,9 +52,11 @@ def compute_card(language, num_sentences: int, sample_seed: int, progress: bool 
   card.update(min_length=int(sample.lengths.min()), max_length=int(language.max_length),
               observed_max_length=int(sample.lengths.max()),
               length_histogram={int(n): int(c) for n, c in zip(*np.unique(sample.lengths, return_counts=True))},
-              name=language.name, vocab_size=int(language.vocab_size), sample_seed=int(sample_seed))
-  tasks = {}
-  for name, task in language.tasks.items():
+              name=language.name, vocab_size=int(language.vocab_size), sample_seed=int(sample_seed),
+              optimal_loss_estimator=language.nll_estimator, **language.card_extras())
+  tasks = {name: external_task_entry(task, num_sentences, sample_seed)
+           for name, task in language.tasks.items() if name not in sampled}
+  for name, task in sampled.items():
     entry = {"num_classes": int(task.num_classes), "description": task.description}
     lab = labels[name]
     if task.prior is not None:
@@ -77,6 +79,22 @@ def compute_card(language, num_sentences: int, sample_seed: int, progress: bool 
   return card
 
 
+def external_task_entry(task, num_examples: int, seed: int) -> dict:
+  """What a task on external text (GLUE) looks like: split sizes, its `info` (out-of-set rates), the majority
+  class of its training part scored on its test part; or why it was skipped."""
+  entry = {"num_classes": int(task.num_classes), "description": task.description}
+  try:
+    data = task.dataset(num_examples, seed)
+  except TaskUnavailableError as e:
+    return dict(entry, skipped=str(e))
+  train, _, test = data.split
+  majority = int(np.bincount(data.labels[train], minlength=task.num_classes).argmax())
+  entry.update(data.info, majority_class=task.class_names[majority] if task.class_names else majority,
+               majority_from="training part", split_sizes=[len(s) for s in data.split])
+  entry["majority_accuracy"], entry["majority_accuracy_se"] = _mean_se(data.labels[test] == majority)
+  return entry
+
+
 def format_card(card: dict) -> str:
   """A readable table of the card."""
   lines = [
@@ -86,10 +104,28 @@ def format_card(card: dict) -> str:
       f"optimal loss L* (sentence-weighted) {card['optimal_loss']:.4f} ± {card['optimal_loss_se']:.4f} nats",
       f"optimal loss (token-weighted)       {card['optimal_loss_token_weighted']:.4f} ± "
       f"{card['optimal_loss_token_weighted_se']:.4f} nats",
+      f"estimated from: {card.get('optimal_loss_estimator', 'exact (every position)')}",
+  ]
+  if "token_set" in card:
+    s = card["token_set"]
+    lines += [f"token set S: K = {s['num_tokens']} ({s['num_words']} words + EOS)" if s["eos_in_set"] else
+              f"token set S: K = {s['num_tokens']} words (EOS not in S: every sentence has the maximum length)",
+              f"  selection: {s['selection']}", f"  decoder: {s['decoder']}",
+              f"  word ids: {card['word_ids']}"]
+  lines += [
       "",
       f"{'task':10s} {'classes':>7s} {'majority':>17s} {'bayes':>17s}  description",
   ]
   for name, t in card["tasks"].items():
+    if "skipped" in t:
+      lines.append(f"{name:10s} skipped: {t['skipped']}")
+      continue
+    if "bayes_accuracy" not in t:
+      oov = ", ".join(f"{k} {100 * v['out_of_set_rate']:.1f}%" for k, v in t.items()
+                      if isinstance(v, dict) and "out_of_set_rate" in v)
+      lines.append(f"{name:10s} {t['num_classes']:7d} {t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f} "
+                   f"{'–':>17s}  {t['description']}; out-of-set tokens: {oov}")
+      continue
     lines.append(f"{name:10s} {t['num_classes']:7d} {t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f} "
                  f"{t['bayes_accuracy']:9.4f} ± {t['bayes_accuracy_se']:.4f}  {t['description']}")
   return "\n".join(lines)

@@ -8,6 +8,12 @@ with standard errors (`optimal_loss`), and downstream `tasks`, each with its lab
 (exact-posterior argmax) predictions, the ceiling of any probe. Randomness comes from an explicit key: an int seed
 or a jax PRNG key (raw uint32 or typed); the same key gives the same bytes. Languages are built from a data config
 by `flatness_jax.data.registry.make_language`.
+
+Where every position's conditionals are costly (the LM language enumerates K candidates per position),
+`position_conditionals` gives one position per sentence, and `sentence_nll_sums` may return an unbiased estimate of
+Σ_t −log p(x_t | x_{−t}) (n·(−log p) at one uniform position t) instead of the exact sum; `nll_estimator` says
+which. A task may also come with its own labelled text instead of labels of sampled sentences (`Task.dataset`:
+GLUE for the LM language), and says why when that text cannot be read (`TaskUnavailableError`).
 """
 import abc
 import dataclasses
@@ -30,15 +36,22 @@ class Task:
 
   `labels(sample)` and `bayes_predictions(sample)` return int32 [n] in 0..num_classes−1; the Bayes predictions are
   the argmax of the exact posterior of the label given the sentence, so their accuracy is the task's ceiling.
+  A task on external text (GLUE) has neither: `dataset(n, seed)` returns its TaskData (flatness_jax.data.task_data)
+  with its own train/selection/test split, or raises TaskUnavailableError saying why (data not prepared).
   """
   name: str
   num_classes: int
-  labels: Callable[[Sample], np.ndarray]
-  bayes_predictions: Callable[[Sample], np.ndarray]
+  labels: Optional[Callable[[Sample], np.ndarray]]
+  bayes_predictions: Optional[Callable[[Sample], np.ndarray]]
   description: str = ""
   class_names: tuple = ()
   posterior: Optional[Callable] = None  # (tokens, lengths) -> exact P(label | x) [n, num_classes], if available
   prior: Optional[np.ndarray] = None     # exact marginal P(label) [num_classes], if available
+  dataset: Optional[Callable] = None     # (n, seed) -> TaskData of external labelled text (no labels of samples)
+
+
+class TaskUnavailableError(RuntimeError):
+  """A task's external data cannot be read here (e.g. GLUE not prepared); the message says what to do."""
 
 
 def numpy_rng(key) -> np.random.Generator:
@@ -54,6 +67,17 @@ def numpy_rng(key) -> np.random.Generator:
     arr = jax.random.key_data(arr)
   data = np.asarray(arr).astype(np.uint32).ravel()
   return np.random.default_rng([int(v) for v in data] + [0x5EED])
+
+
+def jax_key(key):
+  """A typed jax PRNG key from an int seed, a typed key (returned as is) or raw uint32 key data."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if isinstance(key, (int, np.integer)):
+    return jax.random.key(int(key))
+  dtype = getattr(key, "dtype", None)
+  if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+    return key
+  return jax.random.wrap_key_data(np.asarray(key, np.uint32))
 
 
 def loss_statistics(nll_sums: np.ndarray, lengths: np.ndarray) -> dict:
@@ -106,6 +130,7 @@ class Language(abc.ABC):
   min_length: int
   tasks: dict
   batch_size: int = 256  # sentences per exact-conditional call (bounds memory)
+  nll_estimator: str = "exact (every position)"  # what `sentence_nll_sums` returns
 
   def __init__(self, name: str, vocab_size: int, max_length: int, min_length: int, batch_size: int):
     self.name, self.vocab_size = name, int(vocab_size)
@@ -154,12 +179,22 @@ class Language(abc.ABC):
     return np.concatenate([fn(tokens[i:i + self.batch_size], lengths[i:i + self.batch_size])
                            for i in range(0, len(tokens), self.batch_size)])
 
+  def position_conditionals(self, tokens, lengths, positions) -> np.ndarray:
+    """p(x_t = w | x_{−t}) float64 [n, V] at one position t = positions[i] (0-based, < lengths[i]) per sentence."""
+    tokens, lengths, positions = np.asarray(tokens), np.asarray(lengths), np.asarray(positions)
+    return self.masked_conditionals(tokens, lengths)[np.arange(len(tokens)), positions]
+
+  def sentence_nll_sums(self, tokens, lengths, key=None) -> np.ndarray:
+    """Σ_t −log p(x_t | x_{−t}) per sentence (exact here; `key` is for languages that estimate it)."""
+    del key
+    return self.batched(lambda t, l: sentence_nll(self.masked_conditionals(t, l), t, l), tokens, lengths)
+
+  def card_extras(self) -> dict:
+    """What a data card records about this language beyond the common numbers (nothing by default)."""
+    return {}
+
   def optimal_loss(self, num_sentences: int, seed) -> dict:
     """L* and L*_tok with SEs over `num_sentences` sentences drawn with `seed` (module docstring)."""
     sample = self.sample(seed, num_sentences)
-    sums = np.concatenate([
-        sentence_nll(self.masked_conditionals(sample.tokens[i:i + self.batch_size],
-                                              sample.lengths[i:i + self.batch_size]),
-                     sample.tokens[i:i + self.batch_size], sample.lengths[i:i + self.batch_size])
-        for i in range(0, num_sentences, self.batch_size)])
+    sums = self.sentence_nll_sums(sample.tokens, sample.lengths, numpy_rng(seed))
     return loss_statistics(sums, sample.lengths)

@@ -24,11 +24,13 @@ from flatness_jax.rundir import fields, jsonio, lock, rundir
 
 
 def reference_accuracies(data: task_data.TaskData, test_idx, train_idx) -> dict:
-  """Majority-class (by the training split's majority) and Bayes-optimal accuracies on the test split."""
+  """Majority-class (by the training split's majority) and Bayes-optimal accuracies on the test split (None where
+  the Bayes predictions are unknown: external text), plus what the task data records about itself."""
   majority = np.bincount(data.labels[train_idx], minlength=data.num_classes).argmax()
-  return {"majority_accuracy": float(np.mean(data.labels[test_idx] == majority)),
-          "bayes_accuracy": float(np.mean(data.bayes_predictions[test_idx] == data.labels[test_idx])),
-          "num_classes": data.num_classes, "num_test": int(len(test_idx))}
+  bayes = (float(np.mean(data.bayes_predictions[test_idx] == data.labels[test_idx]))
+           if data.bayes_predictions is not None else None)
+  return {"majority_accuracy": float(np.mean(data.labels[test_idx] == majority)), "bayes_accuracy": bayes,
+          "num_classes": data.num_classes, "num_test": int(len(test_idx)), **data.info}
 
 
 def probe_features(feats, data, split, cfg):
@@ -54,6 +56,28 @@ def finetune_split(split, num_examples: int, total: int):
     raise ValueError(f"probes.finetune_examples={m} leaves an empty train/validation/test part (use >= 10)")
   tr, va, te = split
   return tr[:a], va[:b], te[:m - a - b]
+
+
+def finetune_parts(data: task_data.TaskData, split, cfg):
+  """`finetune_split` of the probe split; a task with its own split (GLUE) keeps its whole test part."""
+  if data.split is None:
+    return finetune_split(split, cfg.finetune_examples, cfg.num_examples)
+  tr, va, te = split
+  m = min(cfg.finetune_examples, len(tr) + len(va))
+  a = min(len(tr), int(round(0.875 * m)))
+  return tr[:a], va[:max(1, m - a)], te
+
+
+def task_datasets(language, names, n: int, seed: int):
+  """({task: TaskData}, {task: reason}) — tasks whose external data cannot be read are skipped with a line each."""
+  datasets, skipped = {}, {}
+  for t in names:
+    try:
+      datasets[t] = task_data.task_dataset(language, t, n, seed)
+    except task_data.TaskUnavailableError as e:
+      skipped[t] = str(e)
+      print(f"probes: task {t} skipped: {e}")
+  return datasets, skipped
 
 
 def finetune_task(model, params, data, split, vocab_size, cfg):
@@ -90,19 +114,25 @@ def _run_probes(config, workdir: str) -> dict:
   run = rundir.RunDir(workdir)
   lang = run.language
   steps = run.select_steps(cfg.steps)
-  names = task_names(lang, cfg.tasks)
   path = run.path(rundir.PROBES)
   result = jsonio.read_json(path, {})
-  result.update({"config": cfg.to_dict(), "tasks": {}, "lookup": result.get("lookup", {})})
+  datasets, skipped = task_datasets(lang, task_names(lang, cfg.tasks), cfg.num_examples, cfg.seed)
+  names = list(datasets)
+  result.update({"config": cfg.to_dict(), "tasks": {}, "lookup": result.get("lookup", {}), "skipped": skipped})
   result.setdefault("steps", {})
-  datasets = {t: task_data.task_dataset(lang, t, cfg.num_examples, cfg.seed) for t in names}
-  splits = {t: probe_lib.split_indices(cfg.num_examples, (0.7, 0.1, 0.2), cfg.seed) for t in names}
+  splits = {t: d.split if d.split is not None else probe_lib.split_indices(cfg.num_examples, (0.7, 0.1, 0.2),
+                                                                           cfg.seed)
+            for t, d in datasets.items()}
   finetuning = cfg.get("finetune", False)
   if finetuning:
-    ft_splits = {t: finetune_split(splits[t], cfg.finetune_examples, cfg.num_examples) for t in names}
+    ft_splits = {t: finetune_parts(datasets[t], splits[t], cfg) for t in names}
+  if not names:
+    if jsonio.is_writer():
+      jsonio.write_json_atomic(path, result)
+    return result
   for t in names:
     result["tasks"][t] = reference_accuracies(datasets[t], splits[t][2], splits[t][0])
-    if cfg.lookup and t not in result["lookup"]:
+    if cfg.lookup and lang.tasks[t].dataset is None and t not in result["lookup"]:
       d = datasets[t]
       result["lookup"][t] = probe_features(lookup.lookup_features(lang, d.tokens, d.lengths), d, splits[t], cfg)
   for step in steps:

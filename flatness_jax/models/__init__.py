@@ -1,4 +1,5 @@
-"""MLM models (flax.linen): BERT-style encoder, bidirectional LSTM, presets, function-preserving embedding.
+"""MLM models (flax.linen): BERT-style encoder, bidirectional LSTM, presets, function-preserving embedding; and
+the OPT causal decoder that generates the LM language (models.decoder, with checkpoints in models.opt_checkpoint).
 
 Token conventions: words 0..V-1, PAD = V, MASK = V+1; embedding tables have V+2 rows, heads predict V words.
 """

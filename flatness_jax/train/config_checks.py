@@ -55,6 +55,9 @@ def validate_against_data(config, language, mesh) -> None:
     if config.adversarial.task not in language.tasks:
       raise ValueError(f"adversarial.task={config.adversarial.task!r} is not a task of {language.name}; "
                        f"tasks: {sorted(language.tasks)}")
+    if language.tasks[config.adversarial.task].labels is None:
+      raise ValueError(f"adversarial.task={config.adversarial.task!r} labels external text, not sampled sentences; "
+                       "adversarial pre-training needs a task of the synthetic language")
   for field in fields:
     section, name = field.split(".")
     if config[section][name] % n_data:

@@ -47,13 +47,13 @@ def make_heldout(language, num_pairs: int, seed: int) -> HeldOut:
   tokens, lengths = np.asarray(sample.tokens), np.asarray(sample.lengths)
   batch = jax.device_get(batching.one_mask_batch(jax.random.fold_in(key, 1), tokens, lengths,
                                                  language.vocab_size))
-  cond = np.asarray(language.masked_conditionals(tokens, lengths), np.float64)
   rows = np.arange(num_pairs)
   pos, tgt = np.asarray(batch["positions"]), np.asarray(batch["targets"])
-  p = cond[rows, pos, tgt]
+  cond = np.asarray(language.position_conditionals(tokens, lengths, pos), np.float64)  # [n, V] at the masked position
+  p = cond[rows, tgt]
   return HeldOut(inputs=np.asarray(batch["inputs"], np.int32), positions=pos.astype(np.int32),
                  targets=tgt.astype(np.int32), optimal_nll=-np.log(p),
-                 bayes_correct=cond[rows, pos].argmax(-1) == tgt)
+                 bayes_correct=cond.argmax(-1) == tgt)
 
 
 def summarize(heldout: HeldOut, nll: np.ndarray, correct: np.ndarray) -> dict:

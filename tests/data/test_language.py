@@ -20,7 +20,8 @@ def _config(**kw):
   return c
 
 
-@pytest.mark.parametrize("kind, preset", [("pcfg", "tiny"), ("pcfg", "cpu_easy"), ("hmm", "tiny"), ("hmm", "cpu")])
+@pytest.mark.parametrize("kind, preset", [("pcfg", "tiny"), ("pcfg", "cpu_easy"), ("hmm", "tiny"), ("hmm", "cpu"),
+                                          ("lm", "tiny")])
 def test_interface(kind, preset):
   lang = make_language(_config(kind=kind, preset=preset))
   assert isinstance(lang.name, str) and lang.vocab_size > 0 and lang.max_length > 0
@@ -38,6 +39,8 @@ def test_interface(kind, preset):
   assert lang.tasks
   for name, task in lang.tasks.items():
     assert task.name == name and task.num_classes >= 1
+    if task.dataset is not None:  # external text (GLUE): no labels of sampled sentences
+      continue
     for fn in (task.labels, task.bayes_predictions):
       out = fn(s)
       assert out.shape == (9,) and out.dtype == np.int32 and out.min() >= 0 and out.max() < task.num_classes
@@ -55,7 +58,9 @@ def test_released(released_grammar_path):
 
 
 @pytest.mark.parametrize("fields, pattern", [
-    (dict(kind="lm"), r"data.kind='lm'.*\['hmm', 'pcfg'\]"),
+    (dict(kind="rnn"), r"data.kind='rnn'.*\['hmm', 'lm', 'pcfg'\]"),
+    (dict(kind="lm", preset="cpu_easy"), r"data.preset='cpu_easy'.*kind='lm'.*'cpu', 'paper', 'tiny'"),
+    (dict(checkpoint="/x"), r"data.checkpoint is only meaningful for data.kind='lm'"),
     (dict(preset="huge"), r"data.preset='huge'.*'cpu_easy'.*'released'"),
     (dict(kind="hmm", preset="cpu_easy"), r"data.preset='cpu_easy'.*kind='hmm'.*'cpu'"),
     (dict(preset="released"), r"data.grammar_path"),

@@ -41,9 +41,9 @@ def test_unknown_language_is_named():
 def _tiny(module, arg, workdir, variants=None):
   """Runs `module.get_config(arg)` shrunk (quickstart.shrink), 1 seed, in a subprocess; returns the workdir."""
   c = quickstart.shrink(module.get_config(arg))
-  overrides = [f"--config.seeds=1", f"--config.train.num_steps={c.train.num_steps}",
-               f"--config.train.batch_size={c.train.batch_size}", f"--config.train.steps_per_call=10",
-               f"--config.optimizer.warmup_steps=5", "--config.eval.every=20", "--config.eval.num_pairs=256",
+  overrides = ["--config.seeds=1", f"--config.train.num_steps={c.train.num_steps}",
+               f"--config.train.batch_size={c.train.batch_size}", "--config.train.steps_per_call=10",
+               "--config.optimizer.warmup_steps=5", "--config.eval.every=20", "--config.eval.num_pairs=256",
                "--config.eval.batch_size=128", "--config.checkpoint.every=20", "--config.checkpoint.keep_period=20",
                "--config.curvature.steps=last:2", "--config.curvature.num_pairs=128", "--config.curvature.batch_size=64",
                "--config.curvature.fisher_examples=128", "--config.curvature.downstream_examples=128",

@@ -50,7 +50,7 @@ def test_errors_raised_inside_libraries_are_not_bad_input(capsys):
     with errors.one_line():
       make_language({"kind": "nope"})
   assert exit_info.value.code == errors.EXIT_BAD_INPUT
-  assert capsys.readouterr().err == "error: unknown data.kind='nope'; known kinds: ['hmm', 'pcfg']\n"
+  assert capsys.readouterr().err == "error: unknown data.kind='nope'; known kinds: ['hmm', 'lm', 'pcfg']\n"
   import numpy as np  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError):  # numpy's own ValueError: a bug, not bad input, so the traceback stays
     with errors.one_line():
