@@ -38,7 +38,7 @@ def test_unknown_language_is_named():
     continued.get_config("ptb")
 
 
-def _tiny(module, arg, workdir, variants=None):
+def _tiny(module, arg, workdir, variants=None, stages=None):
   """Runs `module.get_config(arg)` shrunk (quickstart.shrink), 1 seed, in a subprocess; returns the workdir."""
   c = quickstart.shrink(module.get_config(arg))
   overrides = ["--config.seeds=1", f"--config.train.num_steps={c.train.num_steps}",
@@ -53,6 +53,8 @@ def _tiny(module, arg, workdir, variants=None):
                "--config.probes.epochs=10", "--config.adversarial.refit_every=20",
                "--config.adversarial.head_examples=128", "--config.adversarial.batch_size=16",
                "--config.adversarial.head_steps=20", f"--config.variants={variants or c.variants}"]
+  if stages:
+    overrides.append(f"--config.stages={stages}")
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   name = module.__name__.split(".")[-1]
   proc = subprocess.run([sys.executable, "-m", "experiments.main", f"--config=configs/{name}.py:{arg}",
@@ -66,7 +68,8 @@ def _tiny(module, arg, workdir, variants=None):
 def test_tiny_hmm_algorithms_with_the_adversary_at_equal_loss(tmp_path):
   arms = ";".join(v for v in algorithms.get_config("adversarial").variants.split(";")
                   if v.startswith(("adamw", "adversarial")))
-  wd = _tiny(algorithms, "hmm,adversarial", str(tmp_path / "alg"), variants=arms)
+  # Curvature is exercised by the other tiny runs; here the λ control, the HMM tasks and the report's rows.
+  wd = _tiny(algorithms, "hmm,adversarial", str(tmp_path / "alg"), variants=arms, stages="train,probes,report")
   rows = jsonio.read_jsonl(os.path.join(wd, "adversarial", "metrics.jsonl"))
   lams = [r["adversarial_lambda"] for r in rows if "adversarial_lambda" in r]
   assert lams[0] == pytest.approx(0.05) and len(set(np.round(lams, 8))) > 1  # λ moved
