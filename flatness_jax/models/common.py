@@ -91,17 +91,9 @@ class MLMHead(nn.Module):
     return output_dtype(logits + bias.astype(logits.dtype))
 
 
-ONE_HOT_MAX_ROWS = 512  # tables up to this many rows are read by a one-hot matmul instead of a gather
-
-
 class TokenEmbed(nn.Module):
-  """Token embedding table E [V+2, d] (rows V = PAD, V+1 = MASK).
-
-  Small tables (≤ ONE_HOT_MAX_ROWS rows, every synthetic language here) are read as one_hot(tokens) @ E: the same
-  values (each output row is exactly one row of E), but the backward pass is a dense matmul instead of a
-  scatter-add, which XLA:CPU runs serially (measured ≈ 20% of a cpu_s training step). Larger tables use
-  `jnp.take` (a gather that the SPMD partitioner handles for batch-sharded ids and a ('vocab', 'embed')-sharded
-  table). Out-of-range ids give NaN (gather) or a zero row (one-hot)."""
+  """Token embedding table E [V+2, d] (rows V = PAD, V+1 = MASK); lookup by `jnp.take` (a gather that the SPMD
+  partitioner handles for batch-sharded ids and a ('vocab', 'embed')-sharded table). Out-of-range ids give NaN."""
   num_embeddings: int
   features: int
   dtype: jnp.dtype = jnp.float32
@@ -112,10 +104,7 @@ class TokenEmbed(nn.Module):
                                 (self.num_embeddings, self.features), self.param_dtype)
 
   def __call__(self, tokens):
-    table = self.embedding.astype(self.dtype)
-    if self.num_embeddings <= ONE_HOT_MAX_ROWS:
-      return jax.nn.one_hot(tokens, self.num_embeddings, dtype=table.dtype) @ table
-    return jnp.take(table, tokens, axis=0)
+    return jnp.take(self.embedding.astype(self.dtype), tokens, axis=0)
 
 
 def count_params(params):
