@@ -80,6 +80,21 @@ def test_tiny_hmm_algorithms_with_the_adversary_at_equal_loss(tmp_path):
   assert "| The algorithm matters at fixed size, task state6" in text and "adversarial − adamw" in text
 
 
+FAST = [(continued, "released"), (model_size, "hmm_lstm")]
+
+
+@pytest.mark.parametrize("module,arg", FAST, ids=[f"{m.__name__.split('.')[-1]}:{a}" for m, a in FAST])
+def test_tiny_variant_trains_and_reports(module, arg, tmp_path, released_grammar_path):
+  """Default tier: the released grammar and the LSTM sizes through training and the report (their curvature and
+  probes run in the slow tier below; the stages themselves are exercised on every language by the other tests)."""
+  wd = _tiny(module, arg, str(tmp_path / "run"), stages="train,report")
+  c = module.get_config(arg)
+  arms = list(sweep.parse_variants(c.variants)) or fields.split_list(c.sizes)
+  for arm in arms:
+    summary = json.load(open(os.path.join(wd, arm, "summary.json")))
+    assert np.isfinite(summary["final_gap_relative"]) and summary["final_gap_relative"] > 0, (arm, summary)
+
+
 SLOW = [(continued, "hmm"), (continued, "released"), (model_size, "hmm_lstm"), (model_size, "hmm"),
         (algorithms, "released,adversarial")]
 
