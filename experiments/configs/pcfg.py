@@ -7,6 +7,9 @@ Variants: configs/pcfg.py            the harder CPU grammar (cpu_hard: (4,6,6,6,
           configs/pcfg.py:released   the authors' released grammar (../shared/reference/rule_deep_mlm.txt, or
                                      --config.data.grammar_path=PATH); L* = 4.18 nats sentence-weighted, not the
                                      paper's 3.196 (see the data card); cpu_m, 4,000 steps, ~12 min on 2 cores.
+                                     Measured 2026-12-02 on 2 quiet cores, 6,000 steps: cpu_s (--config.model.preset
+                                     =cpu_s) 2.43 ± 0.17% of L* in 4.5 min (3% at step ≈ 3,300); cpu_m 3.38 ± 0.20%
+                                     in 8.4 min (3.53% at 5,000): the smaller model gets closer at equal steps.
           configs/pcfg.py:paper      paper scale: the paper-shaped PCFG preset (32 tokens, V=200, L* ≈ 3.14) and
                                      the 235M model (hidden 1024, 16 layers, 16 heads, FFN 4096), batch 4096, FSDP.
                                      Plan it first: python -m experiments.plan --config=configs/pcfg.py:paper
