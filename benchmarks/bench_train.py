@@ -29,7 +29,11 @@ def parse():
   p.add_argument("--batch", type=int, default=256)
   p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (the best of each is kept)")
   p.add_argument("--warmup", type=int, default=5, help="torch steps before timing (torch.compile compiles here)")
-  return p.parse_args()
+  args = p.parse_args()
+  for name in ("rounds", "warmup"):
+    if getattr(args, name) < 1:
+      p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+  return args
 
 
 def main():
@@ -106,12 +110,12 @@ def main():
       for name, measure in runners.items():
         best[name] = max(best[name], measure())
     print(f"  {size}: " + ", ".join(f"{name} {v:,.0f} tok/s" for name, v in best.items()), flush=True)
-    ours_scan, ours_single, torch_tps = best["scan"], best["single"], best
-    rows.append((size, models.count_params(params), ours_scan, ours_single, torch_tps, max_diff))
+    rows.append((size, models.count_params(params), best, max_diff))
   print("\n| size | params | ours, scan of 20 (tok/s) | ours, 1 step/call | PyTorch eager | torch.compile | "
         "ours / eager | ours / compiled | 1-step / compiled | max |logit diff| |")
   print("|---|---|---|---|---|---|---|---|---|---|")
-  for size, npar, a, b, tt, d in rows:
+  for size, npar, tt, d in rows:
+    a, b = tt["scan"], tt["single"]
     print(f"| {size} | {npar:,} | {a:,.0f} | {b:,.0f} | {tt['eager']:,.0f} | {tt['compile']:,.0f} | "
           f"{a / tt['eager']:.2f}× | {a / tt['compile']:.2f}× | {b / tt['compile']:.2f}× | {d:.1e} |")
 
