@@ -21,7 +21,8 @@ def get_config():
   c.curvature.rtol = 0.02             # Stop at this relative SE (0: fixed budget num_matvecs).
   c.curvature.max_matvecs = 300       # Cap on HVPs per estimate.
   c.curvature.num_pairs = 1024        # Held-out (sentence, position) pairs defining the pre-training loss.
-  c.curvature.batch_size = 256        # Pairs per Hessian batch.
+  c.curvature.batch_size = 128        # Pairs per Hessian batch (microbatch: the estimate is the same for any
+  #                                     size; 128 was the fastest per HVP on 2 cores, benchmarks/bench_pyhessian.py).
   c.curvature.fisher_examples = 1024  # Examples for the Fisher estimator (SE over examples).
   c.curvature.fisher_samples = 1      # Labels sampled per example.
   c.curvature.lanczos_iters = 20      # Lanczos iterations for λ_max.

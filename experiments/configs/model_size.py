@@ -10,6 +10,13 @@ Runtime:  measured on 2 CPU cores shared with other jobs (load 5–8): training 
 Reaches:  (measured) gaps 1.47 ± 0.23, 1.11 ± 0.19, 1.65 ± 0.26% of L* (cpu_easy PCFG, L* ≈ 1.67 nats); the
           report's size table gives gap ± SE, Tr(H) ± SE own and embedded, Fisher ± SE and accuracies ± std per
           size, and the size verdicts (largest minus smallest at equal loss) with their CIs.
+:hmm      (measured 2026-12-02, 3 seeds, 40 min on 2 cores, partly shared): the recipe's 2,600 / 5,200 steps
+          leave the HMM short of equal loss: gaps xs 4.3–5.1%, s 3.7–3.9%, m 3.0–3.5% of L* = 1.82 (continued:hmm
+          reaches 1.9–2.1% at 6,000 steps; about 2.3× this runtime would bring every size there). At those gaps,
+          m − xs: state10 +1.9 [−0.6, +4.4] pts, state6 +2.4 [−2.4, +7.1] (paper +4.5; n.s.), Tr(H) own
+          −143 [−209, −78] (lower for larger), embedded in m −13 [−40, +14] (n.s.: most of the own-
+          parameterization drop is the parameterization); ρ(Tr(H), acc state10) −0.82 [−0.96, −0.28] but
+          ρ(loss, acc) −0.74 [−0.95, −0.08] too, and partial r(Tr(H), acc | log params) −0.23 [−0.94, +0.86].
 Sizes:    xs = 32×2 layers, 2 heads, FFN 128 (5,200 steps; the others 2,600); s = 64×2, 4 heads, FFN 256;
           m = 128×2, 8 heads, FFN 512 (width ×2 per step at one head width, 16, so every smaller model embeds in
           m: residual width, heads and FFN doubled).

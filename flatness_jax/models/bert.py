@@ -42,11 +42,13 @@ class Attention(nn.Module):
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x, key_mask, train):
+  def __call__(self, x, key_mask, train, queries=None):
+    """x [B, L, d] (keys and values); queries [B, Q, d] (default x): the output has one row per query."""
     proj = lambda name: nn.DenseGeneral(
         (self.num_heads, self.head_dim), axis=-1, dtype=self.dtype, param_dtype=self.param_dtype, name=name,
         kernel_init=common.normal_init(("embed", "heads", "kv")), bias_init=common.zeros_init(("heads", "kv")))
-    q, k, v = proj("query")(x), proj("key")(x), proj("value")(x)  # [B, L, H, hd]
+    q = proj("query")(x if queries is None else queries)  # [B, Q, H, hd]
+    k, v = proj("key")(x), proj("value")(x)  # [B, L, H, hd]
     scores = jnp.einsum("bqhc,bkhc->bhqk", q, k).astype(jnp.promote_types(q.dtype, jnp.float32))
     scores = scores / math.sqrt(self.head_dim)
     scores = jnp.where(key_mask[:, None, None, :], scores, jnp.finfo(scores.dtype).min)
@@ -85,11 +87,18 @@ class Block(nn.Module):
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x, key_mask, train):
+  def __call__(self, x, key_mask, train, positions=None):
+    """x [B, L, d] -> [B, L, d]; with positions [B, K], only the rows at those positions, [B, K, d] (the same
+    values: keys and values still come from every token, queries and the FFN from the K rows only)."""
     kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
     drop = nn.Dropout(self.dropout, deterministic=not train)
     h = common.layer_norm("attn_norm", **kw)(x)
-    h = Attention(self.d_model, self.num_heads, self.head_dim, self.dropout, name="attn", **kw)(h, key_mask, train)
+    attn = Attention(self.d_model, self.num_heads, self.head_dim, self.dropout, name="attn", **kw)
+    if positions is None:
+      h = attn(h, key_mask, train)
+    else:
+      h = attn(h, key_mask, train, queries=common.gather_positions(h, positions))
+      x = common.gather_positions(x, positions)
     x = x + drop(h)
     h = Mlp(self.d_model, self.d_ff, name="mlp", **kw)(common.layer_norm("mlp_norm", **kw)(x))
     return x + drop(h), None
@@ -148,14 +157,18 @@ class BertMLM(nn.Module):
     self.final_norm = common.layer_norm(None, **kw)
     self.head = common.MLMHead(self.vocab_size, self.d_model, self.tie_embeddings, **kw)
 
-  def _encode(self, tokens, train):
-    """Residual stream after the last block (before the final LayerNorm), [B, L, d]."""
+  def _embed(self, tokens, train):
+    """x_0 [B, L, d] and the key mask [B, L] (False at PAD)."""
     length = tokens.shape[1]
     if length > self.max_length:
       raise ValueError(f"sequence length {length} exceeds max_length {self.max_length}")
     key_mask = tokens != self.pad_id  # [B, L]: PAD keys get no attention
     x = self.token_embed(tokens) + self.position_embedding[:length].astype(self.dtype)
-    x = self.embed_dropout(self.embed_norm(x), deterministic=not train)
+    return self.embed_dropout(self.embed_norm(x), deterministic=not train), key_mask
+
+  def _encode(self, tokens, train):
+    """Residual stream after the last block (before the final LayerNorm), [B, L, d]."""
+    x, key_mask = self._embed(tokens, train)
     if self.scan_layers:
       x, _ = self.layers(x, key_mask, train)
     else:
@@ -164,9 +177,23 @@ class BertMLM(nn.Module):
     return x
 
   def __call__(self, tokens, positions, *, train=False):
-    """Logits over the V words at `positions` ([B] -> [B, V]; [B, K] -> [B, K, V]) of tokens [B, L] int32."""
-    h = common.gather_positions(self._encode(tokens, train), positions)
-    return self.head(self.final_norm(h), self.token_embed.embedding)
+    """Logits over the V words at `positions` ([B] -> [B, V]; [B, K] -> [B, K, V]) of tokens [B, L] int32.
+
+    Only the masked positions' logits are needed, so the last block computes its queries, attention output and
+    FFN at the K gathered rows (keys and values still at all L tokens): the logits are the same function as
+    head(features(tokens) gathered at positions) (tests/models/test_bert.py), and the last block costs about
+    K/L + (1 − K/L)·f_kv of a full one (f_kv: the key/value projections' share of a block's FLOPs). With
+    scan_layers every block runs on all tokens (one scanned program)."""
+    if self.scan_layers or self.num_layers == 0:
+      h = common.gather_positions(self._encode(tokens, train), positions)
+      return self.head(self.final_norm(h), self.token_embed.embedding)
+    idx = positions[:, None] if positions.ndim == 1 else positions
+    x, key_mask = self._embed(tokens, train)
+    for block in self.layers[:-1]:
+      x, _ = block(x, key_mask, train)
+    h, _ = self.layers[-1](x, key_mask, train, positions=idx)  # [B, K, d]
+    logits = self.head(self.final_norm(h), self.token_embed.embedding)
+    return logits[:, 0] if positions.ndim == 1 else logits
 
   def features(self, tokens, *, train=False):
     """Every token's final representation LN_final(x_num_layers), [B, L, d] (for probes)."""

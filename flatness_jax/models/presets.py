@@ -8,7 +8,8 @@ the standard BERT shape family (head width 64, FFN 4d) and picked depth to hit e
 exactly the paper's. With the synthetic vocabularies (V = 200 words) the embedding is negligible and the same
 presets have fewer parameters (see `paper_param_count` and the tests: 235M -> 202.8M at V=200, L=32).
 LSTM presets use d hidden units per direction (params ~ (16 + 24 (n-1)) d^2). CPU presets are the quickstart
-sizes (DESIGN.md: d=64x2 with 4 heads and FFN 256 reached <= 2% gap in ~2-3 minutes on 2 cores).
+sizes (DESIGN.md: d=64x2 with 4 heads and FFN 256 reached <= 2% gap in ~2-3 minutes on 2 cores; cpu_xs, d=32x2
+with 2 heads of 16 and FFN 128, needs twice the steps for the same gap).
 
 Override rule: a preset sets the fields it names; any field whose value differs from `default_model_config()`
 is explicit and wins over the preset (so an explicit value equal to the default cannot override a preset).
@@ -32,8 +33,9 @@ def _lstm(d, layers):
 
 
 PRESETS = {
-    # CPU quickstart sizes (~0.02M-3M parameters at V=50, L=16).
+    # CPU quickstart sizes (~0.02M-3M parameters at V=50, L=16); the quickstart trains cpu_xs and cpu_s.
     "cpu_tiny": _bert(32, 1, 2, 128),
+    "cpu_xs": _bert(32, 2, 2, 128),
     "cpu_s": _bert(64, 2, 4, 256),
     "cpu_m": _bert(128, 2, 4, 512),
     "cpu_l": _bert(128, 4, 4, 512),

@@ -36,7 +36,7 @@ def variant_config(config, name: str, overrides: dict):
   sub = config.copy_and_resolve_references()
   with sub.unlocked():
     sub.job, sub.name = "train", name
-    for key in ("sizes", "variants", "seeds"):
+    for key in ("sizes", "size_overrides", "variants", "seeds"):
       if key in sub:
         del sub[key]
     for key, value in overrides.items():
@@ -54,8 +54,11 @@ def variant_config(config, name: str, overrides: dict):
 
 
 def size_config(config, size: str):
-  """The single-run config of one size: `config` with model.preset = size and job 'train'."""
-  return variant_config(config, size, {"model.preset": size})
+  """The single-run config of one size: `config` with model.preset = size, then that size's entry of
+  `config.size_overrides` (the variants syntax, e.g. 'cpu_xs:train.num_steps=5200'; sizes it does not name are
+  unchanged), and job 'train'."""
+  extra = parse_variants(config.get("size_overrides", "") or "")
+  return variant_config(config, size, {"model.preset": size, **extra.get(size, {})})
 
 
 def num_seeds(config) -> int:

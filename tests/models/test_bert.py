@@ -66,6 +66,17 @@ def test_shapes_and_masked_positions_only(tie):
   assert ("output" in params["head"]) == (not tie)
 
 
+@pytest.mark.parametrize("layers", [1, 3])
+def test_last_block_at_the_masked_rows_only_is_the_same_function(layers):
+  """__call__ runs the last block's queries and FFN at the gathered positions only: same logits as the head on
+  every token's features, for one block (no full blocks before it) and several, duplicate positions included."""
+  model = models.BertMLM(vocab_size=V, max_length=12, d_model=16, num_layers=layers, num_heads=2, d_ff=32)
+  params = _init(model)["params"]
+  out = _outputs(model, params, _tokens(jax.random.key(2)), ("one", "many", "full"))
+  np.testing.assert_allclose(out["one"], out["full"][jnp.arange(4), POS1], atol=1e-5)
+  np.testing.assert_allclose(out["many"], jnp.take_along_axis(out["full"], POSK[..., None], axis=1), atol=1e-5)
+
+
 def test_pad_keys_do_not_influence_real_tokens():
   model = _model()
   params = _init(model)["params"]
