@@ -2,21 +2,24 @@
 of a synthetic PCFG → curvature and linear probes of their converged checkpoints → report.md with CIs and verdicts.
 
 Command:  python -m experiments.main --config=configs/quickstart.py --workdir=runs/quickstart
-Runtime:  measured 9 min 50 s on a quiet 2-core CPU machine from an empty workdir and an empty compilation cache
-          (2026-12-02): data card 1 s, training cpu_s 120 s (119k tokens/s) and cpu_m 262 s (47k tokens/s, compute
-          bound), curvature of two checkpoints 63 s (cpu_s) and 85 s (cpu_m; 54 s of the two is XLA compilation),
-          probes 20 s and 30 s, report 1 s. A second run reuses the persistent compilation cache
-          (flatness_jax.parallel.compile_cache): first training step after 2 s instead of 7 s, cpu_s curvature 32 s
-          instead of 63 s (compile 3.4 s instead of 28.5 s). timings.json in the workdir has the stage table.
-          Other jobs on the same cores stretch it (46 min at load 4–6).
-Reaches:  held-out gap ≤ 2% of the optimal loss (L* ≈ 1.67 nats on cpu_easy) for both sizes (measured: cpu_s
-          1.31 ± 0.22%, cpu_m 1.63 ± 0.23%; Tr(H) 99 ± 4 vs Fisher 101 ± 5 for cpu_s); the report
+Runtime:  measured 3 min 45 s on a quiet 2-core CPU machine from an empty workdir and an empty compilation cache
+          (2026-12-02): data card 0.5 s, training cpu_xs 69 s (5,200 steps) and cpu_s 67 s (2,600 steps),
+          curvature of two checkpoints 29 s (cpu_xs) and 36 s (cpu_s; 39 s of the two is XLA compilation), probes
+          11 s and 10 s, report 0.5 s. (Before: 9 min 50 s with cpu_s and cpu_m; what changed: the sizes are now
+          cpu_xs and cpu_s, since cpu_m's 262 s of compute-bound training alone broke a 6-minute budget; BertMLM runs
+          its last block at the masked rows only, 1.5× faster steps and HVPs; curvature batches of 128.) A second
+          run reuses the persistent compilation cache (flatness_jax.parallel.compile_cache; measured with the
+          earlier sizes: first training step after 2 s instead of 7 s, cpu_s curvature 32 s instead of 63 s).
+          timings.json in the workdir has the stage table. Other jobs on the same cores stretch it.
+Reaches:  held-out gap ≤ 2% of the optimal loss (L* ≈ 1.67 nats on cpu_easy) for both sizes (measured: cpu_xs
+          1.33 ± 0.24%, cpu_s 1.07 ± 0.21%; cpu_s Tr(H) at step 2,600: 102.8 ± 2.8 with 100 probes in
+          benchmarks/bench_pyhessian.py); the report
           (runs/quickstart/report.md) gives per size and per converged checkpoint: gap ± SE, Tr(H) ± SE,
           Fisher trace ± SE, probe accuracies ± std on tasks A/B/C next to majority / Bayes / lookup-table
           accuracies. With one pre-training seed per size (the default, to keep the runtime) the report prints
           measurements, not verdicts ("untested: 1 seed"); --config.seeds=3 (about 3× the time) or
           configs/model_size.py / configs/continued.py give the replicated answer. Stages can be chosen with
-          --config.stages=train,report etc.
+          --config.stages=train,report etc.; --config.sizes=cpu_s,cpu_m trains the earlier, larger pair.
 Language: the 'cpu_easy' balanced PCFG (depth 4 → 16 tokens, 4 non-terminals per level, 2 rules each, 50 words);
           recipe of ../shared/DESIGN.md (pre-LN encoder, AdamW β=(0.9, 0.98), lr 3e-3, 200-step warmup, cosine to 2%).
 """
