@@ -30,6 +30,8 @@ FLOPs per step (multiply-adds count 2; forward + backward = 3 × forward):
     dense   6 · N_blocks · B·L          N_blocks = n·(4·d·a + 2·d·f): the block matmuls, applied at every position
     attn    12 · n · L² · a · B         q·kᵀ and probs·v (2·L²·a each, forward)
     head    6 · (d² + d·V) · B·K        the MLM head runs only at the K masked positions (K = 1 for masking='one')
+  and BertMLM (without scan_layers) runs its last block's queries, output projection and FFN at the K masked rows
+  only: dense − 6·(2·d·a + 2·d·f)·B·(L − K), attn − 12·L·a·B·(L − K).
   Embedding lookups are gathers (no FLOPs). Layer norms, GELU, softmax and the optimizer update are not counted
   (XLA's cost analysis of a d=128 model counts ≈ 5% more for these; tests/parallel/test_plan.py checks the
   formula against `compile().cost_analysis()['flops']`). Padding counts: every sentence is run at length L.
@@ -95,6 +97,7 @@ class TransformerShape:
   vocab: int
   length: int  # sequence length L (padded)
   masked: int  # masked positions per sequence K
+  last_at_masked: bool = True  # the last block runs at the K masked rows only (BertMLM without scan_layers)
 
   @property
   def block_params(self) -> int:
@@ -118,7 +121,8 @@ def transformer_shape(model_config, vocab_size: int, length: int, masking: str =
     raise ValueError(f"FLOPs/activation formulas cover model.kind='bert' only, got {c.kind!r}")
   hd = c.head_dim or c.d_model // c.num_heads
   return TransformerShape(d=c.d_model, n=c.num_layers, h=c.num_heads, a=c.num_heads * hd, f=c.d_ff,
-                          vocab=vocab_size, length=length, masked=masked_positions(masking, length))
+                          vocab=vocab_size, length=length, masked=masked_positions(masking, length),
+                          last_at_masked=not c.scan_layers)
 
 
 def parse_mesh(spec: str) -> dict[str, int]:
@@ -189,6 +193,9 @@ def train_flops(shape: TransformerShape, batch: int) -> dict[str, float]:
   s = shape
   dense = 6.0 * s.block_params * batch * s.length
   attention = 12.0 * s.n * s.length ** 2 * s.a * batch
+  if s.last_at_masked and s.n >= 1:  # the last block: keys/values at L rows, the rest at K rows
+    dense -= 6.0 * (2 * s.d * s.a + 2 * s.d * s.f) * batch * (s.length - s.masked)
+    attention -= 12.0 * s.length * s.a * batch * (s.length - s.masked)
   head = 6.0 * (s.d * s.d + s.d * s.vocab) * batch * s.masked
   return {"dense": dense, "attention": attention, "head": head, "total": dense + attention + head}
 

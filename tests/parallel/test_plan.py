@@ -1,4 +1,5 @@
 """flatness_jax.parallel.plan: exact parameter counts, FSDP bytes, FLOPs against XLA's cost analysis."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -145,8 +146,11 @@ def test_flops_count_the_head_only_at_masked_positions():
   shape = plan.transformer_shape(_config("bert_235m"), 200, 32)
   one = plan.train_flops(shape, 4096)
   assert one["head"] == 6 * (1024 ** 2 + 1024 * 200) * 4096
-  assert one["dense"] == 6 * 16 * (4 * 1024 ** 2 + 2 * 1024 * 4096) * 4096 * 32
-  assert one["attention"] == 12 * 16 * 32 ** 2 * 1024 * 4096
+  last = (2 * 1024 ** 2 + 2 * 1024 * 4096) * 31  # the last block's Q, O and FFN skip the 31 unmasked rows
+  assert one["dense"] == 6 * (16 * (4 * 1024 ** 2 + 2 * 1024 * 4096) * 32 - last) * 4096
+  assert one["attention"] == 12 * (16 * 32 ** 2 - 32 * 31) * 1024 * 4096
+  full = plan.train_flops(dataclasses.replace(shape, last_at_masked=False), 4096)  # scan_layers: every row
+  assert full["dense"] == 6 * 16 * (4 * 1024 ** 2 + 2 * 1024 * 4096) * 4096 * 32
   bert = plan.train_flops(plan.transformer_shape(_config("bert_235m"), 200, 32, masking="bert"), 4096)
   assert bert["head"] == 5 * one["head"]  # ⌈0.15 · 32⌉ = 5 slots
 
