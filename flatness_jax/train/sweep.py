@@ -9,6 +9,7 @@ is that run), `workdir/<arm>/seed_<k>` with seeds > 1. Each run's config.json re
 import ast
 import os
 
+from flatness_jax import models as models_lib
 from flatness_jax.rundir import fields
 from flatness_jax.train import config_checks
 
@@ -85,6 +86,9 @@ def run_configs(config) -> dict:
   if config.get("variants"):
     arms = {n: variant_config(config, n, o) for n, o in parse_variants(config.variants).items()}
   else:
+    unknown = sorted(set(parse_variants(config.get("size_overrides", "") or "")) - set(models_lib.PRESETS))
+    if unknown:
+      raise ValueError(f"size_overrides names {unknown}, not model presets (known: {sorted(models_lib.PRESETS)})")
     arms = {s: size_config(config, s) for s in fields.split_list(config.sizes)}
   if not arms:
     raise ValueError("nothing to train: set sizes (e.g. cpu_s,cpu_m) or variants")

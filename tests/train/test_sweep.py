@@ -25,6 +25,12 @@ def test_size_overrides_apply_to_the_size_they_name_only():
   c.size_overrides = "cpu_xs:train.no_such_field=1"
   with pytest.raises(ValueError, match="unknown config field 'train.no_such_field'"):
     sweep.run_configs(c)
+  c.size_overrides = "cpu_xss:train.num_steps=10"  # a typo in the size: named, not silently ignored
+  with pytest.raises(ValueError, match=r"size_overrides names \['cpu_xss'\], not model presets"):
+    sweep.run_configs(c)
+  c.size_overrides = "cpu_xs:train.num_steps"
+  with pytest.raises(ValueError, match="'train.num_steps' in variant 'cpu_xs' is not key=value"):
+    sweep.run_configs(c)
 
 
 def test_one_seed_keeps_the_plain_layout():
