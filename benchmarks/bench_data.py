@@ -5,7 +5,8 @@
 
 Sampling: `language.sample` for the paper presets (PCFG, HMM) and the released grammar. Exact conditionals
 p(x_t = w | x_{−t}) for every position of a sentence: the batched inside–outside of flatness_jax.data
-(`PCFGLanguage.masked_conditionals`) against two dense per-sentence numpy references run in the same process on
+(`PCFGLanguage.masked_conditionals`, on the pruned chart: only the spans where some symbol is reachable at the
+sentence's length) against two dense per-sentence numpy references run in the same process on
 sentences of the same distribution (flatness_jax.data.reference): `dense` sums the splits of each span with a
 matrix product and applies the N³ rule tensor once per span (BLAS), `naive` is the textbook loop with one N³
 einsum per (span, split). Throughputs are per second of process CPU time (robust to other jobs on a shared

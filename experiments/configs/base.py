@@ -75,6 +75,8 @@ def train_config() -> ml_collections.ConfigDict:
   c.adversarial.gap_tolerance = 0.002  # Allowed excess gap over the reference at each evaluation (fraction of L*).
   c.adversarial.lambda_factor = 1.5  # λ ×/÷ this factor at every evaluation (up while within the tolerance).
   c.adversarial.lambda_max = 10.0  # Upper bound on the adapted λ.
+  c.adversarial.start_step = 0  # The adversarial term is off (λ = 0, no λ adaptation) before this step: lets a
+  #                               language with a loss plateau (the HMM's) leave it as the reference does first.
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every = 200         # Held-out evaluation every this many steps (and at every checkpoint).

@@ -17,6 +17,21 @@ with its log-scale, so sentences of any length stay in range (raw float64 probab
 
 `leftmost_posteriors` runs the outside recursion along the leftmost path of the tree only, for the tree-node tasks
 of flatness_jax.data.pcfg_tasks.
+
+Pruned charts (`compute_chart(..., pruned=True)`, what the masked conditionals use): a span [i, k) of a sentence of
+length n can carry a node of a derivation only if some symbol A is *reachable* there,
+  R_n(0,n) = {S : π(S) > 0, S ⇒* strings of length n},
+  B ∈ R_n(i,j), C ∈ R_n(j,k)  if  A ∈ R_n(i,k), A → BC, B derives length j − i and C length k − j,
+which depends on the lengths only (yield_lengths), not the words. Every derivation of nonzero probability has all
+its nodes in R_n, so dropping the spans where R_n is empty (and treating their inside and outside as 0) leaves
+every sum over derivations, hence the leaf outsides and the conditionals, unchanged. Level-structured grammars gain
+most: in the authors' released grammar the start symbols split into two A1 spans of ≤ 8 tokens, so a span wider
+than 4 exists only as a prefix or a suffix. The inside of a kept span is then the sum over derivations inside the
+kept spans only, which differs from β for symbols not reachable there; `prefix_inside` (the argmax tasks, which
+need β of every symbol over a prefix) therefore uses the full chart.
+
+Every width's inside and outside array carries one extra all-zero row (log-scale NEG) at the end: row index −1
+(a span absent from the chart) reads it, so terms over absent spans contribute 0 without a selection.
 """
 import dataclasses
 import functools
@@ -49,6 +64,44 @@ class ChartPlan:
     self.inside, self.out_left, self.out_right = sets(~is_root)
     self.root_inside, self.root_left, self.root_right = sets(is_root)
     self.all_left = RuleSet(g.rule_lhs, g.rule_right, g.rule_left, g.rule_prob, feas)
+    self._grammar = g
+    self._reachable = {}
+
+  def reachable(self, n: int) -> list:
+    """R_n per width w: [n − w + 1 (start i), N] bool, symbol A reachable over [i, i+w) in a sentence of length n
+    (module docstring); computed top-down over widths, one boolean matrix product per (width, split)."""
+    n = int(n)
+    if n not in self._reachable:
+      g, feas = self._grammar, self.feasible
+      num = g.num_nonterminals
+      reach = [np.zeros((max(n - w + 1, 0), num), bool) for w in range(n + 1)]
+      if 1 <= n <= self.length:
+        reach[n][0] = (g.start > 0) & feas[:, n]
+      for w in range(n, 1, -1):
+        parent = reach[w].astype(np.float64)
+        if not parent.any():
+          continue
+        for j in range(1, w):
+          ok = feas[g.rule_lhs, w] & feas[g.rule_left, j] & feas[g.rule_right, w - j]
+          if not ok.any():
+            continue
+          to_left, to_right = np.zeros((num, num)), np.zeros((num, num))
+          to_left[g.rule_lhs[ok], g.rule_left[ok]] = 1.0
+          to_right[g.rule_lhs[ok], g.rule_right[ok]] = 1.0
+          reach[j][:n - w + 1] |= parent @ to_left > 0
+          reach[w - j][j:j + n - w + 1] |= parent @ to_right > 0
+      self._reachable[n] = reach
+    return self._reachable[n]
+
+  @functools.cached_property
+  def reach_table(self) -> np.ndarray:
+    """[L + 1 (length n), L + 1 (width w), L (start i), N] bool: R_n over [i, i+w) for every length n ≤ L."""
+    length, num = self.length, self.feasible.shape[0]
+    table = np.zeros((length + 1, length + 1, max(length, 1), num), bool)
+    for n in range(1, length + 1):
+      for w, r in enumerate(self.reachable(n)[1:], start=1):
+        table[n, w, :len(r)] = r
+    return table
 
 
 @functools.lru_cache(maxsize=16)
@@ -63,8 +116,9 @@ def chart_plan(grammar, length: int) -> ChartPlan:
 
 @dataclasses.dataclass
 class Chart:
-  """Per width w: span rows (start[w][c], sent[w][c]) with i + w ≤ n, row index pos[w][i, s] (−1: no such span),
-  normalised inside[w] / outside[w] [#rows, N] and their log-scales [#rows] (true β = vector · exp(scale))."""
+  """Per width w: span rows (start[w][c], sent[w][c]) with i + w ≤ n (pruned: and the span reachable), row index
+  pos[w][i, s] (−1: no such span), normalised inside[w] / outside[w] [#rows + 1, N] and their log-scales
+  [#rows + 1] (true β = vector · exp(scale); the last row is the all-zero row that index −1 reads)."""
   lengths: np.ndarray
   start: list
   sent: list
@@ -73,36 +127,57 @@ class Chart:
   inside_scale: list
   outside: list = None
   outside_scale: list = None
+  need: list = None  # pruned: [#rows, N] bool per width, the symbols reachable over each row's span
   log_likelihood: np.ndarray = None  # [b]: log p(x)
 
-def _spans(lengths, length):
+def _spans(lengths, length, plan=None):
+  """Span rows per width (start, sent, pos; module docstring) and, with a plan (pruned chart), only the spans where
+  some symbol is reachable, plus need[w] [#rows, N]: the symbols reachable over each row's span (None: all)."""
   start, sent, pos = [None] * (length + 1), [None] * (length + 1), [None] * (length + 1)
+  need = [None] * (length + 1)
+  if plan is not None:
+    table = plan.reach_table
+    present = table.any(-1)  # [n, w, i]
+    n_of = np.clip(lengths, 0, length)
   for w in range(1, length + 1):
     ok = np.arange(length - w + 1)[:, None] + w <= lengths[None, :]
-    start[w], sent[w] = np.nonzero(ok)
+    if plan is None:
+      start[w], sent[w] = np.nonzero(ok)
+    else:
+      ok &= present[n_of[None, :], w, np.arange(length - w + 1)[:, None]]
+      start[w], sent[w] = np.nonzero(ok)
+      need[w] = table[n_of[sent[w]], w, start[w]]
     pos[w] = np.full(ok.shape, -1)
     pos[w][start[w], sent[w]] = np.arange(len(start[w]))
-  return start, sent, pos
+  return start, sent, pos, need
 
 
-def compute_chart(grammar, tokens, lengths, with_outside: bool = True) -> Chart:
-  """Inside (and outside) charts for a padded batch `tokens` [b, L] (−1 or anything past `lengths`)."""
+def _with_zero_row(acc, m):
+  """normalise(acc, m) with the all-zero row (scale NEG) appended (acc [rows + 1, N], its last row zero)."""
+  return normalise(acc, np.append(m, NEG))
+
+
+def compute_chart(grammar, tokens, lengths, with_outside: bool = True, pruned: bool = False) -> Chart:
+  """Inside (and outside) charts for a padded batch `tokens` [b, L] (−1 or anything past `lengths`); pruned: only
+  the reachable spans (module docstring; same leaf outsides and likelihoods, not for `prefix_inside`)."""
   tokens = np.asarray(tokens)
   lengths = np.asarray(lengths, np.int64)
   b, length = tokens.shape
   plan = chart_plan(grammar, length)
   n = grammar.num_nonterminals
-  start, sent, pos = _spans(lengths, length)
+  start, sent, pos, need = _spans(lengths, length, plan if pruned else None)
   beta, sb = [None] * (length + 1), [None] * (length + 1)
-  beta[1], sb[1] = normalise(grammar.emission.T[tokens[sent[1], start[1]]].copy(), np.zeros(len(start[1])))
+  leaves = np.zeros((len(start[1]) + 1, n))
+  leaves[:-1] = grammar.emission.T[tokens[sent[1], start[1]]]
+  beta[1], sb[1] = _with_zero_row(leaves, np.zeros(len(start[1])))
   for w in range(2, length + 1):
     ci, cs = start[w], sent[w]
     rows = len(ci)
     root = np.flatnonzero((ci == 0) & (lengths[cs] == w))
     splits = [j for j in range(1, w) if plan.inside.any_feasible(j, w - j, w)
-              or (root.size and plan.root_inside.any_feasible(j, w - j, w))]
+              or (root.size and plan.root_inside.any_feasible(j, w - j, w))] if rows else []
     if not splits:
-      beta[w], sb[w] = np.zeros((rows, n)), np.full(rows, NEG)
+      beta[w], sb[w] = np.zeros((rows + 1, n)), np.full(rows + 1, NEG)
       continue
     m = np.full(rows, NEG)
     parts = []
@@ -111,14 +186,15 @@ def compute_chart(grammar, tokens, lengths, with_outside: bool = True) -> Chart:
       c = sb[j][li] + sb[w - j][ri]
       np.maximum(m, c, out=m)
       parts.append((j, li, ri, c))
-    acc = np.zeros((rows, n))
+    full = np.zeros((rows + 1, n))
+    acc = full[:rows]
     plan.inside.contract(acc, [Term(j, w - j, w, None, beta[j], li, beta[w - j], ri, np.exp(c - m))
-                               for j, li, ri, c in parts])
+                               for j, li, ri, c in parts], need[w])
     if root.size:
       plan.root_inside.contract(acc, [Term(j, w - j, w, root, beta[j], li[root], beta[w - j], ri[root],
-                                           np.exp(c[root] - m[root])) for j, li, ri, c in parts])
-    beta[w], sb[w] = normalise(acc, m)
-  chart = Chart(lengths=lengths, start=start, sent=sent, pos=pos, inside=beta, inside_scale=sb)
+                                           np.exp(c[root] - m[root])) for j, li, ri, c in parts], need[w])
+    beta[w], sb[w] = _with_zero_row(full, m)
+  chart = Chart(lengths=lengths, start=start, sent=sent, pos=pos, inside=beta, inside_scale=sb, need=need)
   chart.log_likelihood = _log_likelihood(grammar, chart)
   if with_outside:
     _outside(grammar, plan, chart, length)
@@ -155,8 +231,10 @@ def _outside(grammar, plan, chart, length):
       # Target [i, i+w) as the left child of [i, i+w+u) with sibling [i+w, i+w+u).
       if plan.out_left.any_feasible(w + u, u, w) or plan.root_left.any_feasible(w + u, u, w):
         sel = np.flatnonzero(ci + w + u <= n_s)
+        pi, si = pos[w + u][ci[sel], cs[sel]], pos[u][ci[sel] + w, cs[sel]]
+        kept = (pi >= 0) & (si >= 0)  # parent and sibling in the chart (always, unless pruned)
+        sel, pi, si = sel[kept], pi[kept], si[kept]
         if sel.size:
-          pi, si = pos[w + u][ci[sel], cs[sel]], pos[u][ci[sel] + w, cs[sel]]
           c = sa[w + u][pi] + sb[u][si]
           reg.append((plan.out_left, (w + u, u, w, sel, alpha[w + u], pi, beta[u], si), c))
           r = np.flatnonzero((ci[sel] == 0) & (n_s[sel] == w + u))
@@ -166,8 +244,10 @@ def _outside(grammar, plan, chart, length):
       # Target [i, i+w) as the right child of [i−u, i+w) with sibling [i−u, i).
       if plan.out_right.any_feasible(w + u, u, w) or plan.root_right.any_feasible(w + u, u, w):
         sel = np.flatnonzero(ci >= u)
+        pi, si = pos[w + u][ci[sel] - u, cs[sel]], pos[u][ci[sel] - u, cs[sel]]
+        kept = (pi >= 0) & (si >= 0)
+        sel, pi, si = sel[kept], pi[kept], si[kept]
         if sel.size:
-          pi, si = pos[w + u][ci[sel] - u, cs[sel]], pos[u][ci[sel] - u, cs[sel]]
           c = sa[w + u][pi] + sb[u][si]
           reg.append((plan.out_right, (w + u, u, w, sel, alpha[w + u], pi, beta[u], si), c))
           r = np.flatnonzero((ci[sel] == u) & (n_s[sel] == w + u))
@@ -176,17 +256,18 @@ def _outside(grammar, plan, chart, length):
                                          si[r]), sb[u][si[r]]))
     items = reg + rl + rr
     if not items and not roots.size:
-      alpha[w], sa[w] = np.zeros((rows, n)), np.full(rows, NEG)
+      alpha[w], sa[w] = np.zeros((rows + 1, n)), np.full(rows + 1, NEG)
       continue
     for _, args, c in items:
       m[args[3]] = np.maximum(m[args[3]], c)
-    acc = np.zeros((rows, n))
+    full = np.zeros((rows + 1, n))
+    acc = full[:rows]
     acc[roots] = grammar.start * np.exp(-m[roots])[:, None]
     for rule_set in (plan.out_left, plan.out_right, plan.root_left, plan.root_right):
       terms = [Term(*args, np.exp(c - m[args[3]])) for rs, args, c in items if rs is rule_set]
       if terms:
-        rule_set.contract(acc, terms)
-    alpha[w], sa[w] = normalise(acc, m)
+        rule_set.contract(acc, terms, chart.need[w])
+    alpha[w], sa[w] = _with_zero_row(full, m)
   chart.outside, chart.outside_scale = alpha, sa
 
 
@@ -269,7 +350,7 @@ def conditionals_from_chart(grammar, chart, out=None) -> np.ndarray:
   """p(x_t = w | x_{−t}) [b, L, V] from the leaf outsides; zeros at padding (and where p(x_{−t}) = 0). Written into
   `out` (zeros) when given, else into a new array."""
   length = len(chart.inside) - 1
-  joint = matmul_rows(chart.outside[1], grammar.emission)  # ∝ p(x_t = w, x_{−t}), one row per real token
+  joint = matmul_rows(chart.outside[1][:-1], grammar.emission)  # ∝ p(x_t = w, x_{−t}), one row per token
   total = joint.sum(-1, keepdims=True)
   np.divide(joint, total, out=joint, where=total > 0)  # rows with total 0 are all zero already
   if out is None:

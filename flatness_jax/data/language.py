@@ -139,11 +139,12 @@ class Language(abc.ABC):
     self.tasks = {}
     self._cache = (None, None)
 
-  def cached(self, tokens, lengths, compute):
-    """compute(tokens int32, lengths int32) for this batch, reused while the same batch is asked for again."""
+  def cached(self, tokens, lengths, compute, kind: str = ""):
+    """compute(tokens int32, lengths int32) for this batch, reused while the same batch (and `kind` of work) is
+    asked for again."""
     tokens = np.ascontiguousarray(tokens, np.int32)
     lengths = np.ascontiguousarray(lengths, np.int32)
-    digest = batch_digest(tokens, lengths)
+    digest = batch_digest(tokens, lengths) + kind.encode()
     if self._cache[0] != digest:
       self._cache = (digest, compute(tokens, lengths))
     return self._cache[1]

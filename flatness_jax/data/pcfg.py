@@ -155,13 +155,16 @@ class PCFGLanguage(Language):
   def sample(self, key, n: int) -> Sample:
     return sample(self.grammar, key, n)
 
-  def chart(self, tokens, lengths) -> inside_outside.Chart:
-    """The inside–outside chart of a batch (the last one is cached, so tasks and conditionals share it)."""
-    return self.cached(tokens, lengths, lambda t, l: inside_outside.compute_chart(self.grammar, t, l))
+  def chart(self, tokens, lengths, pruned: bool = False) -> inside_outside.Chart:
+    """The inside–outside chart of a batch (the last one is cached, so the tasks of one batch share it); pruned:
+    only the spans reachable at the batch's lengths (enough for conditionals and likelihoods, not for
+    `prefix_inside`; see flatness_jax.data.inside_outside)."""
+    return self.cached(tokens, lengths, lambda t, l: inside_outside.compute_chart(self.grammar, t, l, pruned=pruned),
+                       kind="pruned" if pruned else "")
 
   def _conditionals(self, tokens, lengths, out=None):
-    return inside_outside.conditionals_from_chart(self.grammar, self.chart(tokens, lengths), out)
+    return inside_outside.conditionals_from_chart(self.grammar, self.chart(tokens, lengths, pruned=True), out)
 
   def log_likelihood(self, tokens, lengths) -> np.ndarray:
     """log p(x) per sentence."""
-    return self.batched(lambda t, l: self.chart(t, l).log_likelihood, tokens, lengths)
+    return self.batched(lambda t, l: self.chart(t, l, pruned=True).log_likelihood, tokens, lengths)

@@ -157,35 +157,32 @@ class RuleSet:
     f = self.feasible
     return bool(np.any(f[self.a, la] & f[self.b, lb] & f[self.t, lt]))
 
-  def contract(self, acc, terms):
-    """acc[sel, t] += weight · Σ_r p_r x[a_r] y[b_r] for every term (acc [rows, N])."""
+  def contract(self, acc, terms, need=None):
+    """acc[sel, t] += weight · Σ_r p_r x[a_r] y[b_r] for every term (acc [rows, N]). need [rows, N] bool (a
+    pruned chart's reachable symbols): a dense block runs only at the rows that need one of its targets (the other
+    rows' values of those targets are left out, i.e. may be incomplete)."""
     rows = acc.shape[0]
     for k, (_, aset, bset, targets, w, na, nb) in enumerate(self.blocks):
       sel = [tm for tm in terms if self._block_ok(k, tm.la, tm.lb, tm.lt)]
       if not sel:
         continue
-      if len(sel) == 1:
-        tm = sel[0]
-        x = tm.xb(aset); x *= tm.weight[:, None]
-        m = x[:, :, None] * tm.yb(bset)[:, None, :]
-        out = matmul_rows(m.reshape(len(m), na * nb), w)
-        if tm.sel is None:
-          acc[:, targets] += out
-        else:
-          _add_rows(acc, tm.sel, targets, out)
-        continue
-      alloc = np.empty if all(tm.sel is None for tm in sel) else np.zeros
-      xs = alloc((len(sel), rows, na))
-      ys = alloc((len(sel), rows, nb))
-      for s, tm in enumerate(sel):
-        if tm.sel is None:
-          np.multiply(tm.xb(aset), tm.weight[:, None], out=xs[s])
-          ys[s] = tm.yb(bset)
-        else:
-          xs[s, tm.sel] = tm.xb(aset) * tm.weight[:, None]
-          ys[s, tm.sel] = tm.yb(bset)
-      m = np.matmul(xs.transpose(1, 2, 0), ys.transpose(1, 0, 2))
-      acc[:, targets] += matmul_rows(m.reshape(rows, na * nb), w)
+      at = None  # the rows this block runs at (None: all)
+      if need is not None:
+        wanted = need[:, targets].any(1)
+        if not wanted.any():
+          continue
+        if not wanted.all():
+          at = np.flatnonzero(wanted)
+          sel = [t for t in (_restrict(tm, wanted, at) for tm in sel) if t is not None]
+          if not sel:
+            continue
+      local, out = _block_product(sel, rows if at is None else len(at), aset, bset, w, na, nb)
+      if at is not None:
+        local = at if local is None else at[local]
+      if local is None:
+        acc[:, targets] += out
+      else:
+        _add_rows(acc, local, targets, out)
     if self.sparse_rules.size:
       for tm in terms:
         pack = self._sparse_pack(tm.la, tm.lb, tm.lt)
@@ -200,6 +197,39 @@ class RuleSet:
           acc[:, targets] += red
         else:
           _add_rows(acc, tm.sel, targets, red)
+
+
+def _block_product(terms, rows, aset, bset, w, na, nb):
+  """(sel, out [#sel, T]): Σ over terms of weight · (x[aset] ⊗ y[bset]) · W at rows sel (None: all `rows`), the
+  outer products summed per row first (one batched product over the terms) and multiplied by the block's rule
+  matrix W [|aset|·|bset|, T] once."""
+  if len(terms) == 1:
+    tm = terms[0]
+    x = tm.xb(aset); x *= tm.weight[:, None]
+    return tm.sel, matmul_rows((x[:, :, None] * tm.yb(bset)[:, None, :]).reshape(len(x), na * nb), w)
+  alloc = np.empty if all(tm.sel is None for tm in terms) else np.zeros
+  xs = alloc((len(terms), rows, na))
+  ys = alloc((len(terms), rows, nb))
+  for s, tm in enumerate(terms):
+    if tm.sel is None:
+      np.multiply(tm.xb(aset), tm.weight[:, None], out=xs[s])
+      ys[s] = tm.yb(bset)
+    else:
+      xs[s, tm.sel] = tm.xb(aset) * tm.weight[:, None]
+      ys[s, tm.sel] = tm.yb(bset)
+  m = np.matmul(xs.transpose(1, 2, 0), ys.transpose(1, 0, 2))
+  return None, matmul_rows(m.reshape(rows, na * nb), w)
+
+
+def _restrict(tm, wanted, at):
+  """The term on the rows `at` (= flatnonzero(wanted)) only, its `sel` renumbered into them; None if empty."""
+  if tm.sel is None:
+    return Term(tm.la, tm.lb, tm.lt, None, tm.xsrc, tm.xidx[at], tm.ysrc, tm.yidx[at], tm.weight[at])
+  keep = wanted[tm.sel]
+  if not keep.any():
+    return None
+  sel = np.searchsorted(at, tm.sel[keep])
+  return Term(tm.la, tm.lb, tm.lt, sel, tm.xsrc, tm.xidx[keep], tm.ysrc, tm.yidx[keep], tm.weight[keep])
 
 
 def _add_rows(acc, sel, cols, val):

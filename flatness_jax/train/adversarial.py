@@ -32,6 +32,7 @@ class Adversary:
     self.refit = set(refit_steps)
     self.head = None
     self.lam = float(config.train.adversarial_lambda)  # λ of the next chunk (LambdaControl may move it)
+    self.start = int(config.adversarial.get("start_step", 0))  # λ = 0 for the chunks before this step
 
   def fit_head(self, params):
     d = self.head_data
@@ -47,7 +48,7 @@ class Adversary:
               "labels": np.stack([self.task.labels(x) for x in samples]).astype(np.int32)}
     out = {k: feed.to_global(v, self.sharding) for k, v in arrays.items()}
     out["head"] = self.head
-    out["lambda"] = np.float32(self.lam)
+    out["lambda"] = np.float32(self.lam if a >= self.start else 0.0)
     return out
 
   def accept(self, head) -> None:
@@ -67,10 +68,12 @@ class LambdaControl:
   reference's gap at its last evaluation ≤ s. The reference is the same seed of the arm `adversarial.match_gap_of`
   (trained before this one: list it earlier in the variants). λ is a traced argument of the jitted step, so
   changing it recompiles nothing; every metrics row records the λ its steps used, so a resumed run recomputes
-  the same sequence from metrics.jsonl.
+  the same sequence from metrics.jsonl. With `adversarial.start_step` = s0 > 0 the term is off (λ = 0) before s0
+  and λ stays at its initial value until the first evaluation at or after s0.
   """
 
-  def __init__(self, reference_dir: str, initial: float, tolerance: float, factor: float, maximum: float):
+  def __init__(self, reference_dir: str, initial: float, tolerance: float, factor: float, maximum: float,
+               start_step: int = 0):
     from flatness_jax.rundir import jsonio, rundir  # pylint: disable=g-import-not-at-top
     rows = jsonio.read_jsonl(os.path.join(reference_dir, rundir.METRICS))
     self.reference = sorted((r["step"], r["gap_relative"]) for r in rows if "gap_relative" in r)
@@ -79,6 +82,7 @@ class LambdaControl:
                        "arm first (list it before this arm in the variants)")
     self.reference_dir = reference_dir
     self.lam, self.tol, self.factor, self.max = float(initial), float(tolerance), float(factor), float(maximum)
+    self.start = int(start_step)
 
   def reference_gap(self, step: int):
     """The reference's relative gap at its last evaluation at or before `step` (None before its first)."""
@@ -88,7 +92,7 @@ class LambdaControl:
   def update(self, step: int, gap: float) -> float:
     """λ for the steps after the evaluation at `step` that measured `gap` (fraction of L*)."""
     ref = self.reference_gap(step)
-    if ref is not None and np.isfinite(gap):
+    if ref is not None and np.isfinite(gap) and step >= self.start:
       self.lam = min(self.lam * self.factor, self.max) if gap <= ref + self.tol else self.lam / self.factor
     return self.lam
 
@@ -96,7 +100,7 @@ class LambdaControl:
     """λ after `resume_step`, recomputed from the metrics rows written up to it."""
     for r in sorted((r for r in rows if r.get("step", 0) <= resume_step and "gap_relative" in r),
                     key=lambda r: r["step"]):
-      if "adversarial_lambda" in r:
+      if "adversarial_lambda" in r and not 0 < r["step"] <= self.start:  # rows up to the start record λ = 0
         self.lam = float(r["adversarial_lambda"])
       self.update(r["step"], r["gap_relative"])
     return self.lam

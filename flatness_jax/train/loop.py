@@ -117,7 +117,8 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     if cfg.adversarial.get("match_gap_of"):
       control = adversarial_lib.LambdaControl(
           rundir.sibling_dir(workdir, cfg, cfg.adversarial.match_gap_of), cfg.train.adversarial_lambda,
-          cfg.adversarial.gap_tolerance, cfg.adversarial.lambda_factor, cfg.adversarial.lambda_max)
+          cfg.adversarial.gap_tolerance, cfg.adversarial.lambda_factor, cfg.adversarial.lambda_max,
+          cfg.adversarial.get("start_step", 0))
       adversary.lam = control.replay(jsonio.read_jsonl(os.path.join(workdir, rundir.METRICS)), step)
 
   def do_eval(s, row=None):
@@ -127,7 +128,7 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     ev = {**(row or {}), **heldout_lib.summarize(heldout, nll, correct)}
     ev["wall_seconds"] = wall0 + time.time() - t0
     if adversary:
-      ev["adversarial_lambda"] = adversary.lam
+      ev.setdefault("adversarial_lambda", adversary.lam)  # the λ the chunk's steps used (step 0: the initial λ)
     writer.write(s, ev)
     if jsonio.is_writer():
       pair_losses.record(workdir, s, nll, heldout.optimal_nll, pairs_digest)
@@ -167,11 +168,11 @@ def _train_and_evaluate(config, workdir: str) -> dict:
     row.update({"train_loss": float(losses.mean()), "grad_norm": float(np.mean(m["grad_norm"])),
            "lr": float(m["lr"][-1]), "param_norm": float(m["param_norm"][-1]),
            "tokens_per_second": tokens_seen / max(t_train, 1e-9)})
+    if adversary:
+      row["adversarial_lambda"] = float(extras["lambda"])
     if step in eval_steps:
       last_eval = do_eval(step, row)
     else:
-      if adversary:
-        row["adversarial_lambda"] = float(extras["lambda"])
       writer.write(step, row)
     if run.checkpointer.should_save(step):
       run.checkpointer.save(step, state)

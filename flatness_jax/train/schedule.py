@@ -14,6 +14,8 @@ def event_steps(config) -> list[int]:
   steps.update(range(0, n, config.eval.every))
   if config.train.get("algorithm") == "adversarial":
     steps.update(range(0, n, config.adversarial.refit_every))
+    if 0 < config.adversarial.get("start_step", 0) < n:
+      steps.add(int(config.adversarial.start_step))  # the adversarial term switches on exactly there
   steps.add(n)
   return sorted(steps)
 

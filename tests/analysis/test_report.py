@@ -40,7 +40,7 @@ def _write_run(root, arm, num_params, steps, traces, accs, losses, optimal=1.0, 
 
 
 def _seeded(root, arm, num_params, acc0, acc_gain, trace0, seeds=3, seed_sd=0.01, steps=(200, 400, 600),
-            trace_drop=0.5):
+            trace_drop=0.5, losses=(1.020, 1.010, 1.005)):
   """`seeds` runs of an arm: accuracy rises by acc_gain over the steps (Tr(H) falls by trace_drop per checkpoint),
   a seed effect of SD seed_sd on top."""
   rng = np.random.default_rng(num_params)
@@ -49,7 +49,7 @@ def _seeded(root, arm, num_params, acc0, acc_gain, trace0, seeds=3, seed_sd=0.01
     u = seed_sd * rng.standard_normal()
     accs = [acc0 + u + acc_gain * i / (len(steps) - 1) for i in range(len(steps))]
     traces = [trace0 - trace_drop * i + 0.1 * rng.standard_normal() for i in range(len(steps))]
-    dirs.append(_write_run(root, arm, num_params, list(steps), traces, accs, [1.020, 1.010, 1.005],
+    dirs.append(_write_run(root, arm, num_params, list(steps), traces, accs, list(losses),
                            seed=k if seeds > 1 else None))
   return dirs
 
@@ -171,7 +171,24 @@ def test_fixed_size_table_compares_each_arm_with_the_first_of_its_size_over_seed
   assert cells[3].startswith("+0.00 [")  # equal losses in every seed
   finding = [l for l in text.splitlines() if l.startswith("| The algorithm matters at fixed size, task A")][0]
   assert "sam is flatter, so expected better" in finding and "**reproduced**" in finding
-  assert "3 vs 3 seeds" in finding
+  assert "3 vs 3 seeds" in finding and "gaps 0.50/0.50% of L*" in finding
+
+
+def test_arms_not_at_equal_loss_get_no_verdict(tmp_path):
+  # The adversarial arm ends 5% of L* above AdamW: its (large, significant) accuracy drop is not an equal-loss
+  # comparison, so the verdict says so instead of "reproduced"; the same for sizes.
+  root = str(tmp_path)
+  dirs = (_seeded(root, "adamw", 1000, 0.70, 0.04, 3.0)
+          + _seeded(root, "adversarial", 1000, 0.50, 0.04, 6.0, losses=(1.07, 1.06, 1.055)))
+  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  finding = [l for l in text.splitlines() if l.startswith("| The algorithm matters at fixed size, task A")][0]
+  assert "untested: not at equal loss (Δgap +5.0% of L*)" in finding and "reproduced" not in finding
+  assert "AdamW vs adversarial" in finding  # the paper's PCFG numbers
+  sizes = (_seeded(str(tmp_path / "s"), "small", 1000, 0.60, 0.04, 5.0, losses=(1.04, 1.03, 1.025))
+           + _seeded(str(tmp_path / "s"), "big", 4000, 0.70, 0.05, 3.5))
+  text = open(report.build_report(sizes, str(tmp_path / "out2"))).read()
+  row = [l for l in text.splitlines() if l.startswith("| Larger is better at equal loss, task A")][0]
+  assert "untested: not at equal loss (Δgap -2.0% of L*)" in row
 
 
 def _drift_runs(root, rate_times_b, noise):

@@ -190,3 +190,64 @@ def test_dense_references_agree(mixed):
     for naive in (False, True):
       np.testing.assert_allclose(reference.masked_conditionals_dense(mixed, x, naive=naive), cond[i, :len(x)],
                                  atol=1e-12)
+
+
+def _tree_nodes(g, max_count=20_000):
+  """{n: {(A, i, k)}}: the nodes of every derivation of nonzero probability, by sentence length (enumeration)."""
+
+  def derive(a, depth=0):
+    out = [(1, frozenset({(a, 0, 1)})) for w in range(g.vocab_size) if g.emission[a, w] > 0][:1]
+    if depth < g.max_length:
+      for r in np.flatnonzero(g.rule_lhs == a):
+        for nl, left in derive(int(g.rule_left[r]), depth + 1):
+          for nr, right in derive(int(g.rule_right[r]), depth + 1):
+            if nl + nr <= g.max_length:
+              shifted = frozenset((s, i + nl, k + nl) for s, i, k in right)
+              out.append((nl + nr, left | shifted | {(a, 0, nl + nr)}))
+    assert len(out) < max_count
+    return out
+
+  nodes = {}
+  for a in np.flatnonzero(g.start > 0):
+    for n, tree in derive(int(a)):
+      nodes.setdefault(n, set()).update(tree)
+  return nodes
+
+
+@pytest.mark.parametrize("which", ["tiny", "mixed"])
+def test_reachable_spans_are_the_nodes_of_derivations(which, tiny, mixed):
+  # R_n (a symbol over a span can be a node of some derivation of a length-n sentence) against enumeration of
+  # every tree shape (one word per leaf: reachability depends on the lengths only).
+  g = tiny if which == "tiny" else mixed
+  from flatness_jax.data import inside_outside  # pylint: disable=g-import-not-at-top
+  plan = inside_outside.chart_plan(g, g.max_length)
+  nodes = _tree_nodes(g)
+  for n in range(1, g.max_length + 1):
+    reach = plan.reachable(n)
+    got = {(a, i, i + w) for w in range(1, n + 1) for i, a in zip(*np.nonzero(reach[w]))}
+    assert got == nodes.get(n, set()), n
+
+
+def test_pruned_chart_matches_the_full_one_on_the_released_grammar(released_grammar_path):
+  # The authors' grammar: spans wider than 4 exist only as prefixes or suffixes, so the pruned chart keeps about
+  # half the rows; conditionals and likelihoods are unchanged (and match the dense per-sentence reference).
+  import warnings  # pylint: disable=g-import-not-at-top
+  from flatness_jax.data import inside_outside  # pylint: disable=g-import-not-at-top
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    g = pcfg.load_grammar(released_grammar_path)
+  s = pcfg.PCFGLanguage(g).sample(5, 256)
+  full = inside_outside.compute_chart(g, s.tokens, s.lengths)
+  pruned = inside_outside.compute_chart(g, s.tokens, s.lengths, pruned=True)
+  rows = [sum(len(x) for x in c.start[1:]) for c in (full, pruned)]
+  assert rows[1] < 0.7 * rows[0]
+  assert len(pruned.start[16]) == np.sum(s.lengths == 16)  # width 16: the roots only
+  cond = inside_outside.conditionals_from_chart(g, pruned)
+  np.testing.assert_allclose(cond, inside_outside.conditionals_from_chart(g, full), atol=1e-12)
+  np.testing.assert_allclose(pruned.log_likelihood, full.log_likelihood, rtol=1e-12)
+  rules = reference.dense_rules(g)
+  for i in range(8):
+    x = s.tokens[i, :s.lengths[i]]
+    np.testing.assert_allclose(cond[i, :len(x)], reference.masked_conditionals_dense(g, x, rules), atol=1e-9)
+  lang = pcfg.PCFGLanguage(g)
+  np.testing.assert_allclose(lang.masked_conditionals(s.tokens, s.lengths), cond, atol=1e-12)  # the default path

@@ -67,13 +67,15 @@ def _tiny(module, arg, workdir, variants=None, stages=None):
 
 def test_tiny_hmm_algorithms_with_the_adversary_at_equal_loss(tmp_path):
   arms = ";".join(v for v in algorithms.get_config("adversarial").variants.split(";")
-                  if v.startswith(("adamw", "adversarial")))
+                  if v.startswith(("adamw", "adversarial"))) + ",adversarial.start_step=10"
   # Curvature is exercised by the other tiny runs; here the λ control, the HMM tasks and the report's rows.
   wd = _tiny(algorithms, "hmm,adversarial", str(tmp_path / "alg"), variants=arms, stages="train,probes,report")
   rows = jsonio.read_jsonl(os.path.join(wd, "adversarial", "metrics.jsonl"))
   lams = [r["adversarial_lambda"] for r in rows if "adversarial_lambda" in r]
   assert lams[0] == pytest.approx(0.05) and len(set(np.round(lams, 8))) > 1  # λ moved
-  control = adversarial.LambdaControl(os.path.join(wd, "adamw"), 0.05, 0.002, 1.5, 10.0)
+  used = [(r["step"], r["adversarial_lambda"]) for r in rows if "train_loss" in r]
+  assert all(lam == 0 for s, lam in used if s <= 10) and all(lam > 0 for s, lam in used if s > 10)  # off before
+  control = adversarial.LambdaControl(os.path.join(wd, "adamw"), 0.05, 0.002, 1.5, 10.0, start_step=10)
   summary = json.load(open(os.path.join(wd, "adversarial", "summary.json")))
   assert control.replay(rows, 40) == pytest.approx(summary["adversarial_lambda_final"])
   text = open(os.path.join(wd, "report.md")).read()

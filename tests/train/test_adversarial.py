@@ -29,6 +29,31 @@ def test_lambda_rises_while_within_tolerance_and_falls_above_it(tmp_path):
   assert c.reference_gap(-1) is None
 
 
+def test_lambda_waits_for_the_start_step(tmp_path):
+  ref = _reference(tmp_path, {0: 0.50, 200: 0.10, 400: 0.05})
+  c = adversarial.LambdaControl(ref, 0.1, 0.01, 2.0, 10.0, start_step=400)
+  assert c.update(0, 0.40) == pytest.approx(0.1)   # before the start: no adaptation
+  assert c.update(200, 0.5) == pytest.approx(0.1)
+  assert c.update(400, 0.04) == pytest.approx(0.2)  # from the start on: as without one
+  # A resume replays it: rows up to the start record the λ the steps used (0), not the controller's.
+  rows = [{"step": 0, "gap_relative": 0.4, "adversarial_lambda": 0.1},
+          {"step": 200, "gap_relative": 0.5, "adversarial_lambda": 0.0},
+          {"step": 400, "gap_relative": 0.04, "adversarial_lambda": 0.0}]
+  resumed = adversarial.LambdaControl(ref, 0.1, 0.01, 2.0, 10.0, start_step=400)
+  assert resumed.replay(rows, 400) == pytest.approx(0.2)
+
+
+def test_start_step_is_an_event_and_out_of_range_is_named():
+  from flatness_jax.train import schedule, sweep  # pylint: disable=g-import-not-at-top
+  sub = sweep.run_configs(algorithms.get_config("hmm,adversarial"))["adversarial/seed_0"]
+  assert sub.adversarial.start_step == 600  # the HMM's plateau: the adversary switches on after AdamW leaves it
+  assert 600 in schedule.event_steps(sub)
+  assert all(a >= 600 or b <= 600 for a, b in schedule.chunk_bounds(sub, 0))  # no chunk straddles it
+  sub.adversarial.start_step = sub.train.num_steps
+  with pytest.raises(ValueError, match="adversarial.start_step"):
+    config_checks.validate_train_config(sub)
+
+
 def test_replay_after_a_resume_gives_the_same_lambda(tmp_path):
   ref = _reference(tmp_path, {0: 0.50, 200: 0.10, 400: 0.05})
   live = adversarial.LambdaControl(ref, 0.1, 0.01, 2.0, 10.0)
