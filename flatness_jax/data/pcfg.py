@@ -23,7 +23,7 @@ from flatness_jax.data import pcfg_tasks
 # pylint: disable=unused-import  (re-exported: the public face of the PCFG data layer)
 from flatness_jax.data.grammar import Grammar, GrammarError, GrammarWarning
 from flatness_jax.data.grammar_text import load_grammar
-from flatness_jax.data.language import Language, Sample, numpy_rng
+from flatness_jax.data.language import Language, Sample, batch_digest, numpy_rng
 from flatness_jax.data.random_grammar import PRESETS, balanced_grammar, random_grammar
 # pylint: enable=unused-import
 
@@ -158,7 +158,9 @@ class PCFGLanguage(Language):
   def chart(self, tokens, lengths, pruned: bool = False) -> inside_outside.Chart:
     """The inside–outside chart of a batch (the last one is cached, so the tasks of one batch share it); pruned:
     only the spans reachable at the batch's lengths (enough for conditionals and likelihoods, not for
-    `prefix_inside`; see flatness_jax.data.inside_outside)."""
+    `prefix_inside`; see flatness_jax.data.inside_outside). A pruned request reuses a cached full chart."""
+    if pruned and self._cache[0] == batch_digest(np.asarray(tokens, np.int32), np.asarray(lengths, np.int32)):
+      return self._cache[1]
     return self.cached(tokens, lengths, lambda t, l: inside_outside.compute_chart(self.grammar, t, l, pruned=pruned),
                        kind="pruned" if pruned else "")
 

@@ -251,3 +251,13 @@ def test_pruned_chart_matches_the_full_one_on_the_released_grammar(released_gram
     np.testing.assert_allclose(cond[i, :len(x)], reference.masked_conditionals_dense(g, x, rules), atol=1e-9)
   lang = pcfg.PCFGLanguage(g)
   np.testing.assert_allclose(lang.masked_conditionals(s.tokens, s.lengths), cond, atol=1e-12)  # the default path
+
+
+def test_conditionals_reuse_a_cached_full_chart(mixed):
+  lang = pcfg.PCFGLanguage(mixed)
+  s = lang.sample(1, 64)
+  full = lang.chart(s.tokens, s.lengths)  # what the tasks use
+  assert lang.chart(s.tokens, s.lengths, pruned=True) is full
+  lang._cache = (None, None)  # pylint: disable=protected-access
+  pruned = lang.chart(s.tokens, s.lengths, pruned=True)
+  assert lang.chart(s.tokens, s.lengths) is not pruned  # the tasks need the full chart
