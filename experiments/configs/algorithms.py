@@ -13,6 +13,17 @@ Opt-in:   adversarial pre-training (paper App. A.4) and the explicit Tr(H) penal
           ";" + ADVERSARIAL (or TRACE_PENALTY) below to the variants, e.g. --config.variants="<the three>;adversarial:
           train.algorithm=adversarial,train.adversarial_lambda=0.5"; λ = 0.5 left the gap at 1.15 nats (69% of L*)
           at step 200 (AdamW: 0.28 nats, 17%), so tune λ per scale to keep the pre-training loss.
+:hmm,adversarial  (measured 2026-12-02, --config.seeds=2, 2 cores partly shared: about 25 minutes in all; AdamW
+          ≈ 90 s, SAM ≈ 2 min, adversarial ≈ 2.5 min of training per seed, curvature + probes at 3 checkpoints ≈ 35 s
+          per run). Gaps: AdamW 3.72/3.76% of L* = 1.82, SAM 4.32/4.18%, adversarial 3.83/4.48% (λ adapted from
+          step 600, final λ 0.0066/0.0013), SGD 12.7/10.7% (not converged: its verdicts read "untested: not at
+          equal loss"). Adversarial − AdamW at equal loss (Δgap +0.42 [−3.64, +4.47]% of L*): state10 −70.7
+          [−72.1, −69.3] pts, state6 −68.9 [−79.4, −58.4] (reproduced: the probe falls to chance, 23% against a
+          24% majority class; paper −6.8 on its PCFG task A), ΔTr(H) +30 [−71, +131] (sharper in both seeds, n.s.).
+          SAM − AdamW: Tr(H) −85 [−147, −23] (flatter), state10 +0.6 [−2.4, +3.7] pts (n.s.). ρ(Tr(H), acc
+          state10) over 8 runs, 24 checkpoints: −0.32 [−0.81, +0.43] (n.s.).
+          Adapted from step 0 instead, λ rose to 0.17 on the HMM's early plateau and the adversarial runs never
+          left it (gap 50–54% at 2,600 steps), hence adversarial.start_step=600 for this language.
 Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
           the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
