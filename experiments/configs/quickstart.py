@@ -23,6 +23,8 @@ Reaches:  held-out gap ≤ 2% of the optimal loss (L* ≈ 1.67 nats on cpu_easy)
 Language: the 'cpu_easy' balanced PCFG (depth 4 → 16 tokens, 4 non-terminals per level, 2 rules each, 50 words);
           recipe of ../shared/DESIGN.md (pre-LN encoder, AdamW β=(0.9, 0.98), lr 3e-3, 200-step warmup, cosine to 2%).
 """
+import re
+
 import ml_collections
 
 from experiments.configs import base
@@ -99,5 +101,5 @@ def shrink(c):
   c.adversarial.head_steps = 20
   for key in ("variants", "size_overrides"):  # arms may set their own step counts (cpu_xs): keep them tiny too
     if c.get(key):
-      c[key] = c[key].replace("train.num_steps=5200", "train.num_steps=40")
+      c[key] = re.sub(r"train\.num_steps=\d+", "train.num_steps=40", c[key])
   return c

@@ -16,7 +16,7 @@ from tests.conftest import REPO_ROOT
 
 CONFIGS = [(continued, a) for a in ("", "hmm", "released")] + \
           [(algorithms, a) for a in ("", "hmm", "released", "hmm,adversarial", "adversarial")] + \
-          [(model_size, a) for a in ("", "hmm", "hmm_lstm", "released")]
+          [(model_size, a) for a in ("", "hmm", "hmm_lstm", "released", "hmm,long")]
 
 
 @pytest.mark.parametrize("module,arg", CONFIGS, ids=[f"{m.__name__.split('.')[-1]}:{a}" for m, a in CONFIGS])
@@ -31,6 +31,15 @@ def test_config_builds_with_the_tasks_of_its_language(module, arg, released_gram
     assert c.name.endswith(arg.split(",")[0]) and c.data.kind == "hmm"
   if arg.endswith("lstm"):
     assert {s.model.kind for s in subs.values()} == {"lstm"} and not c.curvature.embed_into
+
+
+def test_model_size_long_trains_every_size_longer_and_tiny_keeps_it_short():
+  subs = sweep.run_configs(model_size.get_config("hmm,long"))
+  assert {k.split("/")[0]: s.train.num_steps for k, s in subs.items()} == model_size.LONG_STEPS
+  tiny = sweep.run_configs(quickstart.shrink(model_size.get_config("hmm,long")))
+  assert {s.train.num_steps for s in tiny.values()} == {40}
+  with pytest.raises(ValueError, match="at most one language and 'long'"):
+    model_size.get_config("hmm,released")
 
 
 def test_unknown_language_is_named():
