@@ -24,6 +24,12 @@ Opt-in:   adversarial pre-training (paper App. A.4) and the explicit Tr(H) penal
           state10) over 8 runs, 24 checkpoints: −0.32 [−0.81, +0.43] (n.s.).
           Adapted from step 0 instead, λ rose to 0.17 on the HMM's early plateau and the adversarial runs never
           left it (gap 50–54% at 2,600 steps), hence adversarial.start_step=600 for this language.
+:released (measured 2026-12-02, --config.seeds=2, 18 min on 2 shared cores; training AdamW 1.5, SGD 2, SAM
+          2.5–3 min per seed). Gaps: AdamW 3.23/2.95% of L* = 4.181, SAM 3.12/3.20%, SGD 4.46/4.90% (untested: not
+          at equal loss). Tr(H): AdamW 87/87, SAM 40/53, SGD 44/31. SAM − AdamW: ΔTr(H) −40 [−123, +42], accuracy
+          A −0.4 [−5.3, +4.5], B −1.3 [−11.2, +8.5], C +0.6 [−12.0, +13.1] pts (all n.s.). Probes reach A 33–35%,
+          B 64–67%, C 38–41% against Bayes 54.2 / 76.8 / 56.5% and majority 28 / 53 / 23%: the headroom is there,
+          but the algorithms do not move accuracy at this scale; ρ(Tr(H), acc A) +0.35 [−0.59, +0.89] (n.s.).
 Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
           the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
