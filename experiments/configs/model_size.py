@@ -18,6 +18,13 @@ Reaches:  (measured) gaps 1.47 ± 0.23, 1.11 ± 0.19, 1.65 ± 0.26% of L* (cpu_e
           −143 [−209, −78] (lower for larger), embedded in m −13 [−40, +14] (n.s.: most of the own-
           parameterization drop is the parameterization); ρ(Tr(H), acc state10) −0.82 [−0.96, −0.28] but
           ρ(loss, acc) −0.74 [−0.95, −0.08] too, and partial r(Tr(H), acc | log params) −0.23 [−0.94, +0.86].
+:hmm,long (measured 2026-12-02, --config.seeds=2, 32 min on 2 cores: training xs 3.6, s 3.0, m 6.8 min per
+          seed; curvature + probes 0.5–1.3 min per run). Equal loss: gaps xs 2.21/2.13%, s 1.98/1.98%, m 1.68/1.77%
+          of L*. m − xs: state10 +1.6 [+1.3, +1.9] pts (reproduced; paper +4.5; the narrow interval rests on two
+          seeds per arm that agree to 0.1 point), state6 +0.5 [−2.1, +3.1] (n.s.); Tr(H) own −62 [−165, +42],
+          embedded in m +4.6 [−23.9, +33.1] (xs 94/86, s 95/95, m 96/92: at equal loss and in one
+          parameterization the sizes are equally flat); ρ(Tr(H), acc state10) −0.85 [−1.00, +0.98], partial r
+          given log params +0.15 [−0.95, +0.97] (6 runs: n.s.).
 LSTMs:    `:hmm_lstm` trains bidirectional LSTMs of 32 / 64 / 128 units per direction (xs 5,200 steps; s, m
           2,600). Their Tr(H) is compared in each model's own parameterization only: no function-preserving
           embedding of a smaller LSTM into a larger one is implemented (duplicating hidden units with copied
