@@ -25,6 +25,14 @@ Reaches:  (measured) gaps 1.47 ± 0.23, 1.11 ± 0.19, 1.65 ± 0.26% of L* (cpu_e
           embedded in m +4.6 [−23.9, +33.1] (xs 94/86, s 95/95, m 96/92: at equal loss and in one
           parameterization the sizes are equally flat); ρ(Tr(H), acc state10) −0.85 [−1.00, +0.98], partial r
           given log params +0.15 [−0.95, +0.97] (6 runs: n.s.).
+:released (measured 2026-12-02, --config.seeds=2, 19 min on 2 cores: training xs 1.4, s 1.4, m 3 min per
+          seed). Gaps xs 2.95/2.82%, s 3.23/2.95%, m 3.89/3.52% of L* = 4.181: cpu_m at 2,600 steps ends farther from
+          L* than the smaller models (Δgap m − xs +0.82%, inside the 1% equal-loss tolerance). m − xs: A −3.3
+          [−16.2, +9.6], B −5.0 [−5.9, −4.1] ("opposite"), C +0.8 [−10.5, +12.0] pts; Tr(H) own −98 [−275, +79],
+          embedded −45 [−253, +163]. m's Tr(H) at step 2,600 (42 ± 9, 8 ± 8) sits far below its Fisher trace (115,
+          77) and moved from 118 ± 7 at step 2,400 (seed 0): probably not at a minimum yet (negative curvature
+          would cancel in the trace), so read its flatness with care; more steps for m (`,long`) are the next
+          measurement.
 LSTMs:    `:hmm_lstm` trains bidirectional LSTMs of 32 / 64 / 128 units per direction (xs 5,200 steps; s, m
           2,600). Their Tr(H) is compared in each model's own parameterization only: no function-preserving
           embedding of a smaller LSTM into a larger one is implemented (duplicating hidden units with copied
