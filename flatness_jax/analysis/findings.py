@@ -136,7 +136,7 @@ def size(arms, tasks, kind, language) -> list[Finding]:
   if len(sizes) < 2:
     return []
   small, big = list(sizes.values())[0][0], list(sizes.values())[-1][0]
-  gaps = "/".join(f"{100 * np.mean([replicates.gap_of(p) for p in a.finals()]):.2f}" for a in (big, small))
+  gaps = "/".join(f"{100 * _mean_gap(a):.2f}" for a in (big, small))
   detail = f"{big.name} {big.num_params:,} vs {small.name} {small.num_params:,} params, gaps {gaps}% of L*"
   out = []
   for t in tasks:
