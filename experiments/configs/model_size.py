@@ -34,11 +34,13 @@ Reaches:  (measured) gaps 1.47 ± 0.23, 1.11 ± 0.19, 1.65 ± 0.26% of L* (cpu_e
           would cancel in the trace), so read its flatness with care; more steps for m (`,long`) are the next
           measurement.
 LSTMs:    `:hmm_lstm` trains bidirectional LSTMs of 32 / 64 / 128 units per direction (xs 5,200 steps; s, m
-          2,600). Their Tr(H) is compared in each model's own parameterization only: no function-preserving
-          embedding of a smaller LSTM into a larger one is implemented (duplicating hidden units with copied
-          incoming and halved outgoing weights would be one), so the report has no embedded column for them and
-          the own-parameterization difference mixes function and parameterization, as for the transformers' own
-          column. (measured 2026-12-02, 2 seeds, 37 min on 2 cores, partly shared) Equal loss reached: gaps xs
+          2,600). Their Tr(H) is compared in each model's own parameterization and, as for the transformers, in
+          one parameterization: each smaller LSTM embedded into m's architecture by
+          flatness_jax.models.embed_lstm (every hidden unit, cell and embedding coordinate repeated 4× / 2×,
+          kernels that read repeated inputs divided by the factor; same logits to rounding, tested), so the
+          report's embedded column compares the three functions as points of one parameter space. Earlier
+          measurement, own parameterization only (before the LSTM embedding existed):
+          (2026-12-02, 2 seeds, 37 min on 2 cores, partly shared) Equal loss reached: gaps xs
           1.75/1.83%, s 1.92/1.87%, m 1.28/1.13% of L* = 1.82. Accuracies sit near Bayes (97.0 / 98.8%) for every
           size: state10 95.6–96.3%, state6 94.8–96.0% (transformers at 3–5% gap: 92–95%); m − xs state10 +0.1
           [−4.4, +4.5] pts, state6 −0.1 [−3.2, +2.9]; Tr(H) 89 / 100 / 93 (xs / s / m), m − xs +3.9 [−22.7, +30.5]:
@@ -86,7 +88,7 @@ def get_config(arg=None):
     c.variants = ";".join(_with_steps(v, LONG_STEPS[v.split(":")[0]]) for v in c.variants.split(";"))
     c.name = "model_size_long"
   if arg == "hmm_lstm":
-    c.variants, c.curvature.embed_into = LSTM_SIZES, ""
+    c.variants = LSTM_SIZES  # embed_into stays "m": flatness_jax.models.embed_lstm repeats hidden units
     languages.apply(c, "hmm")
     c.name = "model_size_hmm_lstm"
     return c

@@ -1,4 +1,5 @@
-"""Function-preserving embedding of a trained BertMLM into a larger BertMLM architecture.
+"""Function-preserving embedding of a trained BertMLM into a larger BertMLM architecture (and, through
+flatness_jax.models.embed_lstm, of a BiLSTMMLM into a wider one).
 
 Liu et al. (2023, §5) compare Hessian traces of models of different sizes "in one parameterization" by embedding
 the smaller model into the larger architecture without changing its function; the constructions follow Net2Net
@@ -33,6 +34,7 @@ import numpy as np
 
 from flatness_jax.models import bert
 from flatness_jax.models import common
+from flatness_jax.models import embed_lstm
 from flatness_jax.models import presets
 
 
@@ -112,10 +114,18 @@ def _identity_layer(shapes, rng, dtype):
 def check_embeddable(small_config, large_config):
   """Resolved (small, large) configs, or ValueError naming what growth is unsupported."""
   s, l = presets.resolve_model_config(small_config), presets.resolve_model_config(large_config)
-  if s.kind != "bert" or l.kind != "bert":
-    raise ValueError(f"embed_params supports kind='bert' only, got {s.kind!r} -> {l.kind!r}")
+  if s.kind != l.kind or s.kind not in ("bert", "lstm"):
+    raise ValueError(f"embed_params embeds bert into bert or lstm into lstm, got {s.kind!r} -> {l.kind!r}")
   if s.tie_embeddings != l.tie_embeddings:
     raise ValueError("embed_params: tie_embeddings must be the same in both configs")
+  if s.kind == "lstm":
+    if l.d_model % s.d_model:
+      raise ValueError(f"embed_params: an LSTM's d_model must grow by an integer factor ({s.d_model} -> "
+                       f"{l.d_model})")
+    if l.num_layers != s.num_layers:
+      raise ValueError(f"embed_params: an LSTM's num_layers cannot change ({s.num_layers} -> {l.num_layers}): "
+                       "no LSTM layer is the identity")
+    return s, l
   hd_s, hd_l = s.head_dim or s.d_model // s.num_heads, l.head_dim or l.d_model // l.num_heads
   if hd_s != hd_l:
     raise ValueError(f"embed_params: per-head width must not change (small {hd_s}, large {hd_l}); grow num_heads "
@@ -130,7 +140,8 @@ def check_embeddable(small_config, large_config):
 
 
 def embed_params(small_params, small_config, large_config, key):
-  """Parameters of the `large_config` BertMLM computing the same function as `small_params` (`small_config`).
+  """Parameters of the `large_config` model computing the same function as `small_params` (`small_config`):
+  BertMLM into BertMLM (module docstring) or BiLSTMMLM into BiLSTMMLM (flatness_jax.models.embed_lstm).
 
   Args: small_params: the small model's params (boxed or not, either layer layout); small_config,
   large_config: model ConfigDicts (presets allowed); key: jax.random key choosing duplicated units and
@@ -139,6 +150,10 @@ def embed_params(small_params, small_config, large_config, key):
   params' dtype. Raises ValueError on unsupported growth (see `check_embeddable`).
   """
   s, l = check_embeddable(small_config, large_config)
+  if s.kind == "lstm":  # flatness_jax.models.embed_lstm: hidden units repeated, no depth growth
+    p = jax.tree.map(np.asarray, nn.unbox(small_params))
+    dtype = p["token_embed"]["embedding"].dtype
+    return jax.tree.map(lambda x: jnp.asarray(x, dtype), embed_lstm.widen(p, l.d_model // s.d_model))
   p = jax.tree.map(np.asarray, bert.unstack_layers(nn.unbox(small_params)))
   dtype = p["position_embedding"].dtype
   rng = _rng(key)

@@ -30,7 +30,7 @@ def test_config_builds_with_the_tasks_of_its_language(module, arg, released_gram
   if "hmm" in arg:
     assert c.name.endswith(arg.split(",")[0]) and c.data.kind == "hmm"
   if arg.endswith("lstm"):
-    assert {s.model.kind for s in subs.values()} == {"lstm"} and not c.curvature.embed_into
+    assert {s.model.kind for s in subs.values()} == {"lstm"} and c.curvature.embed_into == "m"
 
 
 def test_model_size_long_trains_every_size_longer_and_tiny_keeps_it_short():

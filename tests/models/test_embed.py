@@ -52,7 +52,12 @@ def _inputs():
      dict(d_model=16, num_layers=3, num_heads=5, head_dim=4, d_ff=40, scan_layers=True), False),
 ], ids=["ffn", "heads", "d_model", "d_model_untied", "depth", "combined"])
 def test_embedding_preserves_logits(x64, small, large, tie):
-  small, large = _config(tie_embeddings=tie, **small), _config(tie_embeddings=tie, **large)
+  check_preserves_logits(_config(tie_embeddings=tie, **small), _config(tie_embeddings=tie, **large))
+
+
+def check_preserves_logits(small, large):
+  """Embeds random small params into `large` and checks the param shapes and the logits (1e-5, float64);
+  returns (small params, embedded params, large model, tokens)."""
   params = _small_params(small, 0)
   big = models.embed_params(params, small, large, jax.random.key(1))
   tok, pos = _inputs()
@@ -64,6 +69,7 @@ def test_embedding_preserves_logits(x64, small, large, tie):
   assert got.dtype == jnp.float64
   np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
   assert models.count_params(big) > models.count_params(params)
+  return params, big, big_model, tok
 
 
 def test_d_model_growth_tiles_features(x64):
@@ -81,7 +87,7 @@ def test_d_model_growth_tiles_features(x64):
     (dict(SMALL, num_heads=4), "per-head width"),
     (dict(SMALL, d_ff=8), "d_ff cannot shrink"),
     (dict(SMALL, num_layers=0), "num_layers"),
-    (dict(SMALL, kind="lstm"), "kind='bert' only"),
+    (dict(SMALL, kind="lstm"), "bert into bert or lstm into lstm"),
     (dict(SMALL, tie_embeddings=False), "tie_embeddings"),
 ])
 def test_unsupported_growth_raises(large, match):
