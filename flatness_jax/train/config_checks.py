@@ -36,9 +36,10 @@ def validate_train_config(config) -> None:
       _positive(config, field)
     if config.train.masking != "one":
       raise ValueError("train.algorithm='adversarial' needs train.masking='one'")
-    if not 0 <= config.adversarial.get("start_step", 0) < config.train.num_steps:
-      raise ValueError(f"adversarial.start_step={config.adversarial.start_step!r} must be in [0, train.num_steps="
-                       f"{config.train.num_steps})")
+    start = config.adversarial.get("start_step", 0)
+    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < config.train.num_steps:
+      raise ValueError(f"adversarial.start_step={config.adversarial.start_step!r} must be an integer step in "
+                       f"[0, train.num_steps={config.train.num_steps})")
     if config.adversarial.get("match_gap_of"):
       if not config.adversarial.gap_tolerance >= 0:
         raise ValueError(f"adversarial.gap_tolerance={config.adversarial.gap_tolerance!r} must be >= 0")

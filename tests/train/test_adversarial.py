@@ -52,6 +52,18 @@ def test_start_step_is_an_event_and_out_of_range_is_named():
   sub.adversarial.start_step = sub.train.num_steps
   with pytest.raises(ValueError, match="adversarial.start_step"):
     config_checks.validate_train_config(sub)
+  with sub.unlocked():
+    del sub.adversarial["start_step"]
+    sub.adversarial.start_step = 60.5  # not a step: named, not a TypeError deep in the schedule
+  with pytest.raises(ValueError, match="adversarial.start_step=60.5 must be an integer step"):
+    config_checks.validate_train_config(sub)
+
+
+def test_released_adversarial_starts_after_the_early_phase():
+  from flatness_jax.train import sweep  # pylint: disable=g-import-not-at-top
+  subs = sweep.run_configs(algorithms.get_config("released,adversarial"))
+  assert subs["adversarial/seed_0"].adversarial.start_step == 600
+  assert subs["adamw/seed_0"].train.algorithm == "standard"
 
 
 def test_replay_after_a_resume_gives_the_same_lambda(tmp_path):
