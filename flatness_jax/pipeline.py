@@ -42,7 +42,9 @@ def run_quickstart(config, workdir: str) -> None:
     times.close()
   print("\n" + times.table())
   if jsonio.is_writer():
-    jsonio.write_json_atomic(os.path.join(workdir, "timings.json"), times.as_dict())
+    # The latest timing of every stage this workdir ran: a report-only call replaces the report's entry only.
+    path = os.path.join(workdir, "timings.json")
+    jsonio.write_json_atomic(path, {**jsonio.read_json(path, {}), **times.as_dict()})
 
 
 def _run(config, workdir, stages, times) -> None:
