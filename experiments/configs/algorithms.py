@@ -13,17 +13,17 @@ Opt-in:   adversarial pre-training (paper App. A.4) and the explicit Tr(H) penal
           ";" + ADVERSARIAL (or TRACE_PENALTY) below to the variants, e.g. --config.variants="<the three>;adversarial:
           train.algorithm=adversarial,train.adversarial_lambda=0.5"; λ = 0.5 left the gap at 1.15 nats (69% of L*)
           at step 200 (AdamW: 0.28 nats, 17%), so tune λ per scale to keep the pre-training loss.
-:hmm,adversarial  (measured 2026-12-02, --config.seeds=2, 2 cores partly shared: about 25 minutes in all; AdamW
-          ≈ 90 s, SAM ≈ 2 min, adversarial ≈ 2.5 min of training per seed, curvature + probes at 3 checkpoints ≈ 35 s
-          per run). Gaps: AdamW 3.72/3.76% of L* = 1.82, SAM 4.32/4.18%, adversarial 3.83/4.48% (λ adapted from
-          step 600, final λ 0.0066/0.0013), SGD 12.7/10.7% (not converged: its verdicts read "untested: not at
-          equal loss"). Adversarial − AdamW at equal loss (Δgap +0.42 [−3.64, +4.47]% of L*): state10 −70.7
-          [−72.1, −69.3] pts, state6 −68.9 [−79.4, −58.4] (reproduced: the probe falls to chance, 23% against a
-          24% majority class; paper −6.8 on its PCFG task A), ΔTr(H) +30 [−71, +131] (sharper in both seeds, n.s.).
-          SAM − AdamW: Tr(H) −85 [−147, −23] (flatter), state10 +0.6 [−2.4, +3.7] pts (n.s.). ρ(Tr(H), acc
-          state10) over 8 runs, 24 checkpoints: −0.32 [−0.81, +0.43] (n.s.).
+:hmm,adversarial  (measured 2026-12-02 on a fresh machine, 3 seeds, 52 min on 2 cores shared with one other
+          experiment; training per seed AdamW 2.7, SGD 2.3–2.9, SAM 3.4–5, adversarial 4 min; curvature + probes
+          at 3 checkpoints ≈ 1 min per run). Gaps: AdamW 3.78–3.99% of L* = 1.82, SAM 4.04–4.29%, adversarial
+          3.87–4.76% (λ adapted from step 600, final λ 0.075 / 0.0013 / 0.075), SGD 10.7–12.9% (not converged:
+          "untested: not at equal loss"). Adversarial − AdamW at equal loss (Δgap +0.29 [−0.87, +1.46]% of L*):
+          state10 −70.2 [−73.5, −66.8] pts, state6 −69.4 [−70.3, −68.4] (reproduced: the probe falls to chance,
+          22–25% against a 24% majority class; paper −6.8 on its PCFG task A), ΔTr(H) +23 [−27, +73] (n.s.).
+          SAM − AdamW: Tr(H) −96 [−134, −58] (flatter), state10 −0.0 [−1.2, +1.1] pts (n.s.); ρ(Tr(H), acc
+          state10) over 12 runs, 36 checkpoints: −0.17 [−0.62, +0.36] (n.s.).
           Adapted from step 0 instead, λ rose to 0.17 on the HMM's early plateau and the adversarial runs never
-          left it (gap 50–54% at 2,600 steps), hence adversarial.start_step=600 for this language.
+          left it (gap 50–54% at 2,600 steps), hence adversarial.start_step=600 (now on every language).
 :released (measured 2026-12-02, --config.seeds=2, 18 min on 2 shared cores; training AdamW 1.5, SGD 2, SAM
           2.5–3 min per seed). Gaps: AdamW 3.23/2.95% of L* = 4.181, SAM 3.12/3.20%, SGD 4.46/4.90% (untested: not
           at equal loss). Tr(H): AdamW 87/87, SAM 40/53, SGD 44/31. SAM − AdamW: ΔTr(H) −40 [−123, +42], accuracy

@@ -18,13 +18,14 @@ Reaches:  (measured) gaps 1.47 ± 0.23, 1.11 ± 0.19, 1.65 ± 0.26% of L* (cpu_e
           −143 [−209, −78] (lower for larger), embedded in m −13 [−40, +14] (n.s.: most of the own-
           parameterization drop is the parameterization); ρ(Tr(H), acc state10) −0.82 [−0.96, −0.28] but
           ρ(loss, acc) −0.74 [−0.95, −0.08] too, and partial r(Tr(H), acc | log params) −0.23 [−0.94, +0.86].
-:hmm,long (measured 2026-12-02, --config.seeds=2, 32 min on 2 cores: training xs 3.6, s 3.0, m 6.8 min per
-          seed; curvature + probes 0.5–1.3 min per run). Equal loss: gaps xs 2.21/2.13%, s 1.98/1.98%, m 1.68/1.77%
-          of L*. m − xs: state10 +1.6 [+1.3, +1.9] pts (reproduced; paper +4.5; the narrow interval rests on two
-          seeds per arm that agree to 0.1 point), state6 +0.5 [−2.1, +3.1] (n.s.); Tr(H) own −62 [−165, +42],
-          embedded in m +4.6 [−23.9, +33.1] (xs 94/86, s 95/95, m 96/92: at equal loss and in one
-          parameterization the sizes are equally flat); ρ(Tr(H), acc state10) −0.85 [−1.00, +0.98], partial r
-          given log params +0.15 [−0.95, +0.97] (6 runs: n.s.).
+:hmm,long (measured 2026-12-02 on a fresh machine, 3 seeds, 72 min on 2 cores shared with one other experiment:
+          training xs 5.2–6.2, s 3.8–5.5, m 9–10.4 min per seed; curvature + probes 0.6–2.5 min per run). Equal
+          loss: gaps xs 2.12–2.22%, s 1.83–2.02%, m 1.71–1.93% of L*. m − xs: state10 +1.5 [+0.4, +2.6] pts,
+          state6 +2.2 [+0.4, +4.0] (both reproduced; paper +4.5); Tr(H) own −76 [−100, −51] (reproduced: lower for
+          larger), embedded in m −9.0 [−19.4, +1.5] (xs 95/89/91, s 88/91/102, m 84/77/87: n.s.; most of the
+          own-parameterization drop is the parameterization); ρ(Tr(H), acc state6) −0.89 [−0.99, −0.29] over 9
+          runs, but partial r given log params +0.42 [−0.65, +0.93] and ρ(loss, acc) −0.69: flatness does not
+          predict accuracy beyond size here. (Seeds 0/1 of the previous machine gave state10 +1.6 [+1.3, +1.9].)
 :released (measured 2026-12-02, --config.seeds=2, 19 min on 2 cores: training xs 1.4, s 1.4, m 3 min per
           seed). Gaps xs 2.95/2.82%, s 3.23/2.95%, m 3.89/3.52% of L* = 4.181: cpu_m at 2,600 steps ends farther from
           L* than the smaller models (Δgap m − xs +0.82%, inside the 1% equal-loss tolerance). m − xs: A −3.3
