@@ -39,14 +39,15 @@ LSTMs:    `:hmm_lstm` trains bidirectional LSTMs of 32 / 64 / 128 units per dire
           one parameterization: each smaller LSTM embedded into m's architecture by
           flatness_jax.models.embed_lstm (every hidden unit, cell and embedding coordinate repeated 4× / 2×,
           kernels that read repeated inputs divided by the factor; same logits to rounding, tested), so the
-          report's embedded column compares the three functions as points of one parameter space. Earlier
-          measurement, own parameterization only (before the LSTM embedding existed):
-          (2026-12-02, 2 seeds, 37 min on 2 cores, partly shared) Equal loss reached: gaps xs
-          1.75/1.83%, s 1.92/1.87%, m 1.28/1.13% of L* = 1.82. Accuracies sit near Bayes (97.0 / 98.8%) for every
-          size: state10 95.6–96.3%, state6 94.8–96.0% (transformers at 3–5% gap: 92–95%); m − xs state10 +0.1
-          [−4.4, +4.5] pts, state6 −0.1 [−3.2, +2.9]; Tr(H) 89 / 100 / 93 (xs / s / m), m − xs +3.9 [−22.7, +30.5]:
-          no size effect on either at this scale; ρ(Tr(H), acc) −0.20 [−0.99, +0.99] over 6 runs (untestable
-          range: every run within 1 point). Continued training (last two checkpoints) changes nothing measurable.
+          report's embedded column compares the three functions as points of one parameter space.
+          (measured 2026-12-02, 3 seeds, 65 min on 2 cores shared with one other experiment: training xs 2.6–3,
+          s 2.9–3.4, m 7.5–8.3 min per seed; curvature + probes 1.5–4 min per run) Equal loss reached: gaps xs
+          1.75–1.83%, s 1.87–2.01%, m 1.13–1.28% of L* = 1.82. Accuracies sit near Bayes (97.0 / 98.8%) for every
+          size: state10 95.4–96.3%, state6 94.8–96.5%; m − xs state10 +0.1 [−0.8, +1.1] pts, state6 +0.1 [−1.4,
+          +1.6] (n.s.: no headroom). Tr(H) own 89–93 / 100–102 / 84–95 (xs / s / m), m − xs −0.4 [−12.1, +11.4];
+          embedded in m xs 42–46, s 54–58, m 84–95: m − xs +46 [+34, +59], "opposite" (in one parameterization
+          the largest LSTM is the sharpest, at equal accuracy); ρ(Tr(H), acc state10) −0.15 [−0.78, +0.64] over
+          9 runs (n.s.).
 Sizes:    xs = 32×2 layers, 2 heads, FFN 128 (5,200 steps; the others 2,600); s = 64×2, 4 heads, FFN 256;
           m = 128×2, 8 heads, FFN 512 (width ×2 per step at one head width, 16, so every smaller model embeds in
           m: residual width, heads and FFN doubled).
