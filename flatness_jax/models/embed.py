@@ -38,15 +38,11 @@ from flatness_jax.models import embed_lstm
 from flatness_jax.models import presets
 
 
-def _tile(x, axis, k):
-  return np.concatenate([x] * k, axis=axis) if k > 1 else x
-
-
 def _widen_d(p, k):
   """Residual width d -> k d for an unrolled, unboxed params tree (see the module docstring)."""
   if k == 1:
     return p
-  t = lambda x, axis: _tile(x, axis, k)
+  t = lambda x, axis: embed_lstm.repeat(x, axis, k)
   norm = lambda n, c=1.0: {"scale": t(n["scale"], 0) / c, "bias": t(n["bias"], 0) / c}
   out = {"token_embed": {"embedding": t(p["token_embed"]["embedding"], 1)},
          "position_embedding": t(p["position_embedding"], 1),

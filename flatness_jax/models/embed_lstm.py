@@ -22,8 +22,8 @@ _GATES_IN = ("ii", "if", "ig", "io")
 _GATES_H = ("hi", "hf", "hg", "ho")
 
 
-def _rep(x, axis, k):
-  """x repeated k times along `axis` (concatenation of k copies)."""
+def repeat(x, axis, k):
+  """x repeated k times along `axis` (concatenation of k copies; also the BertMLM embedding's tiling)."""
   return np.concatenate([x] * k, axis=axis)
 
 
@@ -31,12 +31,12 @@ def _read(kernel, k, halves):
   """A kernel [d_in, d_out] that reads a repeated input: tiled along axis 0 (each of `halves` equal parts on its
   own) and divided by k."""
   parts = np.split(kernel, halves, axis=0)
-  return np.concatenate([_rep(p, 0, k) for p in parts], axis=0) / k
+  return np.concatenate([repeat(p, 0, k) for p in parts], axis=0) / k
 
 
 def widen(p: dict, k: int) -> dict:
   """The unboxed numpy params tree of a BiLSTMMLM with d_model multiplied by k (module docstring)."""
-  out = {"token_embed": {"embedding": _rep(p["token_embed"]["embedding"], 1, k)}}
+  out = {"token_embed": {"embedding": repeat(p["token_embed"]["embedding"], 1, k)}}
   for name, layer in p.items():
     if not name.startswith("layers_"):
       continue
@@ -44,17 +44,17 @@ def widen(p: dict, k: int) -> dict:
     new = {}
     for direction, rnn in layer.items():
       cell = rnn["cell"]
-      c = {g: {"kernel": _rep(_read(cell[g]["kernel"], k, halves), 1, k)} for g in _GATES_IN}
-      c.update({g: {"kernel": _rep(_read(cell[g]["kernel"], k, 1), 1, k), "bias": _rep(cell[g]["bias"], 0, k)}
+      c = {g: {"kernel": repeat(_read(cell[g]["kernel"], k, halves), 1, k)} for g in _GATES_IN}
+      c.update({g: {"kernel": repeat(_read(cell[g]["kernel"], k, 1), 1, k), "bias": repeat(cell[g]["bias"], 0, k)}
                 for g in _GATES_H})
       new[direction] = {"cell": c}
     out[name] = new
   head = p["head"]
-  out["head"] = {"transform": {"kernel": _rep(_read(head["transform"]["kernel"], k, 2), 1, k),
-                               "bias": _rep(head["transform"]["bias"], 0, k)},
-                 "norm": {"scale": _rep(head["norm"]["scale"], 0, k) / k,
-                          "bias": _rep(head["norm"]["bias"], 0, k) / k},
+  out["head"] = {"transform": {"kernel": repeat(_read(head["transform"]["kernel"], k, 2), 1, k),
+                               "bias": repeat(head["transform"]["bias"], 0, k)},
+                 "norm": {"scale": repeat(head["norm"]["scale"], 0, k) / k,
+                          "bias": repeat(head["norm"]["bias"], 0, k) / k},
                  "output_bias": head["output_bias"]}
   if "output" in head:
-    out["head"]["output"] = {"kernel": _rep(head["output"]["kernel"], 0, k)}
+    out["head"]["output"] = {"kernel": repeat(head["output"]["kernel"], 0, k)}
   return out
