@@ -30,6 +30,10 @@ than 4 exists only as a prefix or a suffix. The inside of a kept span is then th
 kept spans only, which differs from β for symbols not reachable there; `prefix_inside` (the argmax tasks, which
 need β of every symbol over a prefix) therefore uses the full chart.
 
+Scaling is skipped (scales 0) when no nonzero quantity of the chart can fall below e^−600 (`log_floor`: the least
+likely derivation shape of the padded length), as for the released grammar's 16 tokens (bound e^−279): the same
+numbers up to rounding, without the per-span maxima and exponentials.
+
 Every width's inside and outside array carries one extra all-zero row (log-scale NEG) at the end: row index −1
 (a span absent from the chart) reads it, so terms over absent spans contribute 0 without a selection.
 """
@@ -40,8 +44,23 @@ import numpy as np
 
 from flatness_jax.data.rule_contraction import NEG, RuleSet, Term, matmul_rows, normalise
 
+UNSCALED_FLOOR = -600.0  # raw float64 charts when every nonzero quantity is ≥ e^−600 (smallest normal: e^−708)
+
+
+def log_floor(grammar, length: int) -> float:
+  """A lower bound on log q for every nonzero quantity q of a chart of sentences of ≤ `length` tokens:
+  log min π + (L − 1) log min p_r + L log min e(A, w), the log-probability of the least likely possible
+  derivation shape (a derivation of n leaves has one root, n − 1 binary rules, n emissions). Every inside, outside,
+  partial product of a contraction and leaf joint is a sum of products of a subset of one derivation's factors,
+  each ≤ 1, so each is at least this."""
+  g = grammar
+  low = lambda x: float(np.log(np.min(x[x > 0]))) if np.any(x > 0) else 0.0
+  return low(np.asarray(g.start)) + (length - 1) * low(np.asarray(g.rule_prob)) + length * low(g.emission)
+
+
 class ChartPlan:
-  """The rules of a grammar in each orientation, for sentences padded to `length` tokens."""
+  """The rules of a grammar in each orientation, for sentences padded to `length` tokens; `needs_scaling`: whether
+  raw float64 charts could underflow (log_floor below UNSCALED_FLOOR), else charts skip the per-span scaling."""
 
   def __init__(self, grammar, length: int):
     g = grammar
@@ -50,6 +69,7 @@ class ChartPlan:
     feas[:, :n_feas + 1] = g.yield_lengths[:, :n_feas + 1]
     self.length = length
     self.feasible = feas
+    self.needs_scaling = log_floor(g, length) < UNSCALED_FLOOR
     child = np.zeros(g.num_nonterminals, bool)
     child[g.rule_left] = child[g.rule_right] = True
     self.root_only = (g.start > 0) & ~child
@@ -152,24 +172,30 @@ def _spans(lengths, length, plan=None):
   return start, sent, pos, need
 
 
-def _with_zero_row(acc, m):
-  """normalise(acc, m) with the all-zero row (scale NEG) appended (acc [rows + 1, N], its last row zero)."""
-  return normalise(acc, np.append(m, NEG))
+def _finish(acc, m, scaled):
+  """A width's array and log-scales, the all-zero row (scale NEG) appended (acc [rows + 1, N], its last row zero):
+  scaled, normalise(acc, m); unscaled, acc as it is with scale 0 (m is 0 there)."""
+  if scaled:
+    return normalise(acc, np.append(m, NEG))
+  return acc, np.append(np.zeros(len(acc) - 1), NEG)
 
 
-def compute_chart(grammar, tokens, lengths, with_outside: bool = True, pruned: bool = False) -> Chart:
+def compute_chart(grammar, tokens, lengths, with_outside: bool = True, pruned: bool = False,
+                  scaled: bool = None) -> Chart:
   """Inside (and outside) charts for a padded batch `tokens` [b, L] (−1 or anything past `lengths`); pruned: only
-  the reachable spans (module docstring; same leaf outsides and likelihoods, not for `prefix_inside`)."""
+  the reachable spans (module docstring; same leaf outsides and likelihoods, not for `prefix_inside`); scaled:
+  per-span scaling (None: only where raw float64 could underflow at this length, `ChartPlan.needs_scaling`)."""
   tokens = np.asarray(tokens)
   lengths = np.asarray(lengths, np.int64)
   b, length = tokens.shape
   plan = chart_plan(grammar, length)
+  scaled = plan.needs_scaling if scaled is None else bool(scaled)
   n = grammar.num_nonterminals
   start, sent, pos, need = _spans(lengths, length, plan if pruned else None)
   beta, sb = [None] * (length + 1), [None] * (length + 1)
   leaves = np.zeros((len(start[1]) + 1, n))
   leaves[:-1] = grammar.emission.T[tokens[sent[1], start[1]]]
-  beta[1], sb[1] = _with_zero_row(leaves, np.zeros(len(start[1])))
+  beta[1], sb[1] = _finish(leaves, np.zeros(len(start[1])), scaled)
   for w in range(2, length + 1):
     ci, cs = start[w], sent[w]
     rows = len(ci)
@@ -179,25 +205,28 @@ def compute_chart(grammar, tokens, lengths, with_outside: bool = True, pruned: b
     if not splits:
       beta[w], sb[w] = np.zeros((rows + 1, n)), np.full(rows + 1, NEG)
       continue
-    m = np.full(rows, NEG)
+    m = np.full(rows, NEG) if scaled else np.zeros(rows)
     parts = []
     for j in splits:
       li, ri = pos[j][ci, cs], pos[w - j][ci + j, cs]
-      c = sb[j][li] + sb[w - j][ri]
-      np.maximum(m, c, out=m)
+      c = None
+      if scaled:
+        c = sb[j][li] + sb[w - j][ri]
+        np.maximum(m, c, out=m)
       parts.append((j, li, ri, c))
+    weight = (lambda c, r=slice(None): np.exp(c[r] - m[r])) if scaled else (lambda c, r=None: None)
     full = np.zeros((rows + 1, n))
     acc = full[:rows]
-    plan.inside.contract(acc, [Term(j, w - j, w, None, beta[j], li, beta[w - j], ri, np.exp(c - m))
+    plan.inside.contract(acc, [Term(j, w - j, w, None, beta[j], li, beta[w - j], ri, weight(c))
                                for j, li, ri, c in parts], need[w])
     if root.size:
       plan.root_inside.contract(acc, [Term(j, w - j, w, root, beta[j], li[root], beta[w - j], ri[root],
-                                           np.exp(c[root] - m[root])) for j, li, ri, c in parts], need[w])
-    beta[w], sb[w] = _with_zero_row(full, m)
+                                           weight(c, root)) for j, li, ri, c in parts], need[w])
+    beta[w], sb[w] = _finish(full, m, scaled)
   chart = Chart(lengths=lengths, start=start, sent=sent, pos=pos, inside=beta, inside_scale=sb, need=need)
   chart.log_likelihood = _log_likelihood(grammar, chart)
   if with_outside:
-    _outside(grammar, plan, chart, length)
+    _outside(grammar, plan, chart, length, scaled)
   return chart
 
 
@@ -213,7 +242,7 @@ def _log_likelihood(grammar, chart):
   return out
 
 
-def _outside(grammar, plan, chart, length):
+def _outside(grammar, plan, chart, length, scaled=True):
   beta, sb, lengths = chart.inside, chart.inside_scale, chart.lengths
   start, sent, pos = chart.start, chart.sent, chart.pos
   n = grammar.num_nonterminals
@@ -223,7 +252,7 @@ def _outside(grammar, plan, chart, length):
     ci, cs = start[w], sent[w]
     rows = len(ci)
     n_s = lengths[cs]
-    m = np.full(rows, NEG)
+    m = np.full(rows, NEG) if scaled else np.zeros(rows)
     roots = np.flatnonzero((ci == 0) & (n_s == w))
     m[roots] = 0.0
     reg, rl, rr = [], [], []  # (rule set list, Term args without weight, log-scale)
@@ -235,12 +264,12 @@ def _outside(grammar, plan, chart, length):
         kept = (pi >= 0) & (si >= 0)  # parent and sibling in the chart (always, unless pruned)
         sel, pi, si = sel[kept], pi[kept], si[kept]
         if sel.size:
-          c = sa[w + u][pi] + sb[u][si]
+          c = sa[w + u][pi] + sb[u][si] if scaled else None
           reg.append((plan.out_left, (w + u, u, w, sel, alpha[w + u], pi, beta[u], si), c))
           r = np.flatnonzero((ci[sel] == 0) & (n_s[sel] == w + u))
           if r.size:
             rl.append((plan.root_left, (w + u, u, w, sel[r], start_row, np.zeros(r.size, np.int64), beta[u],
-                                        si[r]), sb[u][si[r]]))
+                                        si[r]), sb[u][si[r]] if scaled else None))
       # Target [i, i+w) as the right child of [i−u, i+w) with sibling [i−u, i).
       if plan.out_right.any_feasible(w + u, u, w) or plan.root_right.any_feasible(w + u, u, w):
         sel = np.flatnonzero(ci >= u)
@@ -248,26 +277,27 @@ def _outside(grammar, plan, chart, length):
         kept = (pi >= 0) & (si >= 0)
         sel, pi, si = sel[kept], pi[kept], si[kept]
         if sel.size:
-          c = sa[w + u][pi] + sb[u][si]
+          c = sa[w + u][pi] + sb[u][si] if scaled else None
           reg.append((plan.out_right, (w + u, u, w, sel, alpha[w + u], pi, beta[u], si), c))
           r = np.flatnonzero((ci[sel] == u) & (n_s[sel] == w + u))
           if r.size:
             rr.append((plan.root_right, (w + u, u, w, sel[r], start_row, np.zeros(r.size, np.int64), beta[u],
-                                         si[r]), sb[u][si[r]]))
+                                         si[r]), sb[u][si[r]] if scaled else None))
     items = reg + rl + rr
     if not items and not roots.size:
       alpha[w], sa[w] = np.zeros((rows + 1, n)), np.full(rows + 1, NEG)
       continue
-    for _, args, c in items:
-      m[args[3]] = np.maximum(m[args[3]], c)
+    if scaled:
+      for _, args, c in items:
+        m[args[3]] = np.maximum(m[args[3]], c)
     full = np.zeros((rows + 1, n))
     acc = full[:rows]
     acc[roots] = grammar.start * np.exp(-m[roots])[:, None]
     for rule_set in (plan.out_left, plan.out_right, plan.root_left, plan.root_right):
-      terms = [Term(*args, np.exp(c - m[args[3]])) for rs, args, c in items if rs is rule_set]
+      terms = [Term(*args, np.exp(c - m[args[3]]) if scaled else None) for rs, args, c in items if rs is rule_set]
       if terms:
         rule_set.contract(acc, terms, chart.need[w])
-    alpha[w], sa[w] = _with_zero_row(full, m)
+    alpha[w], sa[w] = _finish(full, m, scaled)
   chart.outside, chart.outside_scale = alpha, sa
 
 

@@ -13,7 +13,8 @@ Rules of root-only non-terminals (start symbols never used as a child, e.g. the 
 applied at the sentence roots only. Terms where no rule can derive the lengths involved (`yield_lengths`) are
 skipped, which for balanced grammars leaves only the power-of-two splits. Each span's vector is stored normalised
 to max 1 with its log-scale, so sentences of any length stay in range (raw float64 probabilities underflow after
-roughly 150 tokens of a 200-word grammar).
+roughly 150 tokens of a 200-word grammar); a term's weight carries the scales (None in an unscaled chart: raw
+probabilities, where inside_outside.log_floor shows no underflow is possible).
 """
 import dataclasses
 import functools
@@ -50,7 +51,8 @@ def matmul_rows(a, b):
 @dataclasses.dataclass
 class Term:
   """One term of a contraction: rows `sel` of the output (None: all) get weight · Σ_r p_r x[a_r] y[b_r], with
-  x = xsrc[xidx], y = ysrc[yidx]; (la, lb, lt) are the span lengths of the a, b and target roles."""
+  x = xsrc[xidx], y = ysrc[yidx]; (la, lb, lt) are the span lengths of the a, b and target roles. weight None: 1
+  (an unscaled chart)."""
   la: int
   lb: int
   lt: int
@@ -192,7 +194,8 @@ class RuleSet:
         prod = tm.x[:, ga] * tm.y[:, gb]
         prod *= prob
         red = np.add.reduceat(prod, starts, axis=-1)
-        red *= tm.weight[:, None]
+        if tm.weight is not None:
+          red *= tm.weight[:, None]
         if tm.sel is None:
           acc[:, targets] += red
         else:
@@ -205,17 +208,22 @@ def _block_product(terms, rows, aset, bset, w, na, nb):
   matrix W [|aset|·|bset|, T] once."""
   if len(terms) == 1:
     tm = terms[0]
-    x = tm.xb(aset); x *= tm.weight[:, None]
+    x = tm.xb(aset)
+    if tm.weight is not None:
+      x *= tm.weight[:, None]
     return tm.sel, matmul_rows((x[:, :, None] * tm.yb(bset)[:, None, :]).reshape(len(x), na * nb), w)
   alloc = np.empty if all(tm.sel is None for tm in terms) else np.zeros
   xs = alloc((len(terms), rows, na))
   ys = alloc((len(terms), rows, nb))
   for s, tm in enumerate(terms):
+    x = tm.xb(aset)
+    if tm.weight is not None:
+      x *= tm.weight[:, None]
     if tm.sel is None:
-      np.multiply(tm.xb(aset), tm.weight[:, None], out=xs[s])
+      xs[s] = x
       ys[s] = tm.yb(bset)
     else:
-      xs[s, tm.sel] = tm.xb(aset) * tm.weight[:, None]
+      xs[s, tm.sel] = x
       ys[s, tm.sel] = tm.yb(bset)
   m = np.matmul(xs.transpose(1, 2, 0), ys.transpose(1, 0, 2))
   return None, matmul_rows(m.reshape(rows, na * nb), w)
@@ -223,13 +231,14 @@ def _block_product(terms, rows, aset, bset, w, na, nb):
 
 def _restrict(tm, wanted, at):
   """The term on the rows `at` (= flatnonzero(wanted)) only, its `sel` renumbered into them; None if empty."""
+  pick = lambda w, idx: None if w is None else w[idx]
   if tm.sel is None:
-    return Term(tm.la, tm.lb, tm.lt, None, tm.xsrc, tm.xidx[at], tm.ysrc, tm.yidx[at], tm.weight[at])
+    return Term(tm.la, tm.lb, tm.lt, None, tm.xsrc, tm.xidx[at], tm.ysrc, tm.yidx[at], pick(tm.weight, at))
   keep = wanted[tm.sel]
   if not keep.any():
     return None
   sel = np.searchsorted(at, tm.sel[keep])
-  return Term(tm.la, tm.lb, tm.lt, sel, tm.xsrc, tm.xidx[keep], tm.ysrc, tm.yidx[keep], tm.weight[keep])
+  return Term(tm.la, tm.lb, tm.lt, sel, tm.xsrc, tm.xidx[keep], tm.ysrc, tm.yidx[keep], pick(tm.weight, keep))
 
 
 def _add_rows(acc, sel, cols, val):
