@@ -13,9 +13,11 @@ Opt-in:   adversarial pre-training (paper App. A.4) and the explicit Tr(H) penal
           ";" + ADVERSARIAL (or TRACE_PENALTY) below to the variants, e.g. --config.variants="<the three>;adversarial:
           train.algorithm=adversarial,train.adversarial_lambda=0.5"; λ = 0.5 left the gap at 1.15 nats (69% of L*)
           at step 200 (AdamW: 0.28 nats, 17%), so tune λ per scale to keep the pre-training loss.
-          `,adversarial` does that: λ adapted to AdamW's gap from step 600. Measured on cpu_easy (2026-12-02, the
-          adamw and adversarial arms only, 2 seeds, 17 min on 2 shared cores): gaps 1.32/1.43 vs 1.33/1.57% of L*,
-          adversarial − AdamW A −64.6 [−67.3, −61.9], B −56.3 [−62.3, −50.3], C −42.0 [−44.5, −39.6] pts.
+          `,adversarial` does that: λ adapted to AdamW's gap from step 600. Measured on cpu_easy (2026-12-03, the
+          adamw and adversarial arms only, 3 seeds, 27 min on 2 cores shared with one other experiment; training
+          per seed AdamW 1.7–2.3, adversarial 4.6–4.8 min): gaps 1.32/1.43/1.52 vs 1.33/1.57/1.44% of L* (final λ
+          0.38/0.17/0.17), adversarial − AdamW Δgap +0.02 [−0.23, +0.28]% of L*, A −63.9 [−67.1, −60.8], B −55.0
+          [−59.9, −50.1], C −41.9 [−42.8, −41.0] pts; ΔTr(H) +2.7 [−6.1, +11.5] (n.s.: not sharper).
 :hmm,adversarial  (measured 2026-12-02 on a fresh machine, 3 seeds, 52 min on 2 cores shared with one other
           experiment; training per seed AdamW 2.7, SGD 2.3–2.9, SAM 3.4–5, adversarial 4 min; curvature + probes
           at 3 checkpoints ≈ 1 min per run). Gaps: AdamW 3.78–3.99% of L* = 1.82, SAM 4.04–4.29%, adversarial
