@@ -11,9 +11,13 @@ Reaches:  (measured) gap 2.02 ± 0.26% of L* at step 2,000 falling to 0.62 ± 0.
           the report also gives ρ(loss, accuracy) next to ρ(Tr(H), accuracy) over the 11 checkpoints, and the
           continued-training verdicts compare the first and last checkpoints within 3% of L*.
 Other languages (measured 2026-12-02, 2 cores shared with one or two other jobs; a seed costs ≈ 8–9 min):
-          :hmm       3 seeds 25 min; gap 1.86–2.05% of L* at 6,000 steps; probes at 6,000 steps state10 94.4–95.1%,
-                     state6 92.7–93.7% (Bayes 97.0 / 98.8, lookup table 83.3 / 82.3); continued training 4,000 →
-                     6,000 changes state10 by +0.5 [−0.0, +1.0] pts, Tr(H) by +26 [−99, +151] (3 seeds: n.s.).
+          :hmm       (re-measured 2026-12-03) 3 seeds 21 min on 2 cores shared with one other experiment
+                     (training 3.3–4 min, curvature of 11 checkpoints 2–2.4 min, probes 0.7–1.3 min per seed);
+                     gap 6.0–6.4% of L* at step 2,000, 1.83–2.02% at 6,000; Tr(H) 142–201 → 135–142; probes at
+                     6,000 steps state10 94.8–95.5%, state6 93.0–93.5% (Bayes 97.0 / 98.8, lookup table 83.3 /
+                     82.3); continued training 4,400 → 6,000 (the first checkpoint within 3% of L* in every seed)
+                     changes state10 by +0.5 [−1.4, +2.3] pts, state6 by +0.1 [−0.5, +0.7], Tr(H) by +1.7 [−1.5,
+                     +4.9] (3 seeds: n.s.).
           :released  3 seeds 34 min; gap 2.18–2.43% of L* = 4.18 at 6,000 steps (3% first reached near step
                      3,300); probes A 33.7–36.5%, B 63.6–68.2%, C 39.6–40.2% (Bayes 54.2 / 76.8 / 56.5: room to
                      move, yet 4,000 → 6,000 changes A by −0.1 [−3.2, +3.1] pts, Tr(H) by −2.7 [−34.8, +29.5]).

@@ -34,6 +34,17 @@ Reaches:  (measured) gaps 1.47 ± 0.23, 1.11 ± 0.19, 1.65 ± 0.26% of L* (cpu_e
           77) and moved from 118 ± 7 at step 2,400 (seed 0): probably not at a minimum yet (negative curvature
           would cancel in the trace), so read its flatness with care; more steps for m (`,long`) are the next
           measurement.
+:released,long (measured 2026-12-03, 3 seeds, 63 min on 2 cores shared with one or two other jobs: training xs
+          (14,000 steps) 4.6–5.2, s (6,000) 3.1–4.7, m (6,000) 6.7–8.3 min per seed; curvature + probes 1–2 min per
+          run). Gaps xs 2.08–2.42%, s 2.22–2.40%, m 2.81–3.10% of L*: m still ends farthest from L* (eval loss
+          falling ≈ 0.001 nats per 200 steps at the end of its cosine schedule), and its Hessian there is
+          indefinite: Tr(H) 51 ± 8 / 374 ± 77 / −50 ± 86 (−88 ± 19 at step 5,800, seed 2) with λmax 33–402, against
+          a Fisher trace of 41–81, while xs and s sit at Tr(H) 44–76 (embedded in m 30–51) with λmax 3–9. So m is
+          not at a minimum of the released grammar's loss at this recipe and its flatness is not the paper's
+          converged quantity. The report (within the 1% tolerance: Δgap m − xs +0.72%) prints m − xs A −4.3
+          [−6.2, −2.4], B −4.3 [−7.0, −1.6] ("opposite"), C +0.3 [−1.1, +1.7]; Tr(H) own +62 [−486, +609],
+          embedded +84 [−465, +632] (n.s.); ρ(Tr(H), acc A) +0.17 [−0.69, +0.83], partial r given log params +0.03
+          (n.s.). A converged m would need a lower peak learning rate or more steps (not measured).
 LSTMs:    `:hmm_lstm` trains bidirectional LSTMs of 32 / 64 / 128 units per direction (xs 5,200 steps; s, m
           2,600). Their Tr(H) is compared in each model's own parameterization and, as for the transformers, in
           one parameterization: each smaller LSTM embedded into m's architecture by
