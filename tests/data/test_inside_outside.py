@@ -31,6 +31,29 @@ def _entries(chart):
   return np.concatenate(parts)
 
 
+TIGHT = """\
+# every minimum (start 0.2, rule 0.5, emission 0.25) sits in one derivation: S2 -> A A -> y y
+S S1 0.8
+S S2 0.2
+S1 A A 1.0
+S2 A A 0.5
+S2 A B 0.5
+A x 0.75
+A y 0.25
+B x 1.0
+"""
+
+
+def test_log_floor_is_attained_when_one_derivation_takes_every_minimum(tmp_path):
+  """The bound is the least likely derivation shape itself: equal to it where that derivation exists."""
+  path = tmp_path / "tight.txt"
+  path.write_text(TIGHT)
+  g = load_grammar(str(path))
+  least = min(np.log(p) for p, _, _ in brute_force.pcfg_derivations(g))
+  assert least == pytest.approx(np.log(0.2 * 0.5 * 0.25 ** 2), abs=1e-12)
+  assert inside_outside.log_floor(g, g.max_length) == pytest.approx(least, abs=1e-12)
+
+
 @pytest.mark.parametrize("which", ["tiny", "mixed"])
 def test_log_floor_is_below_every_derivation_and_chart_entry(which, mixed):
   g = pcfg.random_grammar("tiny", 0) if which == "tiny" else mixed
