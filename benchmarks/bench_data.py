@@ -49,17 +49,14 @@ def bench_conditionals(name, grammar, n_fast, n_dense, n_naive, repeat=3):
   s = lang.sample(7, n_fast)
   lang.masked_conditionals(s.tokens[:lang.batch_size], s.lengths[:lang.batch_size])  # plans and caches
   rules = reference.dense_rules(grammar)
-  counts = {"dense": n_dense, "naive": n_naive}
-  best = {"fast": (np.inf, np.inf)}
-  best.update({k: (np.inf, np.inf) for k, c in counts.items() if c > 0})
+  counts = {k: c for k, c in (("dense", n_dense), ("naive", n_naive)) if c > 0}
+  best = dict.fromkeys(["fast", *counts], (np.inf, np.inf))
   err = dict.fromkeys(counts, 0.0)
   for _ in range(repeat):
     lang._cache = (None, None)  # pylint: disable=protected-access
     fast, fw, fc = _timed(lang.masked_conditionals, s.tokens, s.lengths)
     best["fast"] = (min(best["fast"][0], fc), min(best["fast"][1], fw))
     for kind, count in counts.items():
-      if count <= 0:
-        continue
       # Sentences drawn i.i.d.: the first `count` have the same length distribution.
       w0, c0 = time.perf_counter(), time.process_time()
       for i in range(count):
@@ -73,8 +70,6 @@ def bench_conditionals(name, grammar, n_fast, n_dense, n_naive, repeat=3):
         f"best of {repeat} rounds")
   print(f"    {'batched (ours)':16s} {f_cpu:10.1f} sentences/s cpu {f_wall:10.1f} wall   ({n_fast} sentences)")
   for kind, count in counts.items():
-    if count <= 0:
-      continue
     cpu, wall = count / best[kind][0], count / best[kind][1]
     print(f"    {kind + ' reference':16s} {cpu:10.2f} sentences/s cpu {wall:10.2f} wall   "
           f"({count} sentences; max |diff| {err[kind]:.1e})   "
@@ -92,6 +87,8 @@ def main():
   parser.add_argument("--naive", type=int, default=16, help="sentences for the textbook reference (released)")
   parser.add_argument("--repeat", type=int, default=3, help="rounds per conditionals measurement (best is kept)")
   args = parser.parse_args()
+  if args.repeat < 1:
+    parser.error(f"--repeat must be >= 1, got {args.repeat}")
   start = time.time()
   load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
   print(f"flatness_jax data benchmark: {os.cpu_count()} CPUs, load average {load:.1f}, BLAS threads "
