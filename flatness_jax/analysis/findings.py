@@ -17,12 +17,14 @@ Claims (Liu, Xie, Li, Ma, ICML 2023) and how each is measured here:
    ρ(Tr(H) of the pre-training loss, accuracy) on the same checkpoints.
 A verdict needs ≥ 2 pre-training seeds per arm (and, for correlations, ≥ 3 runs and ≥ 8 checkpoints); otherwise
 the measurement is shown with its own noise and the verdict is "untested: 1 seed". Each row states its n.
+Claims 1–3 are about minima: a verdict is withheld ("untested: not at a minimum") when a compared checkpoint's
+Hessian is measurably indefinite (flatness_jax.analysis.minima: Tr(H) below zero or below the top Ritz value).
 """
 import dataclasses
 
 import numpy as np
 
-from flatness_jax.analysis import points as points_lib, replicates, stats
+from flatness_jax.analysis import minima, points as points_lib, replicates, stats
 from flatness_jax.analysis.tables import ci
 
 TRACE = "hessian_trace_hutchinson"
@@ -99,15 +101,16 @@ def continued(arms, tasks, kind, language, saturated_gap) -> list[Finding]:
     a, b = spans[arm.name]
     detail = f"{arm.name}, step {a} → {b}, both within {100 * saturated_gap:.1f}% of L*"
     head = b - a == longest
+    ends = [p for r in arm.runs for p in (pick(arm.run_points(r)) or ())]
     for t in tasks:
       c = replicates.within_run_change(arm, replicates.accuracy_of(t), pick, replicates.single_accuracy(t))
       if c:
         out.append(Finding(f"Continued training improves task {t}", language, paper("continued", kind),
-                           _pts_text(c), c.n_text, c.verdict(+1), head, detail))
+                           _pts_text(c), c.n_text, minima.gate(c.verdict(+1), ends), head, detail))
     c = replicates.within_run_change(arm, replicates.trace_of(TRACE), pick, replicates.single_trace(TRACE))
     if c:
       out.append(Finding("Continued training lowers Tr(H)", language, paper("continued_trace", kind),
-                         ci((c.estimate, c.low, c.high)), c.n_text, c.verdict(-1), head, detail))
+                         ci((c.estimate, c.low, c.high)), c.n_text, minima.gate(c.verdict(-1), ends), head, detail))
   return out
 
 
@@ -143,12 +146,14 @@ def size(arms, tasks, kind, language) -> list[Finding]:
     c = replicates.compare_arms(big, small, replicates.accuracy_of(t), replicates.single_accuracy(t))
     if c:
       out.append(Finding(f"Larger is better at equal loss, task {t}", language, paper("size", kind), _pts_text(c),
-                         c.n_text, _at_equal_loss(c.verdict(+1), big, small), True, detail))
+                         c.n_text, minima.at_minimum(_at_equal_loss(c.verdict(+1), big, small), big, small), True,
+                         detail))
   for label, key in (("own parameterization", TRACE), ("embedded in the largest", EMBEDDED)):
     c = replicates.compare_arms(big, small, replicates.trace_of(key), replicates.single_trace(key))
     if c:
       out.append(Finding(f"Larger is flatter, Tr(H) {label}", language, paper("size_trace", kind),
-                         ci((c.estimate, c.low, c.high)), c.n_text, c.verdict(-1), key == TRACE, detail))
+                         ci((c.estimate, c.low, c.high)), c.n_text, minima.at_minimum(c.verdict(-1), big, small),
+                         key == TRACE, detail))
   return out
 
 
@@ -173,7 +178,7 @@ def algorithm(arms, tasks, kind, language) -> list[Finding]:
             (gap.estimate, gap.low, gap.high), 100), gap.n_text, _two_sided(gap), False, detail))
       if trace:
         out.append(Finding("ΔTr(H) at fixed size", language, "—", ci((trace.estimate, trace.low, trace.high)),
-                           trace.n_text, _two_sided(trace), False, detail))
+                           trace.n_text, minima.at_minimum(_two_sided(trace), arm, ref), False, detail))
       flatter = -1 if trace and trace.estimate > 0 else +1  # expected sign of Δacc: the flatter arm is better
       note = (f"{detail}; {arm.name} is {'flatter' if flatter > 0 else 'sharper'}, so expected "
               f"{'better' if flatter > 0 else 'worse'}; gaps {100 * _mean_gap(arm):.2f}/{100 * _mean_gap(ref):.2f}% of L*")
@@ -181,8 +186,9 @@ def algorithm(arms, tasks, kind, language) -> list[Finding]:
       for t in tasks:
         c = replicates.compare_arms(arm, ref, replicates.accuracy_of(t), replicates.single_accuracy(t))
         if c:
+          verdict = minima.at_minimum(_at_equal_loss(c.verdict(flatter), arm, ref), arm, ref)
           out.append(Finding(f"The algorithm matters at fixed size, task {t}", language, paper(claim, kind),
-                             _pts_text(c), c.n_text, _at_equal_loss(c.verdict(flatter), arm, ref), True, note))
+                             _pts_text(c), c.n_text, verdict, True, note))
   return out
 
 

@@ -4,7 +4,9 @@ report.md opens with the Findings table (flatness_jax.analysis.findings): each c
 language, the paper's figure, ours with its 95% interval over pre-training seeds, n and the verdict. The seed is the
 unit of replication: a verdict ('reproduced' when the interval excludes zero on the paper's side, 'opposite' on the
 other, else 'not significant at this scale') needs ≥ 2 seeds per arm; with one seed the measurement is shown with
-its own noise and marked "untested: 1 seed". Then, from the same run directories: figures per claim (one colour per
+its own noise and marked "untested: 1 seed". A comparison of minima (continued training, size, algorithm) is marked
+"untested: not at a minimum" when a compared checkpoint's Hessian is measurably indefinite
+(flatness_jax.analysis.minima). Then, from the same run directories: figures per claim (one colour per
 arm), the replication table (between-seed SD next to probe-seed SD and estimator SE), every run's final and every
 measured checkpoint (held-out gap ± SE, Tr(H) ± SE, Fisher trace ± SE, λmax, probe accuracy mean ± std over probe
 seeds, fine-tuning where measured), majority / Bayes / lookup-table references, the fixed-size and model-size
@@ -126,6 +128,11 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
   if any(f.verdict == "untested: 1 seed" for f in found):
     lines += ["", "Rows marked *untested: 1 seed* rest on one pre-training run per arm: they are measurements with "
               "probe/estimator noise only, not verdicts. For the replicated answer run " + REPLICATED + "."]
+  if any(f.verdict.startswith("untested: not at a minimum") for f in found):
+    lines += ["", "Rows marked *untested: not at a minimum* compare a checkpoint whose Hessian has negative "
+              "eigenvalues (the upper 95% bound of its Tr(H) is below zero or below its top Lanczos eigenvalue "
+              "λmax, impossible for a positive semi-definite Hessian): train it longer or with a lower peak "
+              "learning rate before reading its accuracy or flatness as the paper's converged quantity."]
   lines += ["", "## Figures", ""] + _figures(runs, arms, pts, tasks, out_dir)
   lines += ["", "## Replication: between-seed vs within-run noise", ""] + replication_table(arms, tasks)
   lines += ["", "## Final checkpoints", ""] + point_table(finals, tasks) + ["", "## References", ""]

@@ -191,6 +191,46 @@ def test_arms_not_at_equal_loss_get_no_verdict(tmp_path):
   assert "untested: not at equal loss (Δgap -2.0% of L*)" in row
 
 
+def _set_lambda_max(run_dir, step, value):
+  path = os.path.join(run_dir, "curvature.json")
+  curv = json.load(open(path))
+  curv["steps"][str(step)]["lambda_max"] = {"value": value, "residual": 0.0, "matvecs": 10}
+  json.dump(curv, open(path, "w"))
+
+
+def test_comparisons_at_an_indefinite_final_checkpoint_get_no_verdict(tmp_path):
+  # The big arm's seed 1 ends with Tr(H) 2.5 ± 0.05 but a top Ritz value of 8: its Hessian has negative eigenvalues,
+  # so neither the accuracy nor the Tr(H) comparison of sizes is a comparison of minima; a Ritz value under the
+  # trace (a PSD-consistent checkpoint) leaves the verdicts as they were.
+  root = str(tmp_path)
+  small = _seeded(os.path.join(root, "a"), "small", 1000, 0.60, 0.04, 5.0)
+  big = _seeded(os.path.join(root, "a"), "big", 4000, 0.70, 0.05, 3.5)
+  for d in small + big:
+    _set_lambda_max(d, 600, 0.5)
+  before = open(report.build_report(small + big, str(tmp_path / "r0"))).read()
+  _set_lambda_max(big[1], 600, 8.0)
+  after = open(report.build_report(small + big, str(tmp_path / "r1"))).read()
+  def row(text, claim):
+    return [l for l in text.splitlines() if l.startswith(f"| {claim}")][0]
+  for claim in ("Larger is better at equal loss, task A", "Larger is flatter, Tr(H) own parameterization"):
+    assert "not at a minimum" not in row(before, claim)
+    assert "**untested: not at a minimum (1 of 6 checkpoints; big/seed_1 step 600: Tr(H) ≤ " in row(after, claim)
+    assert "< λmax 8)**" in row(after, claim)
+  assert "**reproduced**" in row(before, "Larger is better at equal loss, task A")
+  # Continued training compares steps 200 → 600 within each run: seed 1's last checkpoint is one of them.
+  assert "not at a minimum" in row(after, "Continued training improves task A (big")
+  assert "not at a minimum" not in row(after, "Continued training improves task A (small")
+  # Fixed size: the same gate on the algorithm comparison and its ΔTr(H).
+  adamw = _seeded(os.path.join(root, "b"), "adamw", 1000, 0.60, 0.04, 5.0)
+  sam = _seeded(os.path.join(root, "b"), "sam", 1000, 0.66, 0.04, 3.0)
+  _set_lambda_max(sam[0], 600, 9.0)
+  text = open(report.build_report(adamw + sam, str(tmp_path / "r2"))).read()
+  assert "untested: not at a minimum (1 of 6 checkpoints; sam/seed_0" in row(
+      text, "The algorithm matters at fixed size, task A")
+  assert "- ΔTr(H) at fixed size (sam − adamw), tiny: " in text
+  assert "→ **untested: not at a minimum" in [l for l in text.splitlines() if l.startswith("- ΔTr(H) at fixed size")][0]
+
+
 def _drift_runs(root, rate_times_b, noise):
   dirs = []
   rng = np.random.default_rng(0)

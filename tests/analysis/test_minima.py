@@ -1,0 +1,68 @@
+"""The at-a-minimum gate: negative curvature from Tr(H) ± SE and the top Ritz value, on operators of known spectrum."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from flatness_jax import curvature
+from flatness_jax.analysis import minima, points, replicates
+from flatness_jax.curvature import synthetic
+
+
+def _point(trace, se, ritz=None, dof=31, run="m/seed_0", step=600):
+  curv = {"hessian_trace_hutchinson": {"value": trace, "stderr": se, "dof": dof}}
+  if ritz is not None:
+    curv["lambda_max"] = {"value": ritz}
+  return points.Point(run=run, step=step, num_params=10, eval={"gap_relative": 0.01}, curvature=curv, probes={},
+                      arm=run.split("/")[0])
+
+
+def test_negative_curvature_needs_the_upper_bound_below_the_ritz_value_or_zero():
+  t = 2.0395  # t_{0.975, 31}
+  assert minima.negative_curvature(_point(10.0, 1.0, ritz=5.0)) == ""
+  assert minima.negative_curvature(_point(3.0, 1.0, ritz=3.0 + t - 0.01)) == ""     # just under the upper bound
+  assert minima.negative_curvature(_point(3.0, 1.0, ritz=5.1)) == "m/seed_0 step 600: Tr(H) ≤ 5.04 < λmax 5.1"
+  assert minima.negative_curvature(_point(-5.0, 1.0)) == "m/seed_0 step 600: Tr(H) ≤ -2.96 < 0"
+  assert minima.negative_curvature(_point(-1.0, 1.0)) == ""                          # −1 ± 2.04 includes 0
+  assert minima.negative_curvature(_point(float("nan"), float("nan"), ritz=5.0)) == ""
+  # Fewer probes, wider t: the same numbers pass with 3 degrees of freedom (t = 3.18).
+  assert minima.negative_curvature(_point(3.0, 1.0, ritz=5.1, dof=3)) == ""
+
+
+def test_gate_keeps_untested_verdicts_and_names_the_first_bad_checkpoint():
+  arm_ok = replicates.Arm("s", ["s/seed_0"], [_point(10.0, 1.0, ritz=2.0, run="s/seed_0")])
+  arm_bad = replicates.Arm("m", ["m/seed_0", "m/seed_1"],
+                           [_point(10.0, 1.0, ritz=2.0, run="m/seed_0"), _point(1.0, 1.0, ritz=9.0, run="m/seed_1")])
+  assert minima.at_minimum("reproduced", arm_ok) == "reproduced"
+  assert minima.at_minimum("reproduced", arm_ok, arm_bad) == (
+      "untested: not at a minimum (1 of 3 checkpoints; m/seed_1 step 600: Tr(H) ≤ 3.04 < λmax 9)")
+  assert minima.at_minimum("untested: 1 seed", arm_bad) == "untested: 1 seed"
+  # Only the final checkpoint of each run is compared: an earlier saddle does not withhold the verdict.
+  early = _point(1.0, 1.0, ritz=9.0, run="s/seed_0", step=200)
+  assert minima.at_minimum("opposite", replicates.Arm("s", ["s/seed_0"], [early, arm_ok.points[0]])) == "opposite"
+
+
+def _measured_point(eigenvalues, seed):
+  """A Point whose Tr(H) and λmax come from the toolkit's Hutchinson and Lanczos on ½θᵀAθ, A of that spectrum."""
+  a = jnp.asarray(synthetic.random_symmetric(np.asarray(eigenvalues, np.float64), seed=seed))
+  loss = lambda theta, batch: 0.5 * theta @ (batch @ theta)  # pylint: disable=unnecessary-lambda-assignment
+  theta = jnp.zeros(a.shape[0])
+  est = curvature.hessian_trace(loss, theta, a, jax.random.key(seed), num_matvecs=200)
+  ritz = curvature.lanczos_eigenvalues(curvature.hessian_matvec(loss, theta, a), theta, jax.random.key(seed + 1),
+                                       1, 10)
+  p = _point(float(est.value), float(est.stderr), ritz=float(ritz.eigenvalues[0]), dof=int(est.dof))
+  return p, float(np.sum(eigenvalues))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_toolkit_estimates_flag_an_indefinite_hessian_and_pass_a_psd_one(x64, seed):
+  # λ = [20, 2, 2, ±0.5 × 37]: the same top eigenvalue, Tr = 5.5 (indefinite: less than λmax) or 42.5 (PSD).
+  tail = [0.5] * 37
+  indefinite, tr_ind = _measured_point([20.0, 2.0, 2.0] + [-x for x in tail], seed)
+  psd, tr_psd = _measured_point([20.0, 2.0, 2.0] + tail, seed)
+  for p, tr in ((indefinite, tr_ind), (psd, tr_psd)):
+    value, se = p.trace()
+    assert abs(value - tr) < 4 * se                                 # the estimates are what the gate assumes
+    assert p.curvature["lambda_max"]["value"] <= 20.0 + 1e-9        # a Ritz value never exceeds λmax
+  assert "< λmax" in minima.negative_curvature(indefinite)
+  assert minima.negative_curvature(psd) == ""
