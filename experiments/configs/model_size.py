@@ -19,7 +19,9 @@ Reaches:  (measured) gaps 1.47 ± 0.23, 1.11 ± 0.19, 1.65 ± 0.26% of L* (cpu_e
           parameterization drop is the parameterization); ρ(Tr(H), acc state10) −0.82 [−0.96, −0.28] but
           ρ(loss, acc) −0.74 [−0.95, −0.08] too, and partial r(Tr(H), acc | log params) −0.23 [−0.94, +0.86].
 :hmm,long (measured 2026-12-02 on a fresh machine, 3 seeds, 72 min on 2 cores shared with one other experiment:
-          training xs 5.2–6.2, s 3.8–5.5, m 9–10.4 min per seed; curvature + probes 0.6–2.5 min per run). Equal
+          training xs 5.2–6.2, s 3.8–5.5, m 9–10.4 min per seed; curvature + probes 0.6–2.5 min per run; re-run
+          2026-12-03 on a quiet machine: 37 min, training xs 2.5–3, s 2.2–2.5, m 5.2–5.7 min per seed, every
+          number below reproduced to the printed digit, every final Tr(H) 18–30× its λmax: at a minimum). Equal
           loss: gaps xs 2.12–2.22%, s 1.83–2.02%, m 1.71–1.93% of L*. m − xs: state10 +1.5 [+0.4, +2.6] pts,
           state6 +2.2 [+0.4, +4.0] (both reproduced; paper +4.5); Tr(H) own −76 [−100, −51] (reproduced: lower for
           larger), embedded in m −9.0 [−19.4, +1.5] (xs 95/89/91, s 88/91/102, m 84/77/87: n.s.; most of the

@@ -6,7 +6,7 @@ semi-definite. A PSD matrix has Tr(H) = Σᵢ λᵢ ≥ λ_max ≥ 0, and the la
 values are Rayleigh quotients, so they lie in [λ_min, λ_max]. Hence, at a minimum, Tr(H) ≥ θ₁ and Tr(H) ≥ 0. A
 checkpoint whose Tr(H) has an upper 95% bound (t on the estimator's degrees of freedom) below θ₁, or below zero,
 has negative eigenvalues summing to at most Tr(H) − θ₁ < 0: a saddle or a slope, where "flatter" and "at equal
-loss" comparisons do not test the paper's claims. At a healthy minimum Tr(H) is many times θ₁ (7–21× at the
+loss" comparisons do not test the paper's claims. At a healthy minimum Tr(H) is many times θ₁ (7–30× at the
 converged checkpoints we measured on all three languages), so the test fires on real indefiniteness, not on
 estimator noise. A point without a Tr(H) estimate passes; without λmax only the sign of Tr(H) is tested.
 """
