@@ -11,9 +11,11 @@ Runtime:  measured 3 min 45 s on a quiet 2-core CPU machine from an empty workdi
           run reuses the persistent compilation cache (flatness_jax.parallel.compile_cache; measured with the
           earlier sizes: first training step after 2 s instead of 7 s, cpu_s curvature 32 s instead of 63 s).
           timings.json in the workdir has the stage table. Other jobs on the same cores stretch it.
-Reaches:  held-out gap ≤ 2% of the optimal loss (L* ≈ 1.67 nats on cpu_easy) for both sizes (measured: cpu_xs
-          1.33 ± 0.24%, cpu_s 1.07 ± 0.21%; cpu_s Tr(H) at step 2,600: 102.8 ± 2.8 with 100 probes in
-          benchmarks/bench_pyhessian.py); the report
+Reaches:  held-out gap ≤ 2% of the optimal loss (L* ≈ 1.67 nats on cpu_easy) for both sizes (measured, the same
+          to every digit in two fresh clones on 2026-12-03: cpu_xs 1.25 ± 0.21% at step 5,200, cpu_s 1.32 ±
+          0.22% at 2,600, whose Tr(H) is 102.0 ± 4.6 in the report and 100.2 ± 2.6 with 100 probes in
+          benchmarks/bench_pyhessian.py; an earlier version of this line said 1.33% / 1.07%, which the code of
+          its own commit does not reproduce: it trains cpu_s to 1.32% too); the report
           (runs/quickstart/report.md) gives per size and per converged checkpoint: gap ± SE, Tr(H) ± SE,
           Fisher trace ± SE, probe accuracies ± std on tasks A/B/C next to majority / Bayes / lookup-table
           accuracies. With one pre-training seed per size (the default, to keep the runtime) the report prints
