@@ -5,11 +5,16 @@ Tr(H) in its own parameterization and after a function-preserving embedding into
 trace, and linear-probe accuracies.
 
 Command:  python -m experiments.main --config=configs/model_size.py --workdir=runs/model_size
-Runtime:  measured on 2 CPU cores shared with other jobs (load 5–8): training xs 18, s 9, m 36 minutes;
-          curvature and probes of two checkpoints per size 29 minutes. A quiet machine takes about half.
-Reaches:  (measured) gaps 1.47 ± 0.23, 1.11 ± 0.19, 1.65 ± 0.26% of L* (cpu_easy PCFG, L* ≈ 1.67 nats); the
-          report's size table gives gap ± SE, Tr(H) ± SE own and embedded, Fisher ± SE and accuracies ± std per
-          size, and the size verdicts (largest minus smallest at equal loss) with their CIs.
+Runtime:  measured 2026-12-03, 3 seeds: 37 min on 2 cores shared with one other experiment (training xs 2.3–2.4,
+          s 2.6–2.8, m 4–5.3 min per seed; curvature 0.4–0.9 and probes 0.2–0.4 min per run).
+Reaches:  (measured, 3 seeds) gaps xs 1.25/1.71/1.52, s 1.32/1.43/1.52, m 1.60/1.44/1.32% of L* (cpu_easy PCFG,
+          L* ≈ 1.67 nats): equal loss. m − xs: accuracy A −1.2 [−4.3, +2.0], B +0.3 [−0.9, +1.4], C −0.0 [−1.2,
+          +1.2] pts (n.s.: at 85–89 / 95 / 96–98% the tasks are near their ceilings); Tr(H) own +14 [−13, +41]
+          (n.s.; xs 89–114, s 102–110, m 110–121), embedded in m +78 [+66, +90] ("opposite": in one
+          parameterization xs 33–42 and s 52–60 are flatter than m); partial r(Tr(H), acc A | log params) +0.19
+          [−0.75, +0.88] (n.s.). (An earlier 1-seed line said gaps 1.47 / 1.11 / 1.65%; today's code does not
+          give those.) The report's size table gives gap ± SE, Tr(H) ± SE own and embedded, Fisher ± SE and
+          accuracies ± std per size, and the size verdicts (largest minus smallest at equal loss) with their CIs.
 :hmm      (measured 2026-12-02, 3 seeds, 40 min on 2 cores, partly shared): the recipe's 2,600 / 5,200 steps
           leave the HMM short of equal loss: gaps xs 4.3–5.1%, s 3.7–3.9%, m 3.0–3.5% of L* = 1.82 (continued:hmm
           reaches 1.9–2.1% at 6,000 steps; about 2.3× this runtime would bring every size there; the report marks
