@@ -126,6 +126,11 @@ def _at_equal_loss(verdict: str, a, b) -> str:
   return verdict
 
 
+def _comparable(verdict: str, a, b) -> str:
+  """The verdict of an a-vs-b comparison of minima at equal loss: withheld unless both hold (the two checks above)."""
+  return minima.at_minimum(_at_equal_loss(verdict, a, b), a, b)
+
+
 def _by_size(arms):
   sizes = {}
   for arm in arms:
@@ -146,8 +151,7 @@ def size(arms, tasks, kind, language) -> list[Finding]:
     c = replicates.compare_arms(big, small, replicates.accuracy_of(t), replicates.single_accuracy(t))
     if c:
       out.append(Finding(f"Larger is better at equal loss, task {t}", language, paper("size", kind), _pts_text(c),
-                         c.n_text, minima.at_minimum(_at_equal_loss(c.verdict(+1), big, small), big, small), True,
-                         detail))
+                         c.n_text, _comparable(c.verdict(+1), big, small), True, detail))
   for label, key in (("own parameterization", TRACE), ("embedded in the largest", EMBEDDED)):
     c = replicates.compare_arms(big, small, replicates.trace_of(key), replicates.single_trace(key))
     if c:
@@ -186,9 +190,8 @@ def algorithm(arms, tasks, kind, language) -> list[Finding]:
       for t in tasks:
         c = replicates.compare_arms(arm, ref, replicates.accuracy_of(t), replicates.single_accuracy(t))
         if c:
-          verdict = minima.at_minimum(_at_equal_loss(c.verdict(flatter), arm, ref), arm, ref)
           out.append(Finding(f"The algorithm matters at fixed size, task {t}", language, paper(claim, kind),
-                             _pts_text(c), c.n_text, verdict, True, note))
+                             _pts_text(c), c.n_text, _comparable(c.verdict(flatter), arm, ref), True, note))
   return out
 
 

@@ -14,16 +14,18 @@ import numpy as np
 
 from flatness_jax.analysis import stats
 
-TRACE = "hessian_trace_hutchinson"
+NOT_AT_MINIMUM = "untested: not at a minimum"
 
 
-def negative_curvature(p, key: str = TRACE) -> str:
-  """'' when point p shows no negative curvature (or lacks the measurements), else the evidence in a few words."""
-  value, se = p.trace(key)
+def negative_curvature(p) -> str:
+  """'' when point p shows no negative curvature (or lacks the measurements), else the evidence in a few words.
+
+  Reads the Hutchinson Tr(H) (Point.trace's default key, the one the findings use) and the Lanczos `lambda_max`."""
+  value, se = p.trace()
   ritz = (p.curvature.get("lambda_max") or {}).get("value", np.nan)
   if not (np.isfinite(value) and np.isfinite(se)):
     return ""
-  upper = value + stats.t_quantile(p.trace_dof(key)) * se
+  upper = value + stats.t_quantile(p.trace_dof()) * se
   if upper < 0:
     return f"{p.run} step {p.step}: Tr(H) ≤ {upper:.3g} < 0"
   if np.isfinite(ritz) and upper < ritz:
@@ -42,7 +44,7 @@ def not_at_minimum(points) -> str:
 def gate(verdict: str, points) -> str:
   """The verdict, unless one of `points` is not at a minimum (then untested, with why); untested stays as it is."""
   why = "" if verdict.startswith("untested") else not_at_minimum(points)
-  return f"untested: not at a minimum ({why})" if why else verdict
+  return f"{NOT_AT_MINIMUM} ({why})" if why else verdict
 
 
 def at_minimum(verdict: str, *arms) -> str:

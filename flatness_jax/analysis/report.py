@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from flatness_jax.analysis import algorithms, drift, figures, findings, isoloss, points as points_lib
+from flatness_jax.analysis import algorithms, drift, figures, findings, isoloss, minima, points as points_lib
 from flatness_jax.analysis import replicates, sizes
 from flatness_jax.analysis.tables import pm
 from flatness_jax.rundir import fields
@@ -128,7 +128,7 @@ def build_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol
   if any(f.verdict == "untested: 1 seed" for f in found):
     lines += ["", "Rows marked *untested: 1 seed* rest on one pre-training run per arm: they are measurements with "
               "probe/estimator noise only, not verdicts. For the replicated answer run " + REPLICATED + "."]
-  if any(f.verdict.startswith("untested: not at a minimum") for f in found):
+  if any(f.verdict.startswith(minima.NOT_AT_MINIMUM) for f in found):
     lines += ["", "Rows marked *untested: not at a minimum* compare a checkpoint whose Hessian has negative "
               "eigenvalues (the upper 95% bound of its Tr(H) is below zero or below its top Lanczos eigenvalue "
               "λmax, impossible for a positive semi-definite Hessian): train it longer or with a lower peak "
