@@ -105,6 +105,6 @@ def test_adversarial_arm_tracks_the_adamw_arm_of_its_seed():
   assert names.index("adamw/seed_2") < names.index("adversarial/seed_2")  # the reference trains first
   sub = subs["adversarial/seed_2"]
   assert sub.adversarial.match_gap_of == "adamw" and sub.adversarial.task == "state10" and sub.seed == 2
-  from flatness_jax.rundir import rundir  # pylint: disable=g-import-not-at-top
-  assert rundir.sibling_dir("/x/algorithms_hmm/adversarial/seed_2", sub, "adamw") == os.path.join(
+  from flatness_jax.rundir import layout  # pylint: disable=g-import-not-at-top
+  assert layout.sibling_dir("/x/algorithms_hmm/adversarial/seed_2", sub, "adamw") == os.path.join(
       "/x/algorithms_hmm/adamw/seed_2")
