@@ -12,7 +12,7 @@ from flatness_jax.data import card as card_lib
 from flatness_jax.data import make_language
 from flatness_jax.eval import curvature_run, probe_run
 from flatness_jax.rundir import fields, jsonio, lock, rundir, timing
-from flatness_jax.train import loop, sweep
+from flatness_jax.train import arms, loop
 
 STAGES = ("data_card", "train", "curvature", "probes", "report")
 
@@ -55,14 +55,14 @@ def _run(config, workdir, stages, times) -> None:
     if jsonio.is_writer():
       jsonio.write_json_atomic(os.path.join(workdir, "data_card.json"), card)
     print(card_lib.format_card(card))
-  runs = sweep.run_configs(config)
+  runs = arms.run_configs(config)
   run_dirs = [os.path.join(workdir, name) for name in runs]
   if "train" in stages:
     summaries = {}
     for name, sub in runs.items():
       with times.stage(f"train {name}"):
         summaries[name] = loop.train_and_evaluate(sub, os.path.join(workdir, name))
-    table = sweep.format_table(summaries)
+    table = arms.format_table(summaries)
     if jsonio.is_writer():
       with open(os.path.join(workdir, "sizes.md"), "w") as f:
         f.write(table + "\n")
