@@ -1,5 +1,4 @@
 """Presets, config resolution and validation, the factory and closed-form parameter counts."""
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
