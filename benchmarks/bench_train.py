@@ -47,14 +47,16 @@ def main():
   from experiments.configs import quickstart  # pylint: disable=g-import-not-at-top
   from flatness_jax.tokens import batching  # pylint: disable=g-import-not-at-top
   from flatness_jax import models  # pylint: disable=g-import-not-at-top
-  from flatness_jax.train import feed, step as step_lib, sweep, trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  from flatness_jax.train import arms, feed, step as step_lib, trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
   torch.set_num_threads(args.cores)
   print(f"cores={args.cores} (affinity {sorted(os.sched_getaffinity(0))}), jax {jax.__version__} "
         f"{jax.devices()}, torch {torch.__version__} threads={torch.get_num_threads()}, batch={args.batch}")
   rows = []
   for size in args.sizes.split(","):
-    cfg = sweep.size_config(quickstart.get_config(), size)
+    base = quickstart.get_config()
+    base.run_arms, base.seeds = size, 1
+    cfg = arms.run_configs(base)[size]
     cfg.train.batch_size = args.batch
     run = trainer_lib.Trainer(cfg)
     lang, k = run.language, cfg.train.steps_per_call

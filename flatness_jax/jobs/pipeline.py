@@ -13,7 +13,7 @@ from flatness_jax.data import make_language
 from flatness_jax.jobs import curvature as curvature_job, data_card as data_card_job, probes as probes_job
 from flatness_jax.jobs import report as report_job, timing, train as train_job
 from flatness_jax.rundir import fields, jsonio, layout, lock, records, rundir
-from flatness_jax.train import sweep
+from flatness_jax.train import arms
 
 STAGES = ("data_card", "train", "curvature", "probes", "report")
 TIMINGS = "timings.json"
@@ -62,14 +62,14 @@ def _run(config, workdir, stages, times) -> None:
     if jsonio.is_writer():
       jsonio.write_json_atomic(os.path.join(workdir, data_card_job.FILE), card)
     print(card_lib.format_card(card))
-  runs = sweep.run_configs(config)
+  runs = arms.run_configs(config)
   run_dirs = [os.path.join(workdir, name) for name in runs]
   if "train" in stages:
     summaries = {}
     for name, sub in runs.items():
       with times.stage(f"train {name}"):
         summaries[name] = train_job.train_and_evaluate(sub, os.path.join(workdir, name))
-    table = sweep.format_table(summaries)
+    table = arms.format_table(summaries)
     if jsonio.is_writer():
       jsonio.write_text_atomic(os.path.join(workdir, "sizes.md"), table + "\n")
     print(table)

@@ -15,7 +15,7 @@ from flatness_jax.eval import probing
 from flatness_jax.models import make_model
 from flatness_jax.parallel import mesh as mesh_lib
 from flatness_jax.rundir import rundir
-from flatness_jax.train import config_checks, sweep
+from flatness_jax.train import arms, config_checks
 from tests.conftest import REPO_ROOT
 
 
@@ -86,7 +86,7 @@ def test_experiment_configs_accept_the_lm_language(module):
       section, field = key.split(".")
       config[section][field] = value
   mesh = mesh_lib.make_mesh(1)
-  for name, sub in sweep.run_configs(config).items():
+  for name, sub in arms.run_configs(config).items():
     config_checks.validate_train_config(sub)
     lang = make_language(sub.data)
     config_checks.validate_against_data(sub, lang, mesh)
