@@ -22,7 +22,7 @@ from flatness_jax import models as models_lib
 from flatness_jax.jobs import progress
 from flatness_jax.rundir import checkpoints, jsonio, layout, lock, metrics as metrics_lib, pair_losses, reader
 from flatness_jax.rundir import records, rundir
-from flatness_jax.train import loop, schedule, trainer as trainer_lib
+from flatness_jax.train import arms, loop, schedule, trainer as trainer_lib
 
 
 def _initial_state(trainer, config, checkpointer):
@@ -98,7 +98,9 @@ class _Record:
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains per `config` into the run directory `workdir` (under its writer lock); returns the summary dict."""
+  """Trains per `config` into the run directory `workdir` (under its writer lock); returns the summary dict.
+  config.json records the fully resolved config (the model preset expanded: what is actually trained)."""
+  config = arms.resolve_run_config(config)
   trainer = trainer_lib.Trainer(config, workdir)
   with lock.writer_lock(workdir):
     return _train(trainer, config, workdir)
