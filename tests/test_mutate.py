@@ -1,0 +1,68 @@
+"""The mutation tool (tools/mutate.py): which mutants it makes, that each is one change, and what it leaves alone."""
+import ast
+import os
+import sys
+import textwrap
+
+from tests.conftest import REPO_ROOT
+
+sys.path.insert(0, os.path.join(REPO_ROOT, "tools"))
+import mutate  # pylint: disable=g-import-not-at-top,wrong-import-position
+import mutation_targets  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+SOURCE = textwrap.dedent('''
+    """Docstring with 1 + 2 that is never mutated."""
+    import logging
+
+
+    def f(x: int = 3, y=0.5) -> float:
+      """Also not mutated: 4 < 5."""
+      if x < 2 and y >= 0:
+        raise ValueError(f"x={x + 1}")
+      logging.info("n=%d", x * 2)
+      total = -x
+      total += y * 2.0
+      assert x != 7
+      return total / x
+    ''')
+
+
+def _mutants(tmp_path):
+  path = tmp_path / "m.py"
+  path.write_text(SOURCE)
+  tree = ast.parse(SOURCE)
+  return tree, [desc for _, _, _, desc in mutate.mutation_points(tree)]
+
+
+def test_mutation_points_cover_operators_numbers_and_returns_but_not_strings_raises_or_logging(tmp_path):
+  _, descs = _mutants(tmp_path)
+  assert sorted(descs) == sorted([
+      "Lt -> LtE", "2 -> 3", "GtE -> Gt", "0 -> 1", "And -> Or", "drop unary minus",
+      "delete augmented assignment (Add)", "Mult -> Div", "2.0 -> 3", "Div -> Mult", "return None",
+      "3 -> 4", "0.5 -> 0.75"])  # defaults count; the f-string, the log call, the assert and the docstrings do not
+
+
+def test_each_mutant_changes_exactly_one_thing(tmp_path, monkeypatch):
+  (tmp_path / "flatness_jax").mkdir()
+  (tmp_path / "flatness_jax" / "m.py").write_text(SOURCE)
+  monkeypatch.setattr(mutation_targets, "source_path", lambda module: os.path.join("flatness_jax", "m.py"))
+  original = ast.unparse(ast.parse(SOURCE))
+  seen = set()
+  for m in mutate.mutants_of("m", str(tmp_path)):
+    text = mutate.mutated_source("m", m.index, str(tmp_path))
+    assert text != original, m
+    seen.add(text)
+    namespace = {}
+    exec(compile(text, "m.py", "exec"), namespace)  # every mutant is valid Python
+  assert len(seen) == len(mutate.mutants_of("m", str(tmp_path)))
+  minus = next(m for m in mutate.mutants_of("m", str(tmp_path)) if m.description == "drop unary minus")
+  assert "total = x" in mutate.mutated_source("m", minus.index, str(tmp_path))
+
+
+def test_every_target_module_and_test_exists():
+  for module, tests in mutation_targets.TARGETS.items():
+    assert os.path.exists(os.path.join(REPO_ROOT, mutation_targets.source_path(module))), module
+    for t in tests:
+      assert os.path.exists(os.path.join(REPO_ROOT, t)), (module, t)
+  grouped = [m for ms in mutation_targets.GROUPS.values() for m in ms]
+  assert sorted(grouped) == sorted(mutation_targets.TARGETS)
