@@ -11,6 +11,10 @@ copying our parameters) and (d) the same with the model under torch.compile (ind
 pre-sampled batches of the cpu_easy PCFG (batch 256 × 16 tokens). Compilation is excluded (warm-up calls of each
 shape; torch.compile's first steps). The four are timed in `--rounds` interleaved rounds and the best of each is
 kept (this VM's speed drifts by ±10% between minutes). Prints the ratios ours / PyTorch per size.
+
+Against the floor: each size's FLOPs per training step from XLA's cost analysis of the compiled chunk, the FLOP/s
+our scanned step reaches, and that as a fraction of this CPU's matmul peak, measured in the same run as the best
+of `--rounds` timings of a jitted float32 GEMM (`--gemm`, 2·n³ FLOPs) interleaved with the rest.
 `--cores=N` pins this process to N cores before JAX or torch start, and sets torch's threads to N.
 """
 import argparse
@@ -23,12 +27,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def parse():
   p = argparse.ArgumentParser()
-  p.add_argument("--sizes", default="cpu_s,cpu_m")
+  p.add_argument("--sizes", default="cpu_xs,cpu_s,cpu_m")
   p.add_argument("--cores", type=int, default=2)
   p.add_argument("--steps", type=int, default=60, help="timed steps per measurement (multiple of 20)")
   p.add_argument("--batch", type=int, default=256)
   p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (the best of each is kept)")
   p.add_argument("--warmup", type=int, default=5, help="torch steps before timing (torch.compile compiles here)")
+  p.add_argument("--gemm", type=int, default=2048, help="n of the n×n float32 GEMM that measures the matmul peak")
   args = p.parse_args()
   for name in ("rounds", "warmup"):
     if getattr(args, name) < 1:
@@ -52,6 +57,8 @@ def main():
   torch.set_num_threads(args.cores)
   print(f"cores={args.cores} (affinity {sorted(os.sched_getaffinity(0))}), jax {jax.__version__} "
         f"{jax.devices()}, torch {torch.__version__} threads={torch.get_num_threads()}, batch={args.batch}")
+  gemm = gemm_runner(args.gemm)
+  peak = 0.0
   rows = []
   for size in args.sizes.split(","):
     base = quickstart.get_config()
@@ -106,20 +113,59 @@ def main():
         return ntok / (time.perf_counter() - t)
       return measure
 
-    runners = {"scan": ours(k), "single": ours(1), "eager": torch_runner(False), "compile": torch_runner(True)}
+    runners = {"scan": ours(k), "single": ours(1), "eager": torch_runner(False), "compile": torch_runner(True),
+               "gemm": gemm}
     best = {name: 0.0 for name in runners}
     for _ in range(args.rounds):  # interleaved: a slow moment of the machine hits every runner alike
       for name, measure in runners.items():
         best[name] = max(best[name], measure())
-    print(f"  {size}: " + ", ".join(f"{name} {v:,.0f} tok/s" for name, v in best.items()), flush=True)
-    rows.append((size, models.count_params(params), best, max_diff))
+    peak = max(peak, best.pop("gemm"))
+    chunk = step_lib.jit_train_chunk(step_lib.make_train_chunk(
+        run.model, run.tx, lang.vocab_size, "one", run.schedule, dropout=False), run.mesh, run.shardings)
+    flops = step_flops(chunk.lower(init(), tokens[:1], lengths[:1], run.mask_key))
+    print(f"  {size}: " + ", ".join(f"{name} {v:,.0f} tok/s" for name, v in best.items())
+          + f"; {flops / 1e9:.3f} GFLOP/step", flush=True)
+    rows.append((size, models.count_params(params), best, max_diff, flops, ntok / n))
   print("\n| size | params | ours, scan of 20 (tok/s) | ours, 1 step/call | PyTorch eager | torch.compile | "
         "ours / eager | ours / compiled | 1-step / compiled | max |logit diff| |")
   print("|---|---|---|---|---|---|---|---|---|---|")
-  for size, npar, tt, d in rows:
+  for size, npar, tt, d, _, _ in rows:
     a, b = tt["scan"], tt["single"]
     print(f"| {size} | {npar:,} | {a:,.0f} | {b:,.0f} | {tt['eager']:,.0f} | {tt['compile']:,.0f} | "
           f"{a / tt['eager']:.2f}× | {a / tt['compile']:.2f}× | {b / tt['compile']:.2f}× | {d:.1e} |")
+  print(f"\nmatmul peak: {peak / 1e9:.1f} GFLOP/s ({args.gemm}×{args.gemm} float32 GEMM, best of {args.rounds} "
+        f"rounds x {len(rows)} sizes, interleaved)")
+  print("| size | GFLOP / step (XLA) | steps/s (scan) | achieved GFLOP/s | fraction of matmul peak |")
+  print("|---|---|---|---|---|")
+  for size, _, tt, _, flops, tokens_per_step in rows:
+    steps = tt["scan"] / tokens_per_step
+    print(f"| {size} | {flops / 1e9:.3f} | {steps:.1f} | {flops * steps / 1e9:.1f} | {flops * steps / peak:.1%} |")
+
+
+def gemm_runner(n: int):
+  """A runner returning the FLOP/s of one jitted n×n float32 matrix product (2·n³ FLOPs), warm."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+  mm = jax.jit(jnp.matmul)
+  jax.block_until_ready(mm(a, b))
+
+  def measure():
+    t = time.perf_counter()
+    for _ in range(3):
+      out = mm(a, b)
+    jax.block_until_ready(out)
+    return 3 * 2 * n ** 3 / (time.perf_counter() - t)
+  return measure
+
+
+def step_flops(lowered_one_step) -> float:
+  """FLOPs of one training step: XLA's cost analysis of the compiled chunk of one step (the analysis counts a
+  loop's body once, whatever its trip count, so a longer chunk would report the same number)."""
+  cost = lowered_one_step.compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost["flops"])
 
 
 if __name__ == "__main__":
