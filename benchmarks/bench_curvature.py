@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from flatness_jax import curvature
+import flatness_curvature as curvature
 
 VOCAB, LENGTH, MASK = 52, 16, 52
 

@@ -15,8 +15,8 @@ import time
 
 import jax
 
-from flatness_jax.curvature import synthetic
-from flatness_jax.curvature.trace import trace_estimate
+from flatness_curvature import synthetic
+from flatness_curvature import trace_estimate
 
 METHODS = {
     "hutchinson": dict(method="hutchinson"),

@@ -4,12 +4,12 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.stats
 
-from flatness_jax.curvature import leaf_paths, mask_by_regex, mask_size
-from flatness_jax.curvature.estimate import t_quantile_975
-from flatness_jax.curvature.hvp import operator_from_matvec
-from flatness_jax.curvature.probes import probes
-from flatness_jax.curvature.tree_linalg import orthonormalize
-from flatness_jax.curvature.xtrace import xtrace_from_sketch
+from flatness_curvature import leaf_paths, mask_by_regex, mask_size
+from flatness_curvature._estimate import t_quantile_975
+from flatness_curvature._hessian import operator_from_matvec
+from flatness_curvature._random_vectors import probes
+from flatness_curvature._tree_linalg import orthonormalize
+from flatness_curvature._xtrace import xtrace_from_sketch
 
 LIKE = {"a": jnp.zeros((3, 4)), "b": {"c": jnp.zeros((5,))}}
 

@@ -14,7 +14,7 @@ import re
 import jax
 import jax.numpy as jnp
 
-from flatness_jax.curvature.probes import apply_mask
+from flatness_curvature._random_vectors import apply_mask
 
 
 def _key_name(k):

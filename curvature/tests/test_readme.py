@@ -1,10 +1,10 @@
-"""The example in flatness_jax/curvature/README.md runs, and its numbers are consistent."""
+"""The example in curvature/README.md runs, and its numbers are consistent."""
 import os
 import re
 
 import jax.numpy as jnp
 
-README = os.path.join(os.path.dirname(__file__), "..", "..", "flatness_jax", "curvature", "README.md")
+README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 
 
 def test_readme_example_runs(capsys):

@@ -11,8 +11,8 @@ nothing measurable on 2 CPU cores but can on accelerators with small models.
 import jax.numpy as jnp
 from jax import lax
 
-from flatness_jax.curvature.probes import constrain_stacked
-from flatness_jax.curvature.tree_linalg import tree_vdot
+from flatness_curvature._random_vectors import constrain_stacked
+from flatness_curvature._tree_linalg import tree_vdot
 
 
 def chunked_map(f, xs, chunk_size):

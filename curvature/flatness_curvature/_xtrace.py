@@ -29,10 +29,10 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-from flatness_jax.curvature import estimate
-from flatness_jax.curvature.blocks import apply_block
-from flatness_jax.curvature.probes import constrain_stacked, probes
-from flatness_jax.curvature.tree_linalg import orthonormalize, stacked_gram, stacked_rowwise_dot
+from flatness_curvature import _estimate as estimate
+from flatness_curvature._blocks import apply_block
+from flatness_curvature._random_vectors import constrain_stacked, probes
+from flatness_curvature._tree_linalg import orthonormalize, stacked_gram, stacked_rowwise_dot
 
 
 def xtrace_from_sketch(op, omega, y, *, chunk_size=1, shardings=None, error_estimate="jackknife"):

@@ -17,10 +17,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from flatness_jax.curvature.lanczos import lanczos_tridiag, tridiag_eigh
-from flatness_jax.curvature.masks import mask_size, masked_matvec
-from flatness_jax.curvature.probes import probe_shardings, shape_struct
-from flatness_jax.curvature.statics import freeze, hashable_fn, thaw
+from flatness_curvature._lanczos import lanczos_tridiag, tridiag_eigh
+from flatness_curvature._masks import mask_size, masked_matvec
+from flatness_curvature._random_vectors import probe_shardings, shape_struct
+from flatness_curvature._filter_jit import freeze, hashable_fn, thaw
 
 
 class SpectralDensity(NamedTuple):

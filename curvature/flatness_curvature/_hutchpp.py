@@ -20,11 +20,11 @@ the stopping rule on the SE instead of their a-priori bound).
 import jax
 import jax.numpy as jnp
 
-from flatness_jax.curvature import estimate
-from flatness_jax.curvature.blocks import apply_block, quadratic_forms, stacked_quadratic_forms
-from flatness_jax.curvature.hutchinson import quadratic_form_estimate
-from flatness_jax.curvature.probes import constrain_stacked, probe, probes
-from flatness_jax.curvature.tree_linalg import orthonormalize, stacked_combine, stacked_dot_vector, tree_sub
+from flatness_curvature import _estimate as estimate
+from flatness_curvature._blocks import apply_block, quadratic_forms, stacked_quadratic_forms
+from flatness_curvature._hutchinson import quadratic_form_estimate
+from flatness_curvature._random_vectors import constrain_stacked, probe, probes
+from flatness_curvature._tree_linalg import orthonormalize, stacked_combine, stacked_dot_vector, tree_sub
 
 
 def hutchpp(op, like, key, *, num_matvecs=None, rtol=None, sketch_size=None, min_matvecs=10, max_matvecs=1000,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from flatness_jax.curvature import hessian_matvec, hessian_operator, hvp, linearized_hvp
-from tests.curvature.tiny_models import dense_hessian, make_mlp, make_transformer
+from flatness_curvature import hessian_matvec, hessian_operator, hvp, linearized_hvp
+from tiny_models import dense_hessian, make_mlp, make_transformer
 
 
 def _random_like(params, seed):
@@ -56,7 +56,7 @@ def test_batch_averaged_operator(x64):
 def test_uneven_batches_give_the_exact_trace_of_the_mean_loss(x64):
   """Hutch++ with a sketch spanning the whole space is exact: on batches of 5, 7 and 4 examples it must return the
   trace of the Hessian of the mean loss over the 16 examples (not the mean of the three batch Hessians' traces)."""
-  from flatness_jax.curvature import hessian_trace  # pylint: disable=g-import-not-at-top
+  from flatness_curvature import hessian_trace  # pylint: disable=g-import-not-at-top
   params, loss_fn, batch = make_mlp()
   cuts = [(0, 5), (5, 12), (12, 16)]
   bl = [tuple(a[i:j] for a in batch) for i, j in cuts]
@@ -70,7 +70,7 @@ def test_uneven_batches_give_the_exact_trace_of_the_mean_loss(x64):
 
 def test_split_batch_gives_the_same_operator_in_less_memory(x64):
   params, loss_fn, batch = make_mlp()
-  from flatness_jax.curvature import split_batch  # pylint: disable=g-import-not-at-top
+  from flatness_curvature import split_batch  # pylint: disable=g-import-not-at-top
   parts = split_batch(batch, 4)
   assert [len(p[1]) for p in parts] == [4, 4, 4, 4]
   v = _random_like(params, 5)

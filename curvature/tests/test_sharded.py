@@ -8,7 +8,7 @@ agree to rounding: relative tolerance 1e-10 in float64.
 """
 import pytest
 
-from tests.conftest import run_python
+from multidevice import run_python
 
 SCRIPT = """
 FULL = __FULL__
@@ -17,9 +17,9 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_disable_most_optimizations", True)
 from jax.sharding import NamedSharding, PartitionSpec as P
 from jax.flatten_util import ravel_pytree
-from flatness_jax.curvature import fisher_trace, hessian_trace, hvp, lanczos_eigenvalues, hessian_matvec
-from flatness_jax.curvature.probes import probe_shardings, probes
-from tests.curvature.tiny_models import make_mlp
+from flatness_curvature import fisher_trace, hessian_trace, hvp, lanczos_eigenvalues, hessian_matvec
+from flatness_curvature._random_vectors import probe_shardings, probes
+from tiny_models import make_mlp
 
 assert jax.device_count() == 4
 mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from flatness_jax.curvature import hessian_trace, mask_by_regex, masked_matvec, trace_estimate
-from tests.curvature.convergence import check_estimator_convergence
-from tests.curvature.tiny_models import dense_hessian, make_mlp, make_transformer
+from flatness_curvature import hessian_trace, mask_by_regex, masked_matvec, trace_estimate
+from convergence import check_estimator_convergence
+from tiny_models import dense_hessian, make_mlp, make_transformer
 
 # Hutch++ at 3n + 2 matvecs has a sketch as large as the dimension n = 68: it spans range(H) and is exact.
 BUDGETS = {"hutchinson": (4, 1024), "hutchpp": (6, 3 * 68 + 2), "xtrace": (6, 120)}
@@ -104,7 +104,7 @@ def test_rtol_must_be_positive(rtol):
 def test_one_hutchinson_probe_is_a_value_without_an_error_bar(mlp):
   params, loss_fn, batch, h, unravel = mlp
   est = hessian_trace(loss_fn, params, batch, jax.random.key(4), method="hutchinson", num_matvecs=1)
-  from flatness_jax.curvature.probes import probe  # pylint: disable=g-import-not-at-top
+  from flatness_curvature._random_vectors import probe  # pylint: disable=g-import-not-at-top
   z = ravel_pytree(probe(jax.random.key(4), 0, params))[0]
   np.testing.assert_allclose(float(est.value), float(z @ h @ z), rtol=1e-10)
   assert int(est.num_matvecs) == 1 and not np.isfinite(float(est.stderr))

@@ -24,13 +24,13 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from flatness_jax.curvature.blocks import apply_block
-from flatness_jax.curvature.hutchinson import hutchinson
-from flatness_jax.curvature.hutchpp import hutchpp
-from flatness_jax.curvature.hvp import hessian_operator, operator_from_matvec
-from flatness_jax.curvature.probes import probe_shardings, probes, shape_struct
-from flatness_jax.curvature.statics import freeze, hashable_fn, thaw
-from flatness_jax.curvature.xtrace import xtrace, xtrace_from_sketch
+from flatness_curvature._blocks import apply_block
+from flatness_curvature._hutchinson import hutchinson
+from flatness_curvature._hutchpp import hutchpp
+from flatness_curvature._hessian import hessian_operator, operator_from_matvec
+from flatness_curvature._random_vectors import probe_shardings, probes, shape_struct
+from flatness_curvature._filter_jit import freeze, hashable_fn, thaw
+from flatness_curvature._xtrace import xtrace, xtrace_from_sketch
 
 METHODS = ("hutchinson", "hutchpp", "xtrace")
 

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from flatness_jax.curvature.masks import masked_matvec
-from flatness_jax.curvature.statics import hashable_fn
+from flatness_curvature._masks import masked_matvec
+from flatness_curvature._filter_jit import hashable_fn
 
 
 def hvp(loss_fn, params, batch, v):

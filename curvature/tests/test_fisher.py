@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from flatness_jax.curvature import fisher_trace, mask_by_regex
-from tests.curvature.tiny_models import MLP, dense_hessian, init64
+from flatness_curvature import fisher_trace, mask_by_regex
+from tiny_models import MLP, dense_hessian, init64
 
 
 def _problem(seed=0, n=256, d=3):

@@ -16,7 +16,7 @@ import functools
 
 import pytest
 
-from flatness_jax.curvature import synthetic, trace_estimate
+from flatness_curvature import synthetic, trace_estimate
 
 SEEDS = 300
 

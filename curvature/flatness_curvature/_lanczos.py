@@ -26,10 +26,10 @@ import jax.numpy as jnp
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from flatness_jax.curvature.masks import masked_matvec
-from flatness_jax.curvature.probes import constrain, constrain_stacked, probe, probe_shardings, shape_struct
-from flatness_jax.curvature.statics import freeze, hashable_fn, thaw
-from flatness_jax.curvature.tree_linalg import (stacked_combine, stacked_dot_vector, stacked_set, tree_norm,
+from flatness_curvature._masks import masked_matvec
+from flatness_curvature._random_vectors import constrain, constrain_stacked, probe, probe_shardings, shape_struct
+from flatness_curvature._filter_jit import freeze, hashable_fn, thaw
+from flatness_curvature._tree_linalg import (stacked_combine, stacked_dot_vector, stacked_set, tree_norm,
                                                 tree_scale, tree_sub, tree_vdot)
 
 

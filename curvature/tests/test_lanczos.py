@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from flatness_jax.curvature import hessian_matvec, lanczos_eigenvalues, mask_by_regex, slq_density
-from flatness_jax.curvature.probes import probe
-from tests.curvature.tiny_models import dense_hessian, make_mlp, make_transformer
+from flatness_curvature import hessian_matvec, lanczos_eigenvalues, mask_by_regex, slq_density
+from flatness_curvature._random_vectors import probe
+from tiny_models import dense_hessian, make_mlp, make_transformer
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ the first SE is not a lucky underestimate.
 import jax.numpy as jnp
 from jax import lax
 
-from flatness_jax.curvature import estimate
-from flatness_jax.curvature.blocks import quadratic_forms
-from flatness_jax.curvature.probes import probe
+from flatness_curvature import _estimate as estimate
+from flatness_curvature._blocks import quadratic_forms
+from flatness_curvature._random_vectors import probe
 
 
 def adaptive_step(chunk_size):

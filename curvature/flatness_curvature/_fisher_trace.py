@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from flatness_jax.curvature import estimate
-from flatness_jax.curvature.probes import apply_mask
-from flatness_jax.curvature.statics import hashable_fn
-from flatness_jax.curvature.tree_linalg import tree_vdot
+from flatness_curvature import _estimate as estimate
+from flatness_curvature._random_vectors import apply_mask
+from flatness_curvature._filter_jit import hashable_fn
+from flatness_curvature._tree_linalg import tree_vdot
 
 
 def per_example_sq_grad_norms(logits_fn, params, inputs, key, *, num_samples=1, chunk_size=32, mask=None):
