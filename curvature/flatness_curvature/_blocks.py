@@ -3,8 +3,8 @@
 An operator is a function op(f) that evaluates f(matvec) for f linear in the operator (see hvp.py; for a plain
 matvec op(f) = f(matvec)). The helpers below are such f's: they push vectors through the matvec with
 `lax.map(..., batch_size=chunk_size)` — `chunk_size` vectors are vmapped together and the chunks run sequentially —
-so peak memory is bounded by one chunk of intermediate activations, never by the number of probes. chunk_size=1 (the
-default of the estimators) runs probes one after another, the least memory (≈ 2.3× a gradient's for the HVP of
+so peak memory is bounded by one chunk of intermediate activations, never by the number of random vectors. chunk_size=1 (the
+default of the estimators) runs random vectors one after another, the least memory (≈ 2.3× a gradient's for the HVP of
 benchmarks/bench_curvature.py); larger chunks trade memory (≈ 6× at 4, 22× at 16) for vectorisation, which paid off
 nothing measurable on 2 CPU cores but can on accelerators with small models.
 """
@@ -22,7 +22,7 @@ def chunked_map(f, xs, chunk_size):
 
 def apply_block(op, vectors, *, chunk_size, shardings=None):
   """A V for a stacked pytree V (returns a stacked pytree)."""
-  out = op(lambda mv: chunked_map(mv, vectors, chunk_size))
+  out = op.apply(lambda mv: chunked_map(mv, vectors, chunk_size))
   return constrain_stacked(out, shardings)
 
 

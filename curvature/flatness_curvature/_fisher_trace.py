@@ -17,25 +17,30 @@ Cost: one forward and S backward passes per example (g = Jᵀ(e_y − p) via one
 processed `chunk_size` at a time (vmap inside `lax.map`), so memory is one chunk of per-example gradients.
 `logits_fn(params, inputs)` must treat examples independently (no cross-example normalisation). Compilation is
 cached on (logits_fn, num_samples, chunk_size) and shapes: pass the same function object on every call.
-"""
-import functools
 
+Fisher operators (products F v, for traces by any method, eigenvalues, diagonals) are in _fisher.py.
+"""
 import jax
 import jax.numpy as jnp
 from jax import lax
 
 from flatness_curvature import _estimate as estimate
+from flatness_curvature._batches import count_examples
+from flatness_curvature._checks import check_callable, check_int, check_key, check_params
+from flatness_curvature._filter_jit import filter_jit
 from flatness_curvature._random_vectors import apply_mask
-from flatness_curvature._filter_jit import hashable_fn
 from flatness_curvature._tree_linalg import tree_vdot
+
+ORDER = "(logits_fn, params, inputs, key)"
 
 
 def per_example_sq_grad_norms(logits_fn, params, inputs, key, *, num_samples=1, chunk_size=32, mask=None):
   """[N] array: (1/S) Σₛ ‖∇_θ log p_θ(yₙₛ|xₙ)‖² with yₙₛ ~ p_θ(·|xₙ); the label draw of example n uses fold_in(key, n).
 
-  inputs: a pytree of arrays with a leading example axis N (a single array, or e.g. (tokens, positions)).
+  inputs: a pytree of arrays with a leading example axis N (a single array, or e.g. (tokens, positions)); every
+    leaf's leading axis is the example axis (the batch contract of _batches.py).
   """
-  n = jax.tree.leaves(inputs)[0].shape[0]
+  n = count_examples(inputs, name="inputs", fix="keep arrays that are not per example out of inputs")
 
   def one(args):
     i, x = args
@@ -52,7 +57,7 @@ def per_example_sq_grad_norms(logits_fn, params, inputs, key, *, num_samples=1, 
   return lax.map(one, (jnp.arange(n), inputs), batch_size=chunk_size)
 
 
-@functools.partial(jax.jit, static_argnames=("logits_fn", "num_samples", "chunk_size"))
+@filter_jit
 def _per_example_jit(params, inputs, key, mask, *, logits_fn, num_samples, chunk_size):
   return per_example_sq_grad_norms(logits_fn, params, inputs, key, num_samples=num_samples, chunk_size=chunk_size,
                                    mask=mask)
@@ -74,7 +79,11 @@ def fisher_trace(logits_fn, params, inputs, key, *, num_samples=1, chunk_size=32
     TraceEstimate with value = mean over examples, stderr = std over examples / √N, num_matvecs = N·S (per-example
     gradients), dof = N − 1.
   """
-  vals = _per_example_jit(params, inputs, key, mask, logits_fn=hashable_fn(logits_fn), num_samples=num_samples,
+  check_callable(logits_fn, "logits_fn", ORDER)
+  check_params(params)
+  key = check_key(key)
+  num_samples, chunk_size = check_int(num_samples, "num_samples"), check_int(chunk_size, "chunk_size")
+  vals = _per_example_jit(params, inputs, key, mask, logits_fn=logits_fn, num_samples=num_samples,
                           chunk_size=chunk_size)
   est = estimate.from_samples(vals)
   return est._replace(num_matvecs=est.num_matvecs * num_samples)

@@ -3,131 +3,83 @@
 For L(θ) = loss_fn(θ, batch) (a scalar), H v = ∂/∂ε ∇L(θ + ε v)|₀ is computed forward-over-reverse, `jax.jvp` of
 `jax.grad` (Pearlmutter 1994; the cheapest mode for a Hessian-vector product in JAX, ≈ 2–3 gradients).
 
-Many probes at the same (θ, batch): `jax.linearize(∇L, θ)` runs the gradient once and returns the linear map
+Many products at the same (θ, batch): `jax.linearize(∇L, θ)` runs the gradient once and returns the linear map
 v ↦ H v with the forward/backward residuals stored, so each further product costs only the tangent half (measured on
-this project's small transformer: see benchmarks/bench_curvature.py).
+a small transformer: see benchmarks/bench_curvature.py).
 
 A loss averaged over all examples of several batches, L = Σ_b (n_b/N) L_b with L_b the mean loss of batch b
-(n_b examples, N = Σ_b n_b), has the Hessian H = Σ_b (n_b/N) ∇² L_b: batches are weighted by their size, so a
-short last batch counts for its examples only. n_b is the leading dimension of the batch's first array leaf (a
-batch of scalars counts 1). This H is represented by an *operator*: a function `op(f)` that, for any
-f(matvec) -> pytree linear in the matvec (blocks A V, quadratic forms vᵀ A v), returns Σ_b (n_b/N) f(v ↦ H_b v). It linearizes each batch once per call and keeps one batch's residuals alive at a time (a
-`lax.scan` over batches when they share shapes), so memory does not grow with the number of batches. With a single
-batch the linearization is done once and shared by all stages of an estimator.
+(n_b examples, N = Σ_b n_b), has the Hessian H = Σ_b (n_b/N) ∇² L_b: a short last batch counts for its examples
+only (the batch contract and the weights: _batches.py). `hessian_matvec` returns H as an Operator (_operator.py),
+which estimators apply with one linearization per batch and pass over the data.
+
+`has_aux=True` takes a loss returning (loss, aux) (e.g. flax.linen BatchNorm in training mode returning updated
+statistics); aux is ignored.
 """
-import functools
-
 import jax
-import jax.numpy as jnp
-from jax import lax
 
-from flatness_curvature._masks import masked_matvec
-from flatness_curvature._filter_jit import hashable_fn
+from flatness_curvature._checks import check_callable, check_loss, check_not_key, check_params
+from flatness_curvature._filter_jit import filter_jit
+from flatness_curvature._operator import batched_operator
+
+ORDER = "(loss_fn, params, batches, ...)"
 
 
-def hvp(loss_fn, params, batch, v):
+def _first(loss_fn, params, batch):
+  return loss_fn(params, batch)[0]
+
+
+def value_only(loss_fn, has_aux):
+  """The loss without its aux output (a pytree-callable, so compiled programs are shared across calls)."""
+  return jax.tree_util.Partial(_first, loss_fn) if has_aux else loss_fn
+
+
+@filter_jit
+def _grad(loss_fn, params, batch):
+  """∇loss, compiled once per loss and shapes, so an eager linearization runs as compiled programs (inside an
+  estimator's jit it is inlined)."""
+  return jax.grad(loss_fn)(params, batch)
+
+
+def hvp(loss_fn, params, batch, v, *, has_aux=False):
   """H v for H = ∇²_θ loss_fn(θ, batch) at θ = params (forward-over-reverse)."""
-  return jax.jvp(lambda p: jax.grad(loss_fn)(p, batch), (params,), (v,))[1]
+  loss = value_only(loss_fn, has_aux)
+  return jax.jvp(lambda p: jax.grad(loss)(p, batch), (params,), (v,))[1]
 
 
-@functools.lru_cache(maxsize=64)
-def _jitted_grad(loss_fn):
-  return jax.jit(jax.grad(loss_fn))
+def linearized_hvp(loss_fn, params, batch, *, has_aux=False):
+  """The linear map v ↦ H v, with the gradient's residuals computed once (`jax.linearize`)."""
+  loss = value_only(loss_fn, has_aux)
+  return jax.linearize(lambda p: _grad(loss, p, batch), params)[1]
 
 
-def linearized_hvp(loss_fn, params, batch):
-  """The linear map v ↦ H v, with the gradient's residuals computed once (`jax.linearize`).
+def _linearize(fns, params, batch, index, extra):
+  del index, extra
+  return linearized_hvp(fns[0], params, batch)
 
-  The gradient is a `jax.jit` of grad(loss_fn), cached per loss_fn, so that outside a jit the linearization runs as
-  compiled programs, compiled once for all batches of the same shapes, instead of op by op (inside a jit the inner
-  jit is inlined).
+
+def check_loss_inputs(loss_fn, params, batches):
+  """The shared checks of every entry point taking (loss_fn, params, batches): order, params, loss output."""
+  check_callable(loss_fn, "loss_fn", ORDER)
+  check_not_key(batches, "batches", ORDER + " with the key after the batches")
+  check_params(params)
+
+
+def hessian_matvec(loss_fn, params, batches, *, mask=None, has_aux=False, num_examples=None):
+  """The Hessian H = Σ_b (n_b/N) ∇²_θ loss_fn(θ, b) at θ = params, as an Operator: `op(v)` is H v.
+
+  Args:
+    loss_fn: (params, batch) -> scalar mean loss over the batch (or (loss, aux) with has_aux=True).
+    params: pytree of floating-point arrays (not model state: see _checks.py and the adapters).
+    batches: one batch, a list of batches, or an iterable of batches (_batches.py).
+    mask: optional pytree of bools: the operator P H P on the masked parameters.
+    has_aux: loss_fn returns (loss, aux).
+    num_examples: examples per batch, when the batches cannot say it themselves (_batches.py).
   """
-  grad = _jitted_grad(hashable_fn(loss_fn))
-  return jax.linearize(lambda p: grad(p, batch), params)[1]
-
-
-def split_batch(batch, num: int) -> list:
-  """A batch (arrays with a leading example axis) as a list of `num` microbatches of equal size.
-
-  Memory dial for every Hessian estimate: the operator of a list linearizes one microbatch at a time (a scan when
-  they share shapes), so the residuals alive at once are those of one microbatch, and the weighted sum over
-  microbatches is exactly the Hessian of the batch's mean loss. The arithmetic is the same: measured on the
-  benchmark transformer, 2 microbatches of 128 hold 1.9× the memory of the 256-example gradient where one batch
-  holds 3.9×, at an equal or lower time per probe (benchmarks/bench_curvature.py).
-  """
-  n = jax.tree.leaves(batch)[0].shape[0]
-  if num < 1 or n % num:
-    raise ValueError(f"split_batch: {n} examples do not split into {num} equal microbatches")
-  size = n // num
-  return [jax.tree.map(lambda a, i=i: a[i * size:(i + 1) * size], batch) for i in range(num)]
-
-
-def _as_batch_list(batches):
-  """A Python list means several batches; anything else (array, dict, tuple (x, y), ...) is one batch."""
-  return list(batches) if isinstance(batches, list) else [batches]
-
-
-def batch_weights(batch_list) -> list[float]:
-  """n_b / N for each batch: n_b is the leading dimension of the batch's first array leaf (1 if it has none)."""
-  sizes = []
-  for b in batch_list:
-    dims = [jnp.shape(x)[0] for x in jax.tree.leaves(b) if jnp.ndim(x) >= 1]
-    sizes.append(int(dims[0]) if dims else 1)
-  total = sum(sizes)
-  return [n / total for n in sizes]
-
-
-def _weighted_sum(terms, weights):
-  """Σ_b w_b term_b over pytrees (the weights are Python floats)."""
-  out = jax.tree.map(lambda x: weights[0] * x, terms[0])
-  for term, w in zip(terms[1:], weights[1:]):
-    out = jax.tree.map(lambda acc, x, w=w: acc + w * x, out, term)
-  return out
-
-
-def hessian_matvec(loss_fn, params, batches, *, mask=None):
-  """v ↦ Σ_b (n_b/N) H_b v, each batch linearized once now (memory: residuals of all batches)."""
-  batch_list = _as_batch_list(batches)
-  lins = [linearized_hvp(loss_fn, params, b) for b in batch_list]
-  weights = batch_weights(batch_list)
-  return masked_matvec(lambda v: _weighted_sum([lin(v) for lin in lins], weights), mask)
-
-
-def operator_from_matvec(matvec, *, mask=None):
-  """The operator of a plain matvec (optionally restricted to a mask): op(f) = f(matvec)."""
-  mv = masked_matvec(matvec, mask)
-  return lambda f: f(mv)
-
-
-def _stackable(batch_list):
-  shapes = [jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), b) for b in batch_list]
-  try:
-    return all(s == shapes[0] for s in shapes)
-  except (TypeError, ValueError):
-    return False
-
-
-def hessian_operator(loss_fn, params, batches, *, mask=None):
-  """The operator of the Hessian of the example-averaged loss: op(f) = Σ_b (n_b/N) f(linearized H_b [masked]).
-
-  With one batch the gradient is linearized here (call it inside the jit that uses the operator); with several,
-  on every op call, one batch at a time.
-  """
-  batch_list = _as_batch_list(batches)
-  n = len(batch_list)
-
-  def one(batch, f):
-    return f(masked_matvec(linearized_hvp(loss_fn, params, batch), mask))
-
-  if n == 1:  # Linearize now, once, and share it between all stages of an estimator.
-    matvec = masked_matvec(linearized_hvp(loss_fn, params, batch_list[0]), mask)
-    return lambda f: f(matvec)
-
-  def op(f):
-    if _stackable(batch_list):  # equal shapes, so equal weights 1/n: a scan keeps one batch's residuals alive
-      stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *batch_list)
-      init = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(lambda b: one(b, f), batch_list[0]))
-      total, _ = lax.scan(lambda acc, b: (jax.tree.map(jnp.add, acc, one(b, f)), None), init, stacked)
-      return jax.tree.map(lambda x: x / n, total)
-    return _weighted_sum([one(b, f) for b in batch_list], batch_weights(batch_list))
+  check_loss_inputs(loss_fn, params, batches)
+  op = batched_operator(_linearize, (value_only(loss_fn, has_aux),), params, batches, mask=mask,
+                        num_examples=num_examples)
+  check_loss(loss_fn, params, op.batches[0], has_aux=has_aux)
   return op
+
+
+hessian_operator = hessian_matvec

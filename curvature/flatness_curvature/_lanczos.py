@@ -18,7 +18,6 @@ reported residuals are off by at most that much).
 This is for the top of the spectrum (Ghorbani, Krishnan & Xiao 2019 and Yao et al. 2020, PyHessian, use it for the
 top Hessian eigenvalues). For the density of the whole spectrum see slq.py.
 """
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -26,18 +25,24 @@ import jax.numpy as jnp
 from jax import lax
 from jax.flatten_util import ravel_pytree
 
-from flatness_curvature._masks import masked_matvec
-from flatness_curvature._random_vectors import constrain, constrain_stacked, probe, probe_shardings, shape_struct
-from flatness_curvature._filter_jit import freeze, hashable_fn, thaw
+from flatness_curvature._checks import check_int, check_key, check_params
+from flatness_curvature._convergence import warn_unless_converged
+from flatness_curvature._filter_jit import filter_jit
+from flatness_curvature._operator import as_operator
+from flatness_curvature._precision import working_like
+from flatness_curvature._random_vectors import (constrain, constrain_stacked, random_vector, shape_struct,
+                                                vector_shardings)
 from flatness_curvature._tree_linalg import (stacked_combine, stacked_dot_vector, stacked_set, tree_norm,
                                                 tree_scale, tree_sub, tree_vdot)
 
 
 class LanczosResult(NamedTuple):
-  """Selected Ritz values (descending for "largest"), their residual bounds, and optionally Ritz vectors."""
+  """Selected Ritz values (descending for "largest"), their residual norms, optionally the Ritz vectors, and
+  whether each pair has converged (residual ≤ rtol·|value|)."""
   eigenvalues: Any
   residual_norms: Any
   eigenvectors: Any = None   # stacked pytree (leading axis k) when requested
+  converged: Any = None
 
 
 def _orthogonalize(basis, w):
@@ -56,7 +61,7 @@ def lanczos_tridiag(matvec, like, key, num_iters, *, mask=None, shardings=None):
   like = shape_struct(like)
 
   def start(i, basis):
-    v = probe(key, i, like, mask=mask, shardings=shardings)
+    v = random_vector(key, i, like, mask=mask, shardings=shardings)
     v = _orthogonalize(basis, v)
     return tree_scale(v, 1.0 / jnp.maximum(tree_norm(v), jnp.finfo(dtype).tiny))
 
@@ -87,37 +92,47 @@ def tridiag_eigh(alpha, beta):
   return jnp.linalg.eigh(t)
 
 
-def lanczos_eigenvalues(matvec, like, key, k, num_iters, *, which="largest", mask=None, return_vectors=False):
+def lanczos_eigenvalues(matvec, like, key, k, num_iters, *, which="largest", mask=None, return_vectors=False,
+                        rtol=1e-3):
   """Top-k eigenvalues of a symmetric operator on pytrees by Lanczos with full reorthogonalisation.
 
   Args:
-    matvec: v ↦ A v on pytrees shaped like `like`.
-    like: pytree of arrays (shapes, dtypes, shardings of the vectors).
+    matvec: v ↦ A v on pytrees shaped like `like`, or an Operator (hessian_matvec, ggn_matvec, ...: each batch
+      linearized once for the whole run).
+    like: pytree of floating-point arrays (shapes, dtypes, shardings of the vectors); narrow dtypes (bf16) are
+      worked in float32.
     key: jax.random key (start vector and restarts).
     k: number of eigenvalues returned.
     num_iters: Lanczos steps = matvecs (≥ k; 2–3× k plus a margin for convergence; = dim(A) for all of them).
     which: "largest" (algebraic), "smallest" (algebraic) or "magnitude".
     mask: optional pytree mask: eigenvalues of P A P on the masked entries only.
     return_vectors: also return the Ritz vectors (stacked pytree, leading axis k).
+    rtol: a Ritz pair counts as converged when its residual norm is ≤ rtol·|θᵢ| (|θᵢ − λ| ≤ residual for some
+      eigenvalue λ, so the value is then right to that relative accuracy).
 
   Returns:
     LanczosResult(eigenvalues [k], residual_norms [k] = β_k|U[k,i]| (the Ritz pair's residual ‖Ax − θx‖),
-    eigenvectors or None).
+    eigenvectors or None, converged [k]); a ConvergenceWarning when some pair has not converged.
   """
-  if not 1 <= k <= num_iters:
+  k, num_iters = check_int(k, "k"), check_int(num_iters, "num_iters")
+  if not k <= num_iters:
     raise ValueError(f"need 1 <= k <= num_iters, got k={k}, num_iters={num_iters}")
   if which not in ("largest", "smallest", "magnitude"):
     raise ValueError(f"which must be 'largest', 'smallest' or 'magnitude', got {which!r}")
-  return _lanczos_jit(key, mask, matvec=hashable_fn(matvec), like=freeze(shape_struct(like)),
-                      shardings=freeze(probe_shardings(like), none_is_leaf=True), k=k, num_iters=num_iters,
-                      which=which, return_vectors=return_vectors)
+  check_params(like, "like", structs_ok=True)
+  key = check_key(key)
+  res = _lanczos_run(as_operator(matvec, like, mask), key, working_like(like), vector_shardings(like), mask=mask,
+                     k=k, num_iters=num_iters, which=which, return_vectors=return_vectors, rtol=rtol)
+  warn_unless_converged(res.converged, f"lanczos_eigenvalues: after num_iters={num_iters} steps the residual "
+                        "norms {resid} of the Ritz values {theta} are not all below rtol={rtol} × |value|; raise "
+                        "num_iters", resid=res.residual_norms, theta=res.eigenvalues, rtol=rtol)
+  return res
 
 
 def _flat(matvec, like, mask):
-  """The operator on one raveled vector (ravel_pytree order: leaf after leaf, row-major, the probes' order), so
-  the Lanczos loop is a handful of array ops instead of a set per leaf (compiles about 2× faster on CPU; the start
-  vector and every result are the same)."""
-  like = thaw(like)
+  """The operator on one raveled vector (ravel_pytree order: leaf after leaf, row-major, the random vectors' order),
+  so the Lanczos loop is a handful of array ops instead of a set per leaf (compiles about 2× faster on CPU; the
+  start vector and every result are the same)."""
   flat_like, unravel = ravel_pytree(jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), like))
   flat_mask = None if mask is None else ravel_pytree(jax.tree.map(
       lambda m, x: jnp.broadcast_to(jnp.asarray(m, x.dtype), x.shape), mask, like))[0]
@@ -125,17 +140,22 @@ def _flat(matvec, like, mask):
   return mv, jax.ShapeDtypeStruct(flat_like.shape, flat_like.dtype), flat_mask, unravel
 
 
-@functools.partial(jax.jit, static_argnames=("matvec", "like", "shardings", "k", "num_iters", "which",
-                                             "return_vectors"))
-def _lanczos_jit(key, mask, *, matvec, like, shardings, k, num_iters, which, return_vectors):
-  sharded = any(s is not None for s in jax.tree.leaves(thaw(shardings), is_leaf=lambda s: s is None))
-  unravel = None
-  if sharded:  # keep the vectors' shardings: per-leaf operations
-    alpha, beta, basis = lanczos_tridiag(masked_matvec(matvec, mask), thaw(like), key, num_iters, mask=mask,
-                                         shardings=thaw(shardings))
-  else:
-    mv, flat_like, flat_mask, unravel = _flat(matvec, like, mask)
-    alpha, beta, basis = lanczos_tridiag(masked_matvec(mv, flat_mask), flat_like, key, num_iters, mask=flat_mask)
+def _is_sharded(shardings):
+  return any(s is not None for s in jax.tree.leaves(shardings, is_leaf=lambda s: s is None))
+
+
+def lanczos_on(matvec, like, key, num_iters, *, mask=None, shardings=None):
+  """(alpha, beta, basis, unravel): Lanczos on the raveled operator (or per leaf when sharded; unravel None)."""
+  if _is_sharded(shardings):  # keep the vectors' shardings: per-leaf operations
+    return (*lanczos_tridiag(matvec, like, key, num_iters, mask=mask, shardings=shardings), None)
+  mv, flat_like, flat_mask, unravel = _flat(matvec, like, mask)
+  return (*lanczos_tridiag(mv, flat_like, key, num_iters, mask=flat_mask), unravel)
+
+
+@filter_jit
+def _lanczos_run(op, key, like, shardings, *, mask, k, num_iters, which, return_vectors, rtol):
+  alpha, beta, basis, unravel = op.bind(lambda mv: lanczos_on(mv, like, key, num_iters, mask=mask,
+                                                              shardings=shardings))
   theta, u = tridiag_eigh(alpha, beta)
   score = {"largest": theta, "smallest": -theta, "magnitude": jnp.abs(theta)}[which]
   idx = jnp.argsort(-score)[:k]
@@ -143,4 +163,6 @@ def _lanczos_jit(key, mask, *, matvec, like, shardings, k, num_iters, which, ret
   vecs = stacked_combine(basis, u[:, idx]) if return_vectors else None
   if vecs is not None and unravel is not None:
     vecs = jax.vmap(unravel)(vecs)
-  return LanczosResult(theta[idx], resid, vecs)
+  floor = jnp.finfo(theta.dtype).eps * jnp.max(jnp.abs(theta))
+  converged = resid <= rtol * jnp.maximum(jnp.abs(theta[idx]), floor)
+  return LanczosResult(theta[idx], resid, vecs, converged)

@@ -3,7 +3,7 @@
 A mask is a pytree matching the parameters whose leaves are Python bools or boolean arrays (broadcastable to the
 leaf). P is the diagonal 0/1 projection onto the masked entries. For a symmetric A (e.g. the Hessian), P A P
 restricted to range(P) is the Hessian with respect to the masked parameters only, the others held fixed; its trace is
-Σ_{i ∈ mask} A_ii. Estimators given `mask=` draw probes that vanish outside the mask and apply `masked_matvec`, so
+Σ_{i ∈ mask} A_ii. Estimators given `mask=` draw random vectors that vanish outside the mask and apply `masked_matvec`, so
 Lanczos / SLQ see an operator of dimension |mask| (no spurious zero eigenvalues from the unmasked part).
 
 Leaf paths are written "a/b/c" from the dict keys / attribute names / sequence indices leading to the leaf, e.g.
@@ -24,9 +24,14 @@ def _key_name(k):
   return str(k)
 
 
+def path_string(path) -> str:
+  """A key path as "a/b/c"."""
+  return "/".join(_key_name(k) for k in path)
+
+
 def leaf_paths(tree):
   """The pytree with every leaf replaced by its path string ("params/Dense_0/kernel")."""
-  return jax.tree_util.tree_map_with_path(lambda path, _: "/".join(_key_name(k) for k in path), tree)
+  return jax.tree_util.tree_map_with_path(lambda path, _: path_string(path), tree)
 
 
 def mask_by_regex(tree, include=None, exclude=None):

@@ -1,21 +1,21 @@
-"""Random probe vectors shaped, typed and sharded like a parameter pytree.
+"""Random test vectors shaped, typed and sharded like a parameter pytree.
 
 Probe number i is a pure function of (key, i): entry j of the parameters in ravel order (leaf after leaf, row-major
 within a leaf) is drawn from the first word of Threefry-2x32 (Salmon et al. 2011) of the block (j, 0) under the key
-fold_in(key, i) (`jax.extend.random.threefry2x32_p`, elementwise). So the probes do not depend on chunking, batching
-or sharding, and an estimate on 4 devices uses exactly the probes of the one-device run. Two layouts, same values:
+fold_in(key, i) (`jax.extend.random.threefry2x32_p`, elementwise). So the random vectors do not depend on chunking, batching
+or sharding, and an estimate on 4 devices uses exactly the random vectors of the one-device run. Two layouts, same values:
   * unsharded: one threefry call over all n counters, then split into leaves (one kernel to compile: XLA's CPU
     compile time grows with every distinctly shaped threefry, ~seconds each);
   * sharded (any leaf of `like` has a multi-device NamedSharding): per leaf, on counters offset + iota(leaf shape),
     constrained to the leaf's sharding, so each device generates only its own shard.
 
-Distributions: Rademacher (±1 from the top bit; the default: among probes with E[zzᵀ] = I it minimises the variance
+Distributions: Rademacher (±1 from the top bit; the default: among random vectors with E[zzᵀ] = I it minimises the variance
 of zᵀAz, Hutchinson 1989) and standard Gaussian (√2·erfinv(2u − 1) with a 24-bit uniform u: tails are cut at
 |z| ≈ 5.3, a relative variance deficit ≈ 1e-6). Entries outside a mask (see masks.py) are zero.
 
-`probe_shardings(like)` reads the NamedShardings of concrete arrays (or ShapeDtypeStructs) in `like`; every probe
-leaf is constrained to its sharding with `lax.with_sharding_constraint` (a stacked block of probes gets an unsharded
-leading axis), so probes never materialise gathered on one device.
+`vector_shardings(like)` reads the NamedShardings of concrete arrays (or ShapeDtypeStructs) in `like`; every random
+vector's leaf is constrained to its sharding with `lax.with_sharding_constraint` (a stacked block of random vectors gets an unsharded
+leading axis), so random vectors never materialise gathered on one device.
 """
 import jax
 import jax.numpy as jnp
@@ -26,7 +26,7 @@ from jax.extend.random import threefry2x32_p
 DISTRIBUTIONS = ("rademacher", "gaussian")
 
 
-def probe_shardings(like):
+def vector_shardings(like):
   """Per-leaf NamedSharding of `like` (None where unknown, e.g. for tracers or single-device arrays)."""
   def one(x):
     if isinstance(x, jax.core.Tracer):
@@ -52,7 +52,7 @@ def constrain(tree, shardings):
 
 
 def constrain_stacked(tree, shardings):
-  """Same for a stacked pytree: the leading (probe) axis is replicated."""
+  """Same for a stacked pytree: the leading (vector) axis is replicated."""
   if shardings is None:
     return tree
 
@@ -94,14 +94,14 @@ def _leaf_counters(shape, offset):
   return idx
 
 
-def probe(key, i, like, *, distribution="rademacher", mask=None, shardings=None):
+def random_vector(key, i, like, *, distribution="rademacher", mask=None, shardings=None):
   """Probe vector number i (an integer or a traced scalar) shaped like `like`."""
   if distribution not in DISTRIBUTIONS:
     raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
   leaves, treedef = jax.tree.flatten(like)
   sizes = [int(np.prod(x.shape)) for x in leaves]
   if sum(sizes) >= 2 ** 32:
-    raise ValueError("probes support at most 2**32 - 1 entries")
+    raise ValueError("random vectors support at most 2**32 - 1 entries")
   keypair = jax.random.key_data(jax.random.fold_in(key, i))
   offsets = np.cumsum([0] + sizes[:-1])
   sharded = shardings is not None and any(s is not None for s in jax.tree.leaves(
@@ -115,7 +115,7 @@ def probe(key, i, like, *, distribution="rademacher", mask=None, shardings=None)
   return constrain(apply_mask(jax.tree.unflatten(treedef, out), mask), shardings)
 
 
-def probes(key, start, num, like, **kwargs):
+def random_vectors(key, start, num, like, **kwargs):
   """Probes number start .. start+num-1 as a stacked pytree (leading axis num)."""
-  stack = jax.vmap(lambda i: probe(key, i, like, **kwargs))(start + jnp.arange(num))
+  stack = jax.vmap(lambda i: random_vector(key, i, like, **kwargs))(start + jnp.arange(num))
   return constrain_stacked(stack, kwargs.get("shardings"))

@@ -13,10 +13,13 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from flatness_curvature._precision import working_dtype
+
 
 def tree_vdot(a, b):
-  """⟨a, b⟩ = Σ_leaves Σ_entries a·b (real pytrees)."""
-  parts = jax.tree.leaves(jax.tree.map(lambda x, y: jnp.vdot(x, y), a, b))
+  """⟨a, b⟩ = Σ_leaves Σ_entries a·b (real pytrees), accumulated in at least float32."""
+  parts = jax.tree.leaves(jax.tree.map(
+      lambda x, y: jnp.vdot(x, y, preferred_element_type=working_dtype(jnp.result_type(x, y))), a, b))
   return sum(parts[1:], parts[0])
 
 

@@ -2,7 +2,7 @@
 SIAM J. Matrix Anal. Appl. 45(1), 2024).
 
 With m matvecs and s = m/2 test vectors Ω = [ω₁..ωₛ]: Y = AΩ = QR, Z = AQ. The exchangeable estimator averages s
-Hutch++-type estimates, the i-th using the range of Y without column i for deflation and ωᵢ as its Hutchinson probe:
+Hutch++-type estimates, the i-th using the range of Y without column i for deflation and ωᵢ as its Hutchinson test vector:
     t̂ᵢ = tr(Pᵢ A) + ωᵢᵀ (I − Pᵢ) A (I − Pᵢ) ωᵢ,   Pᵢ = Q (I − sᵢsᵢᵀ) Qᵀ,   t̂ = (1/s) Σᵢ t̂ᵢ,
 where sᵢ ∝ R⁻ᵀ eᵢ (unit) spans the part of range(Q) orthogonal to the other columns of Y. Every t̂ᵢ is unbiased
 (Pᵢ does not depend on ωᵢ). All terms reduce to s×s matrices: H = QᵀZ, W = QᵀΩ, T = ZᵀΩ, with uᵢ = wᵢ − sᵢ(sᵢᵀwᵢ),
@@ -31,8 +31,18 @@ from jax.scipy.linalg import solve_triangular
 
 from flatness_curvature import _estimate as estimate
 from flatness_curvature._blocks import apply_block
-from flatness_curvature._random_vectors import constrain_stacked, probes
+from flatness_curvature._random_vectors import constrain_stacked, random_vectors
 from flatness_curvature._tree_linalg import orthonormalize, stacked_gram, stacked_rowwise_dot
+
+
+def exchange_directions(r):
+  """S with column i = sᵢ ∝ R⁻ᵀ eᵢ (unit; 0 for a dependent column): Q(I − sᵢsᵢᵀ)Qᵀ projects onto the range of
+  Y = QR without its column i."""
+  s, d = r.shape[0], jnp.diag(r)
+  r_inv = solve_triangular(r + jnp.diag((d == 0).astype(r.dtype)), jnp.eye(s, dtype=r.dtype), lower=False)
+  rows = d[:, None] * r_inv        # row i ∝ (R⁻ᵀ eᵢ)ᵀ
+  norms = jnp.linalg.norm(rows, axis=1, keepdims=True)
+  return (rows / jnp.where(norms > 0, norms, 1.0)).T
 
 
 def xtrace_from_sketch(op, omega, y, *, chunk_size=1, shardings=None, error_estimate="jackknife"):
@@ -46,11 +56,7 @@ def xtrace_from_sketch(op, omega, y, *, chunk_size=1, shardings=None, error_esti
   h = (h + h.T) / 2
   w = stacked_gram(q, omega)       # W[:, i] = Qᵀωᵢ
   t = stacked_gram(z, omega)       # T[:, i] = Zᵀωᵢ
-  d = jnp.diag(r)
-  r_inv = solve_triangular(r + jnp.diag((d == 0).astype(r.dtype)), jnp.eye(s, dtype=r.dtype), lower=False)
-  rows = d[:, None] * r_inv        # row i ∝ (R⁻ᵀ eᵢ)ᵀ
-  norms = jnp.linalg.norm(rows, axis=1, keepdims=True)
-  sv = (rows / jnp.where(norms > 0, norms, 1.0)).T   # column i = sᵢ
+  sv = exchange_directions(r)
   u = w - sv * jnp.sum(sv * w, axis=0, keepdims=True)
   ests = (jnp.trace(h) - jnp.sum(sv * (h @ sv), axis=0) + omega_y - jnp.sum(t * u, axis=0)
           - jnp.sum(u * r, axis=0) + jnp.sum(u * (h @ u), axis=0))
@@ -58,7 +64,7 @@ def xtrace_from_sketch(op, omega, y, *, chunk_size=1, shardings=None, error_esti
     return estimate.from_samples(ests, extra_matvecs=s)
   jack = _leave_one_out_estimates(sv, h, w, t, r, omega_y)
   var = (s - 1) / s * jnp.sum((jack - jnp.mean(jack)) ** 2)
-  return estimate.TraceEstimate(jnp.mean(ests), jnp.sqrt(var), 2 * s, s - 1)
+  return estimate.TraceEstimate(jnp.mean(ests), jnp.sqrt(var), 2 * s, s - 1, jnp.asarray(True))
 
 
 def _leave_one_out_estimates(sv, h, w, t, r, omega_y):
@@ -94,8 +100,6 @@ def xtrace(op, like, key, *, num_matvecs, chunk_size=1, distribution="rademacher
            error_estimate="jackknife"):
   """XTrace estimate of tr(A) with num_matvecs (rounded down to even) products (traceable; see trace.py)."""
   s = num_matvecs // 2
-  if s < 3:
-    raise ValueError("xtrace needs num_matvecs >= 6")
-  omega = probes(key, 0, s, like, distribution=distribution, mask=mask, shardings=shardings)
+  omega = random_vectors(key, 0, s, like, distribution=distribution, mask=mask, shardings=shardings)
   y = apply_block(op, omega, chunk_size=chunk_size, shardings=shardings)
   return xtrace_from_sketch(op, omega, y, chunk_size=chunk_size, shardings=shardings, error_estimate=error_estimate)

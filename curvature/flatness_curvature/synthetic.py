@@ -5,13 +5,12 @@ A = U diag(λ) Uᵀ with U a Haar-random orthogonal matrix (Q factor of a Gaussi
                                Meyer et al. 2021 and Epperly et al. 2024),
     "indefinite":              λᵢ = (−1)^(i+1) i^-1 (alternating signs: tr A is small against ‖A‖_F).
 `coverage_study` runs an estimator over many seeds at once (jit of vmap) and returns the median relative error and
-the empirical coverage of its reported 95% interval. Used by tests/curvature/test_coverage.py and
+the empirical coverage of its reported 95% interval. Used by the library's tests (test_coverage.py) and
 benchmarks/spectra_table.py.
 """
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 
 SPECTRA = ("i^-2", "i^-1", "i^-0.5", "indefinite")
 
@@ -31,12 +30,12 @@ def random_symmetric(eigenvalues, seed=0):
 
   U is the Q factor, with positive diagonal R, of a Gaussian matrix, computed as Cholesky-QR twice (Q = G R⁻¹ with
   GᵀG = RᵀR, repeated once for orthogonality to rounding): the same matrix as Householder QR with signs fixed, and
-  several times faster than LAPACK's dgeqrf on the busy 2-core test machine.
+  several times faster than LAPACK's dgeqrf on a busy 2-core machine.
   """
   q = np.random.default_rng(seed).standard_normal((len(eigenvalues),) * 2)
   for _ in range(2):
-    r = scipy.linalg.cholesky(q.T @ q, lower=False)
-    q = scipy.linalg.solve_triangular(r, q.T, trans="T", lower=False).T
+    lower = np.linalg.cholesky(q.T @ q)      # GᵀG = L Lᵀ, R = Lᵀ
+    q = np.linalg.solve(lower, q.T).T        # Q = G L⁻ᵀ
   return (q * eigenvalues) @ q.T
 
 

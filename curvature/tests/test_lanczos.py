@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from flatness_curvature import hessian_matvec, lanczos_eigenvalues, mask_by_regex, slq_density
-from flatness_curvature._random_vectors import probe
-from tiny_models import dense_hessian, make_mlp, make_transformer
+from flatness_curvature import (ConvergenceWarning, hessian_matvec, lanczos_eigenvalues, mask_by_regex, random_vector,
+                                slq_density)
+from tiny_models import dense_hessian, make_attention, make_mlp
 
 
 @pytest.fixture
@@ -40,6 +40,18 @@ def test_top_k_and_residuals(mlp, which):
   np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-10)
   true_resid = np.linalg.norm(x @ h - np.asarray(res.eigenvalues)[:, None] * x, axis=1)
   np.testing.assert_allclose(res.residual_norms, true_resid, atol=1e-9)
+  assert np.all(np.asarray(res.converged))
+
+
+def test_unconverged_ritz_values_are_flagged(mlp):
+  """Too few steps for the top eigenvalue: converged False, with a warning naming the residuals."""
+  params, h, matvec = mlp
+  with pytest.warns(ConvergenceWarning, match="num_iters=3 steps"):
+    res = lanczos_eigenvalues(matvec, params, jax.random.key(1), k=2, num_iters=3)
+  assert not np.all(np.asarray(res.converged))
+  top = np.linalg.eigvalsh(h)[-1]
+  assert np.asarray(res.residual_norms)[0] > 1e-3 * abs(float(res.eigenvalues[0]))
+  assert float(res.eigenvalues[0]) <= top + 1e-12
 
 
 @pytest.mark.slow
@@ -58,11 +70,11 @@ def test_slq(mlp):
   params, h, matvec = mlp
   n = h.shape[0]
   key = jax.random.key(4)
-  dens = slq_density(matvec, params, key, num_probes=3, num_iters=n)
+  dens = slq_density(matvec, params, key, num_vectors=3, num_iters=n)
   assert dens.dim == n
   lam, u = np.linalg.eigh(h)
-  starts = np.asarray(jax.jit(lambda k: jax.vmap(lambda l: ravel_pytree(probe(jax.random.fold_in(k, l), 0, params))[0])(
-      jnp.arange(3)))(key))
+  starts = np.asarray(jax.jit(lambda k: jax.vmap(
+      lambda l: ravel_pytree(random_vector(jax.random.fold_in(k, l), 0, params))[0])(jnp.arange(3)))(key))
   for l, v in enumerate(starts):
     w = (u.T @ v) ** 2 / (v @ v)
     for f in (lambda t: t ** 3, np.exp):
@@ -70,12 +82,18 @@ def test_slq(mlp):
                                  rtol=1e-9)
   grid = np.linspace(-3, 3, 4001)
   np.testing.assert_allclose(np.trapezoid(np.asarray(dens.density(grid, sigma=0.05)), grid), 1.0, rtol=1e-6)
-  np.testing.assert_allclose(dens.expectation(), np.mean([v @ h @ v for v in starts]), rtol=1e-9)
+  samples = [v @ h @ v for v in starts]
+  np.testing.assert_allclose(dens.expectation(), np.mean(samples), rtol=1e-9)
+  # trace(): the same value with the error bar of the i.i.d. Hutchinson samples of the start vectors.
+  tr = dens.trace()
+  np.testing.assert_allclose([tr.value, tr.stderr], [np.mean(samples), np.std(samples, ddof=1) / np.sqrt(3)],
+                             rtol=1e-9)
+  assert int(tr.dof) == 2 and int(tr.num_matvecs) == 3 * n
 
 
 @pytest.mark.slow
-def test_transformer_top_eigenvalues(x64):
-  params, loss_fn, batch = make_transformer()
+def test_attention_top_eigenvalues(x64):
+  params, loss_fn, batch = make_attention()
   h = np.asarray(dense_hessian(loss_fn, params, batch)[0])
   exact = np.linalg.eigvalsh(h)[::-1][:3]
   res = lanczos_eigenvalues(hessian_matvec(loss_fn, params, batch), params, jax.random.key(0), k=3, num_iters=120)

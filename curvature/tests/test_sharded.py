@@ -1,10 +1,10 @@
 """Sharded parameters: the toolkit on 4 simulated CPU devices equals the one-device results.
 
-A tiny MLP's parameters are placed with NamedShardings over a 1-d mesh ('data', Auto axis type) — kernels split along
+A tiny MLP's parameters are placed with NamedShardings over a 1-d mesh ('data', Auto axis type) — weights split along
 the hidden axis, the batch split along examples — and hvp, the three trace estimators (one batch and a list of
-batches), the Fisher trace and Lanczos are compared with the same calls on unsharded copies. Probes are drawn per
-leaf with the parameters' shardings (checked), and are the same numbers as the unsharded probes, so the estimates
-agree to rounding: relative tolerance 1e-10 in float64.
+batches), the Fisher trace and Lanczos are compared with the same calls on unsharded copies. Random vectors are
+drawn per leaf with the parameters' shardings (checked), and are the same numbers as the unsharded ones, so the
+estimates agree to rounding: relative tolerance 1e-10 in float64.
 """
 import pytest
 
@@ -18,21 +18,20 @@ jax.config.update("jax_disable_most_optimizations", True)
 from jax.sharding import NamedSharding, PartitionSpec as P
 from jax.flatten_util import ravel_pytree
 from flatness_curvature import fisher_trace, hessian_trace, hvp, lanczos_eigenvalues, hessian_matvec
-from flatness_curvature._random_vectors import probe_shardings, probes
-from tiny_models import make_mlp
+from flatness_curvature._random_vectors import vector_shardings, random_vectors
+from tiny_models import make_mlp, mlp_logits
 
 assert jax.device_count() == 4
 mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 params, loss_fn, batch = make_mlp(n=32, hidden=8, classes=4)
-specs = {"params": {"Dense_0": {"kernel": P(None, "data"), "bias": P("data")},
-                    "Dense_1": {"kernel": P("data", None), "bias": P()}}}
+specs = {"w1": P(None, "data"), "b1": P("data"), "w2": P("data", None), "b2": P()}
 shardings = jax.tree.map(lambda s: NamedSharding(mesh, s), specs)
 sparams = jax.device_put(params, shardings)
 data = NamedSharding(mesh, P("data"))
 sbatch = jax.device_put(batch, data)
 batches = [make_mlp(seed=s, n=32)[2] for s in (1, 2)]
 sbatches = [jax.device_put(b, data) for b in batches]
-assert sparams["params"]["Dense_0"]["kernel"].sharding.spec == P(None, "data")
+assert sparams["w1"].sharding.spec == P(None, "data")
 
 def close(a, b, name, rtol=1e-10):
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -40,13 +39,13 @@ def close(a, b, name, rtol=1e-10):
   print(f"{name}: max rel diff {err:.1e}")
   assert err <= rtol, (name, a, b)
 
-# Probes carry the parameters' shardings (probe axis unsharded) and equal the unsharded probes.
-ps = probe_shardings(sparams)
-stack = jax.jit(lambda k: probes(k, 0, 3, sparams, shardings=ps))(jax.random.key(0))
+# Random vectors carry the parameters' shardings (vector axis unsharded) and equal the unsharded ones.
+ps = vector_shardings(sparams)
+stack = jax.jit(lambda k: random_vectors(k, 0, 3, sparams, shardings=ps))(jax.random.key(0))
 for leaf, s in zip(jax.tree.leaves(stack), jax.tree.leaves(shardings)):
   assert leaf.sharding.is_equivalent_to(NamedSharding(mesh, P(None, *s.spec)), leaf.ndim), (leaf.sharding, s)
-close(ravel_pytree(stack)[0], ravel_pytree(jax.jit(lambda k: probes(k, 0, 3, params))(jax.random.key(0)))[0],
-      "probes", 0)
+close(ravel_pytree(stack)[0], ravel_pytree(jax.jit(lambda k: random_vectors(k, 0, 3, params))(jax.random.key(0)))[0],
+      "random vectors", 0)
 
 v = jax.tree.map(lambda x: jnp.cos(jnp.arange(x.size, dtype=x.dtype).reshape(x.shape)), params)
 f = jax.jit(lambda p, b, v: hvp(loss_fn, p, b, v))
@@ -67,11 +66,8 @@ if not FULL:
 
 x = batch[0]
 sx = jax.device_put(x, data)
-def apply(p, inputs):
-  h = jnp.tanh(inputs @ p["params"]["Dense_0"]["kernel"] + p["params"]["Dense_0"]["bias"])
-  return h @ p["params"]["Dense_1"]["kernel"] + p["params"]["Dense_1"]["bias"]
-ref = fisher_trace(apply, params, x, key, num_samples=4, chunk_size=8)
-got = fisher_trace(apply, sparams, sx, key, num_samples=4, chunk_size=8)
+ref = fisher_trace(mlp_logits, params, x, key, num_samples=4, chunk_size=8)
+got = fisher_trace(mlp_logits, sparams, sx, key, num_samples=4, chunk_size=8)
 close([got.value, got.stderr], [ref.value, ref.stderr], "fisher")
 
 ref = lanczos_eigenvalues(hessian_matvec(loss_fn, params, batch), params, key, k=2, num_iters=20)
@@ -82,7 +78,7 @@ print("OK")
 
 
 def test_sharded_equals_unsharded():
-  """Probes (values and shardings), hvp and Hutchinson; the slow test below runs everything else."""
+  """Random vectors (values and shardings), hvp and Hutchinson; the slow test below runs everything else."""
   proc = run_python(SCRIPT.replace("__FULL__", "False"), devices=4, timeout=900)
   assert proc.stdout.strip().endswith("OK"), proc.stdout
 

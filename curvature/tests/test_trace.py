@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from flatness_curvature import hessian_trace, mask_by_regex, masked_matvec, trace_estimate
+from flatness_curvature import (ConvergenceWarning, hessian_trace, mask_by_regex, masked_matvec, random_vector,
+                                trace_estimate)
 from convergence import check_estimator_convergence
-from tiny_models import dense_hessian, make_mlp, make_transformer
+from tiny_models import dense_hessian, make_attention, make_mlp
 
 # Hutch++ at 3n + 2 matvecs has a sketch as large as the dimension n = 68: it spans range(H) and is exact.
 BUDGETS = {"hutchinson": (4, 1024), "hutchpp": (6, 3 * 68 + 2), "xtrace": (6, 120)}
@@ -31,8 +32,8 @@ def test_converges_to_exact_trace_mlp(mlp, method):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["hutchinson", "hutchpp", "xtrace"])
-def test_converges_to_exact_trace_transformer(x64, method):
-  params, loss_fn, batch = make_transformer()
+def test_converges_to_exact_trace_attention(x64, method):
+  params, loss_fn, batch = make_attention()
   h = np.asarray(dense_hessian(loss_fn, params, batch)[0])
   n = h.shape[0]
   budgets = {"hutchinson": (10, 1000), "hutchpp": (30, 3 * n + 2), "xtrace": (30, 2 * n - 100)}[method]
@@ -43,9 +44,9 @@ def test_converges_to_exact_trace_transformer(x64, method):
 
 
 @pytest.mark.slow
-def test_same_probes_whatever_the_chunking_and_batching(mlp):
-  """Probes depend on (key, index) only, so a list of batches with chunk_size 7 gives the same estimate as a dense
-  matvec with the averaged Hessian and chunk_size 64 (same probes: equal up to rounding)."""
+def test_same_vectors_whatever_the_chunking_and_batching(mlp):
+  """Random vectors depend on (key, index) only, so a list of batches with chunk_size 7 gives the same estimate as a dense
+  matvec with the averaged Hessian and chunk_size 64 (same vectors: equal up to rounding)."""
   params, loss_fn, _, _, unravel = mlp
   key = jax.random.key(3)
   batches = [make_mlp(seed=s)[2] for s in (4, 5)]
@@ -64,18 +65,20 @@ def test_adaptive_stops_at_rtol(mlp, method):
   est = hessian_trace(loss_fn, params, batch, jax.random.key(1), method=method, rtol=0.03, num_matvecs=12,
                       chunk_size=8, max_matvecs=4000)
   assert float(est.stderr) <= 0.03 * abs(float(est.value))
-  assert int(est.num_matvecs) < 4000
+  assert int(est.num_matvecs) < 4000 and bool(est.converged)
   assert abs(float(est.value) - np.trace(h)) < 4 * float(est.stderr) + 1e-12
-  capped = hessian_trace(loss_fn, params, batch, jax.random.key(1), method=method, rtol=1e-6, num_matvecs=12,
-                         chunk_size=8, max_matvecs=20)
+  with pytest.warns(ConvergenceWarning, match="not reached"):
+    capped = hessian_trace(loss_fn, params, batch, jax.random.key(1), method=method, rtol=1e-6, num_matvecs=12,
+                           chunk_size=8, max_matvecs=20)
   assert int(capped.num_matvecs) <= 20 + 16 and float(capped.stderr) > 1e-6 * abs(float(capped.value))
+  assert not bool(capped.converged)
 
 
 def test_mask_restricts_operator(mlp):
   """With mask = kernels only, the estimators see P H P: full-budget Hutch++ gives Σ of the kernels' diagonal."""
   params, loss_fn, batch, h, unravel = mlp
-  mask = mask_by_regex(params, include="kernel")
-  assert jax.tree.leaves(mask) == [False, True, False, True]  # bias, kernel per Dense layer (sorted keys)
+  mask = mask_by_regex(params, include="w")
+  assert jax.tree.leaves(mask) == [False, False, True, True]  # b1, b2, w1, w2 (sorted keys)
   p = np.concatenate([np.full(x.size, float(m)) for x, m in zip(jax.tree.leaves(params), jax.tree.leaves(mask))])
   exact = float(np.sum(np.diag(h) * p))
   est = hessian_trace(loss_fn, params, batch, jax.random.key(0), method="hutchpp", num_matvecs=3 * int(p.sum()) + 2,
@@ -101,11 +104,10 @@ def test_rtol_must_be_positive(rtol):
     trace_estimate(lambda v: v, params, jax.random.key(0), num_matvecs=4, rtol=rtol)
 
 
-def test_one_hutchinson_probe_is_a_value_without_an_error_bar(mlp):
+def test_one_hutchinson_vector_is_a_value_without_an_error_bar(mlp):
   params, loss_fn, batch, h, unravel = mlp
   est = hessian_trace(loss_fn, params, batch, jax.random.key(4), method="hutchinson", num_matvecs=1)
-  from flatness_curvature._random_vectors import probe  # pylint: disable=g-import-not-at-top
-  z = ravel_pytree(probe(jax.random.key(4), 0, params))[0]
+  z = ravel_pytree(random_vector(jax.random.key(4), 0, params))[0]
   np.testing.assert_allclose(float(est.value), float(z @ h @ z), rtol=1e-10)
   assert int(est.num_matvecs) == 1 and not np.isfinite(float(est.stderr))
   for method in ("hutchpp", "xtrace"):
