@@ -1,12 +1,12 @@
 """Applying an operator to many vectors, `chunk_size` at a time.
 
-An operator is a function op(f) that evaluates f(matvec) for f linear in the operator (see hvp.py; for a plain
-matvec op(f) = f(matvec)). The helpers below are such f's: they push vectors through the matvec with
-`lax.map(..., batch_size=chunk_size)` — `chunk_size` vectors are vmapped together and the chunks run sequentially —
-so peak memory is bounded by one chunk of intermediate activations, never by the number of random vectors. chunk_size=1 (the
-default of the estimators) runs random vectors one after another, the least memory (≈ 2.3× a gradient's for the HVP of
-benchmarks/bench_curvature.py); larger chunks trade memory (≈ 6× at 4, 22× at 16) for vectorisation, which paid off
-nothing measurable on 2 CPU cores but can on accelerators with small models.
+An Operator (_operator.py) evaluates op.apply(f) = Σ_b w_b f(matvec_b) for f linear in the matvec. The helpers below
+are such f's: they push vectors through the matvec with `lax.map(..., batch_size=chunk_size)` — `chunk_size` vectors
+are vmapped together and the chunks run sequentially — so peak memory is bounded by one chunk of intermediate
+activations, never by the number of random vectors. chunk_size=1 (the default of the estimators) runs the vectors
+one after another, the least memory (≈ 2.3× a gradient's for the HVP of benchmarks/bench_curvature.py); larger
+chunks trade memory (≈ 6× at 4, 22× at 16) for vectorisation, which paid off nothing measurable on 2 CPU cores but
+can on accelerators with small models.
 """
 import jax.numpy as jnp
 from jax import lax
@@ -29,7 +29,7 @@ def apply_block(op, vectors, *, chunk_size, shardings=None):
 def quadratic_forms(matvec, make_vector, indices, *, chunk_size):
   """[vᵢᵀ A vᵢ for i in indices] with vᵢ = make_vector(i) built on the fly (nothing of size m × params is stored).
 
-  Takes a matvec (use it inside op(...)); with several quadratic-form sets, evaluate them in one op call so that a
+  Takes a matvec (use it inside op.apply); with several quadratic-form sets, evaluate them in one apply so that a
   multi-batch operator linearizes each batch once.
   """
   def one(i):

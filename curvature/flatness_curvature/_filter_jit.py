@@ -5,9 +5,10 @@ of arrays, and these mix: a loss that an adapter closed over model state is a `j
 are arrays, and an operator (see _operator.py) holds both the loss and the parameters. `filter_jit(fn)` flattens all
 arguments; array leaves (jax and numpy arrays, tracers, PRNG keys) become the traced arguments of one `jax.jit`, and
 the tree structure with every other leaf (functions, numbers, strings, ShapeDtypeStructs, shardings) is its static
-key (`partition` / `combine`, also used by Operator to be a pytree of its arrays only). A second call with the same functions and settings and arrays of the same shapes therefore reuses the compiled
-program: at every checkpoint of a run, or with fresh model state closed over by the same loss. Static leaves that
-cannot be hashed (a closure over a list, say) are keyed by identity. The idea is equinox's `filter_jit`.
+key (`partition` / `combine`, also used by Operator to be a pytree of its arrays only). A second call with the same
+functions and settings and arrays of the same shapes therefore reuses the compiled program: at every checkpoint of a
+run, or with fresh model state closed over by the same loss. Static leaves that cannot be hashed (a closure over a
+list, say) are keyed by identity. The idea is equinox's `filter_jit`.
 """
 import functools
 

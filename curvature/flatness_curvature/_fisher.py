@@ -6,7 +6,7 @@ empirical Fisher approximation for natural gradient descent", NeurIPS 2019; Mart
   * the Fisher        F  = (1/N) Σₙ E_{y~p_θ(·|xₙ)} g_y g_yᵀ = (1/N) Σₙ Jₙᵀ (diag pₙ − pₙpₙᵀ) Jₙ
                            (equal to the GGN of the softmax cross-entropy; `fisher_matvec(key=None)`),
   * its Monte-Carlo estimate with S labels sampled from the model per example,
-                      F̂  = (1/(N S)) Σₙ Σₛ g_{yₙₛ} g_{yₙₛ}ᵀ,  yₙₛ ~ p_θ(·|xₙ)    (unbiased for F; `fisher_matvec(key=k)`),
+                      F̂  = (1/(N S)) Σₙ Σₛ g_{yₙₛ} g_{yₙₛ}ᵀ,  yₙₛ ~ p_θ(·|xₙ)   (unbiased; `fisher_matvec(key=k)`),
   * the empirical Fisher with the true labels, F_emp = (1/N) Σₙ g_{yₙ} g_{yₙ}ᵀ     (`empirical_fisher_matvec`),
     which is not the Fisher: it is biased towards the gradients actually observed.
 At a global minimum of the population loss (p_θ = p*) the Fisher equals the Hessian (see _fisher_trace.py).

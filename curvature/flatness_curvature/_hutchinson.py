@@ -2,14 +2,14 @@
 
 For random vectors z with E[z zᵀ] = I, E[zᵀ A z] = tr(A). With m i.i.d. random vectors,
     t̂ = (1/m) Σᵢ zᵢᵀ A zᵢ,   SE = s / √m,  s² = sample variance of the zᵢᵀ A zᵢ,
-and for Rademacher random vectors Var[zᵀAz] = 2(‖A‖_F² − Σᵢ Aᵢᵢ²) (the minimum among random vectors with i.i.d. zero-mean,
-unit-variance entries; Gaussian random vectors give 2‖A‖_F²). The samples are i.i.d., so the t interval t̂ ± t_{0.975,m−1} SE
-is asymptotically exact; with few random vectors it undercovers when the samples are skewed, i.e. when a few eigenvalues
-dominate (measured 90–94% coverage at 60 random vectors and 88% at 12 on λᵢ = i^-2; 94–95% on an indefinite i^-1
+and for Rademacher vectors Var[zᵀAz] = 2(‖A‖_F² − Σᵢ Aᵢᵢ²) (the minimum among vectors with i.i.d. zero-mean,
+unit-variance entries; Gaussian vectors give 2‖A‖_F²). The samples are i.i.d., so the t interval t̂ ± t_{0.975,m−1} SE
+is asymptotically exact; with few vectors it undercovers when the samples are skewed, i.e. when a few eigenvalues
+dominate (measured 90–94% coverage at 60 vectors and 88% at 12 on λᵢ = i^-2; 94–95% on an indefinite i^-1
 spectrum; benchmarks/spectra_table.py).
 
-Adaptive mode (`rtol`): steps of `adaptive_step(chunk_size)` = max(16, chunk_size) random vectors (a multiple of chunk_size)
-are added in a `lax.while_loop` until SE ≤ rtol·|t̂| (after at least `min_matvecs` random vectors) or `max_matvecs` is
+Adaptive mode (`rtol`): steps of `adaptive_step(chunk_size)` = max(16, chunk_size) vectors (a multiple of chunk_size)
+are added in a `lax.while_loop` until SE ≤ rtol·|t̂| (after at least `min_matvecs` vectors) or `max_matvecs` is
 reached; each step is one pass of the operator (one linearization per batch for a multi-batch Hessian). The stopping
 time depends on the samples, which biases t̂ and the interval very slightly; use a generous `min_matvecs` (≥ 10) so
 the first SE is not a lucky underestimate.

@@ -14,8 +14,8 @@ eigenvalues that make the samples skewed (measured 92.8–96.4% coverage from 30
 spectra of benchmarks/spectra_table.py; below that, with ≤ 4 residual samples, 90.8% on i^-2 at 12).
 
 Adaptive mode (`rtol`): the sketch size k is fixed (k = num_matvecs // 3, or `sketch_size`, or DEFAULT_SKETCH when
-neither is given) and residual vectors are added chunk by chunk until SE ≤ rtol·|t̂| (the adaptive variant of Persson, Cortinovis & Kressner, SIMAX 2022, with
-the stopping rule on the SE instead of their a-priori bound).
+neither is given) and residual vectors are added chunk by chunk until SE ≤ rtol·|t̂| (the adaptive variant of
+Persson, Cortinovis & Kressner, SIMAX 2022, with the stopping rule on the SE instead of their a-priori bound).
 """
 import jax
 import jax.numpy as jnp

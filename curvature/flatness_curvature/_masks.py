@@ -2,9 +2,10 @@
 
 A mask is a pytree matching the parameters whose leaves are Python bools or boolean arrays (broadcastable to the
 leaf). P is the diagonal 0/1 projection onto the masked entries. For a symmetric A (e.g. the Hessian), P A P
-restricted to range(P) is the Hessian with respect to the masked parameters only, the others held fixed; its trace is
-Σ_{i ∈ mask} A_ii. Estimators given `mask=` draw random vectors that vanish outside the mask and apply `masked_matvec`, so
-Lanczos / SLQ see an operator of dimension |mask| (no spurious zero eigenvalues from the unmasked part).
+restricted to range(P) is the Hessian with respect to the masked parameters only, the others held fixed; its trace
+is Σ_{i ∈ mask} A_ii. Estimators given `mask=` draw random vectors that vanish outside the mask and apply
+`masked_matvec`, so Lanczos / SLQ see an operator of dimension |mask| (no spurious zero eigenvalues from the
+unmasked part).
 
 Leaf paths are written "a/b/c" from the dict keys / attribute names / sequence indices leading to the leaf, e.g.
 "params/Dense_0/kernel" for a flax.linen variables dict; `mask_by_regex` selects leaves by `re.search` on them.

@@ -10,11 +10,12 @@ gradient for the Hessian, of the model for the GGN and the Fisher) and returns t
   * `op.bind(g)` for any g(matvec) (Lanczos, CG, ‖A z‖²): linearizes every batch once, then g(v ↦ Σ_b w_b A_b v)
     (memory: the residuals of all batches).
 
-`op(v)` is one product. An operator is a pytree of its arrays — functions, weights and settings static, parameters and
-batches traced — so an estimator compiles once per operator kind and shapes (see _filter_jit.py), and inside its jit the linearization
-is done once and shared by all products. A plain function v ↦ A v is an operator too (`as_operator`). Parameters in a
-narrow dtype (bf16) see vectors rounded to their dtype and return products widened to float32 (_precision.py). With
-a mask the operator is P A P (_masks.py). The weights w_b follow the batch contract of _batches.py.
+`op(v)` is one product. An operator is a pytree of its arrays — functions, weights and settings static, parameters
+and batches traced — so an estimator compiles once per operator kind and shapes (see _filter_jit.py), and inside its
+jit the linearization is done once and shared by all products. A plain function v ↦ A v is an operator too
+(`as_operator`). Parameters in a narrow dtype (bf16) see vectors rounded to their dtype and return products widened
+to float32 (_precision.py). With a mask the operator is P A P (_masks.py). The weights w_b follow the batch contract
+of _batches.py.
 """
 import jax
 import jax.numpy as jnp
@@ -118,6 +119,9 @@ def _structs(like):
 def as_operator(matvec, like, mask=None):
   """`matvec` as an Operator on vectors shaped like `like` (an Operator is returned as is, with `mask` if given)."""
   if isinstance(matvec, Operator):
+    if matvec.vector_like is not None and jax.tree.structure(like) != jax.tree.structure(matvec.vector_like):
+      raise ValueError("like must have the structure of the operator's parameters: got "
+                       f"{jax.tree.structure(like)} for an operator on {jax.tree.structure(matvec.vector_like)}")
     return matvec if mask is None else matvec.with_mask(mask)
   return Operator(_plain, (matvec,), None, [None], (1.0,), vector_like=_structs(like), mask=mask)
 

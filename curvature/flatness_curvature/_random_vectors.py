@@ -1,21 +1,23 @@
 """Random test vectors shaped, typed and sharded like a parameter pytree.
 
-Probe number i is a pure function of (key, i): entry j of the parameters in ravel order (leaf after leaf, row-major
+Vector number i is a pure function of (key, i): entry j of the parameters in ravel order (leaf after leaf, row-major
 within a leaf) is drawn from the first word of Threefry-2x32 (Salmon et al. 2011) of the block (j, 0) under the key
-fold_in(key, i) (`jax.extend.random.threefry2x32_p`, elementwise). So the random vectors do not depend on chunking, batching
-or sharding, and an estimate on 4 devices uses exactly the random vectors of the one-device run. Two layouts, same values:
+fold_in(key, i) (`jax.extend.random.threefry2x32_p`, elementwise). So the vectors do not depend on chunking,
+batching or sharding, and an estimate on 4 devices uses exactly the vectors of the one-device run. Two layouts, same
+values:
   * unsharded: one threefry call over all n counters, then split into leaves (one kernel to compile: XLA's CPU
     compile time grows with every distinctly shaped threefry, ~seconds each);
   * sharded (any leaf of `like` has a multi-device NamedSharding): per leaf, on counters offset + iota(leaf shape),
     constrained to the leaf's sharding, so each device generates only its own shard.
 
-Distributions: Rademacher (±1 from the top bit; the default: among random vectors with E[zzᵀ] = I it minimises the variance
+Distributions: Rademacher (±1 from the top bit; the default: among vectors with E[zzᵀ] = I it minimises the variance
 of zᵀAz, Hutchinson 1989) and standard Gaussian (√2·erfinv(2u − 1) with a 24-bit uniform u: tails are cut at
-|z| ≈ 5.3, a relative variance deficit ≈ 1e-6). Entries outside a mask (see masks.py) are zero.
+|z| ≈ 5.3, a relative variance deficit ≈ 1e-6). Entries outside a mask (see _masks.py) are zero. These are
+the "probes" of the trace-estimation literature; the library calls them random (test) vectors.
 
-`vector_shardings(like)` reads the NamedShardings of concrete arrays (or ShapeDtypeStructs) in `like`; every random
-vector's leaf is constrained to its sharding with `lax.with_sharding_constraint` (a stacked block of random vectors gets an unsharded
-leading axis), so random vectors never materialise gathered on one device.
+`vector_shardings(like)` reads the NamedShardings of concrete arrays (or ShapeDtypeStructs) in `like`; every leaf of
+a vector is constrained to its sharding with `lax.with_sharding_constraint` (a stacked block of vectors gets an
+unsharded leading axis), so the vectors never materialise gathered on one device.
 """
 import jax
 import jax.numpy as jnp

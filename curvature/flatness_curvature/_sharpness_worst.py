@@ -60,7 +60,8 @@ def _run(losses, params, key, *, rho, num_steps, step_size, adaptive, eta, rtol)
   _, g0 = value_and_grad(zero)
   direction = jax.tree.map(lambda x: x.astype(work), random_vector(key, 0, shape_struct(params),
                                                                   distribution="gaussian"))
-  direction = jax.tree.map(lambda g, r: jnp.where(tree_norm(g0) > 0, g, r), g0, direction)
+  has_gradient = tree_norm(g0) > 0
+  direction = jax.tree.map(lambda g, r: jnp.where(has_gradient, g, r), g0, direction)
   delta0 = tree_scale(direction, rho / tree_norm(direction))
 
   def step(carry, _):

@@ -8,7 +8,8 @@ vectors estimates the normalised density φ(t) = (1/n) Σᵢ δ(t − λᵢ), sm
 (Lin, Saad & Yang, SIAM Review 2016; Ubaru, Chen & Saad, SIMAX 2017; for neural-network Hessians Ghorbani, Krishnan
 & Xiao, ICML 2019, and PyHessian, Yao et al. 2020). `expectation(f)` = n·(1/L)Σₗ Σⱼ τₗⱼ f(θₗⱼ) estimates tr f(A)
 (f = identity: a trace estimate, with its error bar from `trace()`). Lanczos restarts after a breakdown get weight 0,
-so they do not distort the measure. Start vectors are processed one at a time (lax.map): memory is one Lanczos basis of num_iters vectors.
+so they do not distort the measure. Start vectors are processed one at a time (lax.map): memory is one Lanczos basis
+of num_iters vectors.
 """
 from typing import Any, NamedTuple
 

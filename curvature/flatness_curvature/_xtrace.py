@@ -2,7 +2,7 @@
 SIAM J. Matrix Anal. Appl. 45(1), 2024).
 
 With m matvecs and s = m/2 test vectors Ω = [ω₁..ωₛ]: Y = AΩ = QR, Z = AQ. The exchangeable estimator averages s
-Hutch++-type estimates, the i-th using the range of Y without column i for deflation and ωᵢ as its Hutchinson test vector:
+Hutch++-type estimates, the i-th using the range of Y without column i for deflation and ωᵢ as its Hutchinson vector:
     t̂ᵢ = tr(Pᵢ A) + ωᵢᵀ (I − Pᵢ) A (I − Pᵢ) ωᵢ,   Pᵢ = Q (I − sᵢsᵢᵀ) Qᵀ,   t̂ = (1/s) Σᵢ t̂ᵢ,
 where sᵢ ∝ R⁻ᵀ eᵢ (unit) spans the part of range(Q) orthogonal to the other columns of Y. Every t̂ᵢ is unbiased
 (Pᵢ does not depend on ωᵢ). All terms reduce to s×s matrices: H = QᵀZ, W = QᵀΩ, T = ZᵀΩ, with uᵢ = wᵢ − sᵢ(sᵢᵀwᵢ),
@@ -98,7 +98,7 @@ def _leave_one_out_estimates(sv, h, w, t, r, omega_y):
 
 def xtrace(op, like, key, *, num_matvecs, chunk_size=1, distribution="rademacher", mask=None, shardings=None,
            error_estimate="jackknife"):
-  """XTrace estimate of tr(A) with num_matvecs (rounded down to even) products (traceable; see trace.py)."""
+  """XTrace estimate of tr(A) with num_matvecs (rounded down to even) products (traceable; see _trace.py)."""
   s = num_matvecs // 2
   omega = random_vectors(key, 0, s, like, distribution=distribution, mask=mask, shardings=shardings)
   y = apply_block(op, omega, chunk_size=chunk_size, shardings=shardings)

@@ -1,8 +1,9 @@
 """Sampled-label Fisher trace = Hessian trace at a constructed global optimum, and not away from it.
 
-Construction: a teacher MLP (a dict of parameters, tanh hidden layer, so logits are non-linear in θ and the Hessian's second term is not
-identically zero) defines p*(y|x) on a fixed set of inputs. The population loss is the exact expected cross-entropy
-L(θ) = (1/N) Σₙ Σ_y p*(y|xₙ) (−log p_θ(y|xₙ)), minimised (KL = 0) at θ = teacher, so there Tr ∇²L = Tr F exactly.
+Construction: a teacher MLP (a dict of parameters, tanh hidden layer, so logits are non-linear in θ and the
+Hessian's second term is not identically zero) defines p*(y|x) on a fixed set of inputs. The population loss is the
+exact expected cross-entropy L(θ) = (1/N) Σₙ Σ_y p*(y|xₙ) (−log p_θ(y|xₙ)), minimised (KL = 0) at θ = teacher, so
+there Tr ∇²L = Tr F exactly.
 """
 import jax
 import jax.numpy as jnp

@@ -42,8 +42,8 @@ def test_ggn_general_outputs_and_batches(x64):
   dense = 0.0
   for b in batches:
     z0, unravel_z = ravel_pytree(model(params, b))
-    jac = jax.jacobian(lambda f: ravel_pytree(model(unravel(f), b))[0])(flat0)
-    hz = jax.hessian(lambda zz: loss(unravel_z(zz), b))(z0)
+    jac = jax.jit(jax.jacobian(lambda f, b: ravel_pytree(model(unravel(f), b))[0]))(flat0, b)
+    hz = jax.jit(jax.hessian(lambda zz, b: loss(unravel_z(zz), b)))(z0, b)
     dense = dense + len(b[1]) / 9 * np.asarray(jac.T @ hz @ jac)
   np.testing.assert_allclose(dense_matrix(ggn_matvec(model, loss, params, batches), params), dense, rtol=1e-10,
                              atol=1e-12)

@@ -45,8 +45,8 @@ def test_converges_to_exact_trace_attention(x64, method):
 
 @pytest.mark.slow
 def test_same_vectors_whatever_the_chunking_and_batching(mlp):
-  """Random vectors depend on (key, index) only, so a list of batches with chunk_size 7 gives the same estimate as a dense
-  matvec with the averaged Hessian and chunk_size 64 (same vectors: equal up to rounding)."""
+  """Random vectors depend on (key, index) only, so a list of batches with chunk_size 7 gives the same estimate as a
+  dense matvec with the averaged Hessian and chunk_size 64 (same vectors: equal up to rounding)."""
   params, loss_fn, _, _, unravel = mlp
   key = jax.random.key(3)
   batches = [make_mlp(seed=s)[2] for s in (4, 5)]
