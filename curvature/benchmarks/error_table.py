@@ -6,7 +6,10 @@ Problem: the tests' tanh MLP (tests/tiny_models.py: 68 parameters in a dict, 16 
 its random initialisation, so the Hessian is indefinite), and a 12-dimensional PSD quadratic for the sharpness
 measures. Exact methods: the largest relative error against the reference (matrices compared column by column).
 Stochastic methods at a fixed budget, over `--seeds` keys: the median relative error, the mean of |error| / SE (≈ 0.8
-for a calibrated Gaussian error bar) and the coverage of the 95% interval (for diagonals and blocks: over entries).
+for a calibrated Gaussian error bar) and the coverage of the 95% interval (for diagonals: over entries and seeds).
+Two readings: fisher_trace's SE counts the sampling of the examples too (it estimates the mean over the population
+of inputs), while the reference is the Fisher of these 16 inputs, so its |error|/SE is small by design; XDiag's SE
+is the authors' optimistic one (_xdiag.py).
 """
 import argparse
 import os
