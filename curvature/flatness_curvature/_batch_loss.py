@@ -4,8 +4,8 @@ The sharpness measures compare L at perturbed parameters with L at θ; the batch
 counts as everywhere else (_batches.py), and a list of same-shaped batches is summed by a `lax.scan`, one batch's
 activations alive at a time (the machinery of Operator.apply, with the batch losses in place of linear maps).
 """
-from flatness_curvature._hessian import check_loss_inputs, value_only
 from flatness_curvature._checks import check_loss
+from flatness_curvature._hessian import check_loss_inputs, value_only
 from flatness_curvature._operator import batched_operator
 
 

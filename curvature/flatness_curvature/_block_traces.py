@@ -15,9 +15,9 @@ pytree. Every block gets a TraceEstimate; products are linear in A, so they run 
 import jax
 import jax.numpy as jnp
 
-from flatness_curvature._checks import check_int
 from flatness_curvature import _estimate as estimate
 from flatness_curvature._blocks import chunked_map
+from flatness_curvature._checks import check_int
 from flatness_curvature._filter_jit import filter_jit
 from flatness_curvature._masks import mask_by_regex
 from flatness_curvature._operator import prepare

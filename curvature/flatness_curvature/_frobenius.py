@@ -9,9 +9,9 @@ it is the variance scale of every Hutchinson estimate (Var zᵀHz = 2(‖H‖_F�
 """
 import jax.numpy as jnp
 
-from flatness_curvature._checks import check_int
 from flatness_curvature import _estimate as estimate
 from flatness_curvature._blocks import chunked_map
+from flatness_curvature._checks import check_int
 from flatness_curvature._filter_jit import filter_jit
 from flatness_curvature._operator import prepare
 from flatness_curvature._random_vectors import DISTRIBUTIONS, random_vector

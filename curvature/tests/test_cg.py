@@ -1,11 +1,9 @@
 """Damped inverse products by CG against dense solves, and the converged flag when CG cannot converge."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from flatness_curvature import ConvergenceWarning, cg_solve, inverse_hvp
-from flatness_curvature import synthetic
+from flatness_curvature import ConvergenceWarning, cg_solve, inverse_hvp, synthetic
 from tiny_models import dense_hessian, flat, make_mlp, random_like
 
 

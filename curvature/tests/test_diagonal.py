@@ -12,9 +12,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from flatness_curvature import (block_traces, diagonal_estimate, frobenius_norm_sq, hessian_matvec, hessian_trace,
-                                mask_by_regex, random_vectors)
+                                mask_by_regex, random_vectors, synthetic)
 from convergence import check_estimator_convergence, median_rel_errors
-from flatness_curvature import synthetic
 from tiny_models import dense_hessian, make_mlp
 
 Value = collections.namedtuple("Value", "value")

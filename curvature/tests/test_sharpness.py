@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from flatness_curvature import average_sharpness, random_vector, worst_case_sharpness
-from flatness_curvature import synthetic
+from flatness_curvature import average_sharpness, random_vector, synthetic, worst_case_sharpness
 from tiny_models import dense_hessian, flat, make_mlp
 
 
