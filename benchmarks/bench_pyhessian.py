@@ -6,7 +6,7 @@
 The model is a trained BertMLM run directory (the quickstart's cpu_s by default); its parameters are copied into
 benchmarks/torch_reference.TorchBertMLM with plain-math attention (PyTorch's CPU flash-attention kernel has no
 double backward), and both compute the loss of the same `--pairs` held-out (sentence, masked position) pairs of the
-curvature job (flatness_jax.eval.curvature_run.pretraining_batches, seed 7): the two losses must agree before
+curvature job (flatness_jax.eval.curvature_eval.pretraining_batches, seed 7): the two losses must agree before
 anything is timed. Both run Rademacher Hutchinson with `--probes` probes on the same cores:
   * PyHessian `hessian(model, criterion, data).trace(maxIter=probes, tol=0)`: one create_graph backward at setup,
     then per probe one backward through that graph (torch.autograd.grad with grad_outputs=v);
@@ -51,7 +51,7 @@ def main():
   from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
   import flatness_curvature as curvature  # pylint: disable=g-import-not-at-top
   from flatness_jax import models  # pylint: disable=g-import-not-at-top
-  from flatness_jax.eval import curvature_run  # pylint: disable=g-import-not-at-top
+  from flatness_jax.eval import curvature as curvature_eval  # pylint: disable=g-import-not-at-top
   from flatness_jax.rundir import rundir  # pylint: disable=g-import-not-at-top
   from flatness_jax.train import objective  # pylint: disable=g-import-not-at-top
 
@@ -59,7 +59,7 @@ def main():
   run = rundir.RunDir(args.run_dir)
   step = run.steps()[-1]
   params = run.params(step)
-  (batch,) = curvature_run.pretraining_batches(run.language, args.pairs, args.pairs, seed=7)
+  (batch,) = curvature_eval.pretraining_batches(run.language, args.pairs, args.pairs, seed=7)
   loss_fn = objective.loss_fn_for(run.model)
   c = models.resolve_model_config(run.config.model)
   tm = torch_reference.TorchBertMLM(run.language.vocab_size, run.max_length, c.d_model, c.num_layers, c.num_heads,

@@ -45,42 +45,44 @@ def main():
 
   from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
   from experiments.configs import quickstart  # pylint: disable=g-import-not-at-top
-  from flatness_jax.data import batching  # pylint: disable=g-import-not-at-top
+  from flatness_jax.tokens import batching  # pylint: disable=g-import-not-at-top
   from flatness_jax import models  # pylint: disable=g-import-not-at-top
-  from flatness_jax.train import feed, loop, step as step_lib, sweep  # pylint: disable=g-import-not-at-top
+  from flatness_jax.train import arms, feed, step as step_lib, trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
   torch.set_num_threads(args.cores)
   print(f"cores={args.cores} (affinity {sorted(os.sched_getaffinity(0))}), jax {jax.__version__} "
         f"{jax.devices()}, torch {torch.__version__} threads={torch.get_num_threads()}, batch={args.batch}")
   rows = []
   for size in args.sizes.split(","):
-    cfg = sweep.size_config(quickstart.get_config(), size)
+    base = quickstart.get_config()
+    base.run_arms, base.seeds = size, 1
+    cfg = arms.run_configs(base)[size]
     cfg.train.batch_size = args.batch
-    run = loop.Run(cfg, f"/tmp/bench_train_{size}")
+    run = trainer_lib.Trainer(cfg)
     lang, k = run.language, cfg.train.steps_per_call
     n = args.steps
     tokens, lengths = feed.sample_steps(lang, run.data_key, range(n + k), args.batch)
     ntok = int(lengths[k:].sum())
-    init = lambda: loop.state_lib.init_train_state(run.model, run.tx, run.init_key, run.shardings, run.max_length)
+    init = run.fresh_state
 
     def ours(per_call):
       """A runner: (warm-up, then) `n` steps of our chunk, `per_call` steps per jit call; returns tok/s."""
       chunk = step_lib.jit_train_chunk(step_lib.make_train_chunk(
           run.model, run.tx, lang.vocab_size, "one", run.schedule, dropout=False), run.mesh, run.shardings)
       holder = [init()]
-      holder[0], m, _ = chunk(holder[0], tokens[:per_call], lengths[:per_call], run.mask_key, {})  # compile
+      holder[0], m = chunk(holder[0], tokens[:per_call], lengths[:per_call], run.mask_key)  # compile
       jax.block_until_ready(m)
 
       def measure():
         t = time.perf_counter()
         for i in range(k, k + n, per_call):
-          holder[0], m, _ = chunk(holder[0], tokens[i:i + per_call], lengths[i:i + per_call], run.mask_key, {})
+          holder[0], m = chunk(holder[0], tokens[i:i + per_call], lengths[i:i + per_call], run.mask_key)
         jax.block_until_ready(m)
         return ntok / (time.perf_counter() - t)
       return measure
 
     # PyTorch: the same sentences and masks (drawn by our batching with the same keys).
-    resolved = loop.models_lib.resolve_model_config(run.config.model)
+    resolved = models.resolve_model_config(run.config.model)
     make_tm = lambda: torch_reference.TorchBertMLM(lang.vocab_size, run.max_length, resolved.d_model,  # pylint: disable=g-long-lambda
                                                    resolved.num_layers, resolved.num_heads, resolved.d_ff)
     params = init().params

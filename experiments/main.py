@@ -1,7 +1,7 @@
 """Entry point: `python -m experiments.main --config=configs/NAME.py --workdir=DIR`.
 
 This file is intentionally short (as nanodo's main.py): it parses flags and hands the resolved config to the job
-it names (`config.job`); the jobs live in importable, tested modules (see experiments/jobs.py).
+it names (`config.job`); the jobs live in importable, tested modules (flatness_jax.jobs).
 `--config=configs/NAME.py` is looked up relative to the current directory first, then relative to experiments/,
 so the literal command works from the repository root. Dotted overrides work as usual:
 `--config.model.num_layers=4`.
@@ -45,7 +45,7 @@ def main(argv):
   distributed.maybe_initialize()  # jax.distributed.initialize when the environment asks for it (launch/)
   cache = compile_cache.enable()  # persistent XLA cache (FLATNESS_COMPILATION_CACHE=off disables it)
   import jax  # pylint: disable=g-import-not-at-top
-  from experiments import jobs  # pylint: disable=g-import-not-at-top
+  from flatness_jax import jobs  # pylint: disable=g-import-not-at-top
   logging.info("process %d/%d, devices: %s; compilation cache: %s", jax.process_index(), jax.process_count(),
                jax.devices(), cache or "off")
   workdir = FLAGS.workdir or os.path.join("runs", FLAGS.config.get("name", FLAGS.config.job))

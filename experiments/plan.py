@@ -3,7 +3,7 @@
 
 Prints, for the config's model, data (vocabulary and length), global batch and the mesh: the exact parameter count,
 bytes per device of parameters, gradients, AdamW moments and activations (with and without FSDP as the config or
---fsdp says), FLOPs per step and an estimated step time (flatness_jax/parallel/plan.py has the formulas). Nothing is
+--fsdp says), FLOPs per step and an estimated step time (flatness_jax/parallel/resources.py has the formulas). Nothing is
 allocated, so a 256-chip plan runs on a laptop in seconds. `--all_sizes` prints the table of every bert_* preset
 at the paper's PCFG shape (V=200, L=32, batch 4096) on a TPU v5e-256 and on 8 x H100, with FSDP.
 """
@@ -50,7 +50,7 @@ def _data_shape(config):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from flatness_jax.parallel import plan  # pylint: disable=g-import-not-at-top
+  from flatness_jax.parallel import resources as plan  # pylint: disable=g-import-not-at-top
   if FLAGS.all_sizes:
     print(plan.all_sizes_table(mfu=FLAGS.mfu))
     return
@@ -72,9 +72,9 @@ def main(argv):
 
 
 def _lm_plan(config) -> str:
-  """The LM language's costs (flatness_jax/parallel/lm_plan.py): exact L*, held-out pairs, default S, sampling."""
+  """The LM language's costs (flatness_jax/parallel/lm_resources.py): exact L*, held-out pairs, default S, sampling."""
   from flatness_jax.data import lm_config  # pylint: disable=g-import-not-at-top
-  from flatness_jax.parallel import lm_plan  # pylint: disable=g-import-not-at-top
+  from flatness_jax.parallel import lm_resources as lm_plan  # pylint: disable=g-import-not-at-top
   r = lm_config.resolve(config.data, require_checkpoint=False)
   card = config.get("card", {}).get("num_sentences", 0) or config.get("num_sentences", 0)
   return lm_plan.format_lm_plan(lm_plan.LMPlan(

@@ -7,7 +7,7 @@ What it measures, on one device (launch/gpu_check.sh runs it on an H100-class GP
   1. The real training step (flatness_jax.train.step: masked-LM loss, AdamW, `steps_per_call` steps per jitted
      `lax.scan`) of the preset at the paper PCFG shape (V=200 words, length L=32), bf16 compute, float32 params.
      Sentences are uniform random words at full length (throughput does not depend on the language).
-  2. Batch: the largest power of two that fits. The plan (flatness_jax/parallel/plan.py) proposes one; the compiled
+  2. Batch: the largest power of two that fits. The plan (flatness_jax/parallel/resources.py) proposes one; the compiled
      step's memory analysis (arguments + outputs + temporaries vs. the device's bytes_limit) confirms it or halves
      it; a RESOURCE_EXHAUSTED at run time halves it again. --batch fixes it instead.
   3. tokens/s = B·L·steps / time (time after a compiling warm-up call), model FLOPs per step from plan.train_flops,
@@ -17,7 +17,6 @@ What it measures, on one device (launch/gpu_check.sh runs it on an H100-class GP
      timed after warm-up): the ratio is the estimate's cost in gradient evaluations.
 Prints a summary and writes it as JSON to --out.
 """
-import inspect
 import json
 import math
 import os
@@ -50,7 +49,7 @@ PEAK_TFLOPS = (("H200", 989.0), ("H100", 989.0), ("A100", 312.0), ("L4", 121.0),
 
 def _peak_flops(device) -> float:
   """The device's bf16 dense peak in FLOP/s (--peak_tflops, else by device kind, else plan's nominal CPU)."""
-  from flatness_jax.parallel import plan  # pylint: disable=g-import-not-at-top
+  from flatness_jax.parallel import resources as plan  # pylint: disable=g-import-not-at-top
   if FLAGS.peak_tflops:
     return FLAGS.peak_tflops * 1e12
   kind = getattr(device, "device_kind", "")
@@ -106,8 +105,6 @@ class Bench:
     self.state = self._init()
     self.num_params = models.count_params(self.state.params)
     raw = step_lib.make_train_chunk(self.model, self.tx, s["vocab"], "one", schedule, dropout=False)
-    # Trailing arguments after (state, tokens, lengths, key): `extras` of the training algorithm, {} = standard.
-    self.extras = ({},) * (len(inspect.signature(raw).parameters) - 4)
     self.chunk = step_lib.jit_train_chunk(raw, self.mesh, self.shardings)
     self.data_sharding = mesh_lib.batch_sharding(self.mesh, leading_unsharded=1)
 
@@ -124,7 +121,7 @@ class Bench:
     """The training chunk compiled for `batch` (with its memory analysis)."""
     import jax  # pylint: disable=g-import-not-at-top
     tokens, lengths = self.data(batch)
-    return self.chunk.lower(self.state, tokens, lengths, jax.random.key(1), *self.extras).compile()
+    return self.chunk.lower(self.state, tokens, lengths, jax.random.key(1)).compile()
 
   def reset_state(self):
     """Fresh parameters (the training chunk donates the state it is given)."""
@@ -140,7 +137,7 @@ def _memory_needed(compiled) -> int | None:
 
 def choose_batch(bench, s, limit) -> tuple[int, list]:
   """(batch, log): the largest power of two that the plan and then the compiled memory analysis say fits."""
-  from flatness_jax.parallel import plan  # pylint: disable=g-import-not-at-top
+  from flatness_jax.parallel import resources as plan  # pylint: disable=g-import-not-at-top
   log = []
   if s["batch"]:
     return s["batch"], log
@@ -175,12 +172,12 @@ def time_training(bench, s, batch):
   import jax  # pylint: disable=g-import-not-at-top
   tokens, lengths = bench.data(batch)
   key = jax.random.key(1)
-  state, m = bench.chunk(bench.state, tokens, lengths, key, *bench.extras)  # compile + warm-up
+  state, m = bench.chunk(bench.state, tokens, lengths, key)  # compile + warm-up
   jax.block_until_ready(m)
   calls = s["steps"] // s["steps_per_call"]
   t0 = time.perf_counter()
   for _ in range(calls):
-    state, m = bench.chunk(state, tokens, lengths, key, *bench.extras)
+    state, m = bench.chunk(state, tokens, lengths, key)
   jax.block_until_ready((state, m))
   dt = time.perf_counter() - t0
   bench.state = state
@@ -219,7 +216,7 @@ def time_hessian_trace(bench, s):
 def main(argv):
   del argv
   import jax  # pylint: disable=g-import-not-at-top
-  from flatness_jax.parallel import plan  # pylint: disable=g-import-not-at-top
+  from flatness_jax.parallel import resources as plan  # pylint: disable=g-import-not-at-top
   s = _settings()
   device = jax.devices()[0]
   limit = int(FLAGS.memory_gib * 2 ** 30) or _bytes_limit(device)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A few-minute throughput check on one H100-class GPU: bert_235m training at the paper PCFG shape (V=200, L=32),
 # bf16 compute, at the largest batch that fits: tokens/s and model FLOP utilisation (FLOPs from
-# flatness_jax/parallel/plan.py), and the cost of one Hutchinson Hessian-trace estimate in gradient evaluations.
+# flatness_jax/parallel/resources.py), and the cost of one Hutchinson Hessian-trace estimate in gradient evaluations.
 #
 # Usage (repository root; the package and jax[cuda12] installed: pip install -e ".[cuda]"):
 #   launch/gpu_check.sh [--out=gpu_check.json] [--preset=bert_235m] [--batch=N] [--steps=30]   # on the GPU

@@ -15,11 +15,12 @@ Reaches:  (measured, 3 seeds) AdamW gaps 1.32/1.43/1.52% of L*, Tr(H) 102/103/11
           51 ± 2; today's code does not give those: its AdamW arm gives the numbers above to the digit here and
           in the `,adversarial` experiment below.)
 Opt-in:   adversarial pre-training (paper App. A.4) and the explicit Tr(H) penalty, because on CPU they cost far
-          more per step (measured: adversarial ≈ 8× an AdamW step at this size; trace penalty ≈ 20×). Append
-          ";" + ADVERSARIAL (or TRACE_PENALTY) below to the variants, e.g. --config.variants="<the three>;adversarial:
-          train.algorithm=adversarial,train.adversarial_lambda=0.5"; λ = 0.5 left the gap at 1.15 nats (69% of L*)
-          at step 200 (AdamW: 0.28 nats, 17%), so tune λ per scale to keep the pre-training loss.
-          `,adversarial` does that: λ adapted to AdamW's gap from step 600. Measured on cpu_easy (2026-12-03, the
+          more per step (measured: adversarial ≈ 8× an AdamW step at this size; trace penalty ≈ 20×). The arms are
+          config.arms (ARMS below; flatness_jax.train.arms): `,adversarial` adds the ADVERSARIAL arm, λ adapted to
+          AdamW's gap from step 600 (`,trace_penalty` adds the TRACE_PENALTY arm); a fixed λ = 0.5 left the gap
+          at 1.15 nats (69% of L*) at step 200 (AdamW: 0.28 nats, 17%), hence the adaptation. Arm fields take
+          dotted flags (--config.arms.adversarial.train.adversarial_lambda=0.1); --config.run_arms=adamw,adversarial
+          trains those two arms only. Measured on cpu_easy (2026-12-03, the
           adamw and adversarial arms only, 3 seeds, 27 min on 2 cores shared with one other experiment; training
           per seed AdamW 1.7–2.3, adversarial 4.6–4.8 min): gaps 1.32/1.43/1.52 vs 1.33/1.57/1.44% of L* (final λ
           0.38/0.17/0.17), adversarial − AdamW Δgap +0.02 [−0.23, +0.28]% of L*, A −63.9 [−67.1, −60.8], B −55.0
@@ -50,41 +51,40 @@ Opt-in:   adversarial pre-training (paper App. A.4) and the explicit Tr(H) penal
 Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
           the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
-from experiments.configs import languages, quickstart
+from experiments.configs import common, languages, quickstart
+from flatness_jax.train import arms
 
+# The three arms at fixed size (cpu_s, the quickstart's base model): AdamW, SGD with the paper's 12% warmup then
+# a constant lr, SAM.
+ARMS = {"adamw": {"train.algorithm": "standard"},
+        "sgd": {"optimizer.name": "sgd", "optimizer.learning_rate": 0.1, "optimizer.schedule": "constant",
+                "optimizer.warmup_fraction": 0.12},
+        "sam": {"train.algorithm": "sam", "train.sam_rho": 0.05}}
 # λ adapted at every evaluation so the held-out gap tracks the same seed's AdamW run (equal loss by construction;
-# flatness_jax.train.adversarial.LambdaControl); the adamw arm must come first in the variants. The adversarial
-# term is off (λ = 0) before step 600, on every language. Measured: adapted from step 0 on the HMM, λ rose to 0.17
-# while both runs sat on the early loss plateau and the adversarial run never left it (gap 50–54% of L* at 2,600
-# steps, AdamW 3.7%, even as λ fell to 4e-4); from step 600 (AdamW's gap 15%, past the plateau) λ tracks AdamW's
-# gap. On the released grammar from step 0 the adversarial run ended 1.34% of L* behind AdamW (final λ 3.9e-4):
-# the early λ did the damage there too.
-ADVERSARIAL = ("adversarial:train.algorithm=adversarial,train.adversarial_lambda=0.05,"
-               "adversarial.match_gap_of=adamw,adversarial.start_step=600")
-TRACE_PENALTY = "trace_penalty:train.algorithm=trace_penalty"
+# flatness_jax.train.adversarial.LambdaControl); the adamw arm trains first. The adversarial term is off (λ = 0)
+# before step 600, on every language. Measured: adapted from step 0 on the HMM, λ rose to 0.17 while both runs sat
+# on the early loss plateau and the adversarial run never left it (gap 50–54% of L* at 2,600 steps, AdamW 3.7%,
+# even as λ fell to 4e-4); from step 600 (AdamW's gap 15%, past the plateau) λ tracks AdamW's gap. On the released
+# grammar from step 0 the adversarial run ended 1.34% of L* behind AdamW (final λ 3.9e-4): the early λ did the
+# damage there too.
+ADVERSARIAL = {"train.algorithm": "adversarial", "train.adversarial_lambda": 0.05,
+               "adversarial.match_gap_of": "adamw", "adversarial.start_step": 600}
+TRACE_PENALTY = {"train.algorithm": "trace_penalty"}
 
 
 def get_config(arg=None):
-  """arg: a language ('' / 'pcfg', 'hmm', 'released') and optionally ',adversarial' to add the adversarial arm
-  (e.g. configs/algorithms.py:hmm,adversarial)."""
-  parts = [a.strip() for a in (arg or "").split(",") if a.strip()]
-  adversarial = "adversarial" in parts
-  parts = [a for a in parts if a != "adversarial"]
-  if len(parts) > 1:
-    raise ValueError(f"configs/algorithms.py:{arg}: at most one language and 'adversarial'")
+  """arg: a language (pcfg (default), hmm, released), 'adversarial' / 'trace_penalty' to add that arm, 'tiny',
+  'seeds=S' (e.g. configs/algorithms.py:hmm,adversarial)."""
+  a = common.parse_arg(arg, __file__, lang=languages.CHOICE, adversarial=False, trace_penalty=False, tiny=False,
+                       seeds=3)
   c = quickstart.get_config()
   c.name = "algorithms"
-  c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
+  c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
-  c.sizes = "cpu_s"
-  c.variants = ("adamw:train.algorithm=standard;"
-                "sgd:optimizer.name=sgd,optimizer.learning_rate=0.1,optimizer.schedule=constant,"
-                "optimizer.warmup_fraction=0.12;"
-                "sam:train.algorithm=sam,train.sam_rho=0.05")
+  opt_in = {"adversarial": ADVERSARIAL, "trace_penalty": TRACE_PENALTY}
+  c.arms = arms.make_arms(**ARMS, **{name: fields for name, fields in opt_in.items() if a[name]})
   # An early checkpoint besides the two converged ones: SGD converges more slowly, and the iso-loss table matches
   # checkpoints of different algorithms at equal held-out loss; 9 points also allow correlation CIs.
   c.curvature.steps = c.probes.steps = "600,2400,2600"
-  language = parts[0] if parts else ""
-  if adversarial:
-    c.variants += ";" + ADVERSARIAL
-  return languages.apply(c, language)
+  languages.apply(c, a.lang)
+  return common.tiny(c) if a.tiny else c

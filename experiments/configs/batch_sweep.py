@@ -35,9 +35,9 @@ Budget to resolve the 1/B slope (issue 15; inputs measured, arithmetic shown):
     estimator-limited, m = 256 probes (σ = 0.2, ≈ 1 min an estimate): k_512 ≥ 3·1.2·0.2/1.4e-4 ≈ 5,200 steps;
       k_B = 5,200·B/512 = 650 / 1,300 / 2,600 / 5,200 at 0.30 / 0.30 / 0.42 / 0.72 s a step (the runtimes above)
       = 1.5 h of training per seed, ~45 min on a quiet machine, + 24 estimates ≈ 25 min. Three seeds per B (the
-      seed is the unit of replication, DESIGN.md) ≈ 5.5 h loaded, ~3 h quiet: fits a few CPU hours. Variants carry
-      the per-B steps and seeds, e.g. 'b512s1:train.batch_size=512,train.num_steps=5200,seed=1' with
-      checkpoint.every = num_steps/5 and curvature.steps=all, curvature.num_matvecs=256.
+      seed is the unit of replication, DESIGN.md) ≈ 5.5 h loaded, ~3 h quiet: fits a few CPU hours. Arms carry
+      the per-B steps (config.arms.b512 = {train.batch_size: 512, train.num_steps: 5200}) with checkpoint.every =
+      num_steps/5 and curvature.steps=all, curvature.num_matvecs=256.
     trajectory-limited (σ = 2.9 under SGD as between the AdamW checkpoints): k_512 ≥ 3·1.2·2.9/1.4e-4 ≈ 75,000
       steps, 22 h per seed loaded (~11 h quiet): does not fit. Doubling η to 0.1 gives 4× the drift (k ÷ 4), but
       η·λ_max = 1.0 on cpu_s (λ_max ≈ 10), against 0.35 at the check model's largest η, where the measured ratio
@@ -46,15 +46,17 @@ Budget to resolve the 1/B slope (issue 15; inputs measured, arithmetic shown):
   Whether it does is the first thing to measure (the residual scatter of Tr(H) about each run's fitted line; the
   drift table's SE already scales up by it), e.g. B = 64 and 512, 2 seeds, 2,000 steps, 11 checkpoints (≈ 1 h).
 """
-from experiments.configs import quickstart
+from experiments.configs import common, quickstart
+from flatness_jax.train import arms
 
 
-def get_config():
+def get_config(arg=None):
+  """arg: 'tiny', 'seeds=S'."""
+  a = common.parse_arg(arg, __file__, tiny=False, seeds=3)
   c = quickstart.get_config()
   c.name = "batch_sweep"
-  c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
+  c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,report"
-  c.sizes = "cpu_s"
   c.train.init_from = "runs/quickstart/cpu_s"  # A converged run directory of the same model.
   c.train.num_steps = 1000
   c.optimizer.name = "sgd"
@@ -64,11 +66,11 @@ def get_config():
   c.optimizer.warmup_steps = 0
   c.optimizer.clip_norm = 0.0
   c.checkpoint.every, c.checkpoint.keep_period = 200, 200
-  c.variants = ";".join(f"b{b}:train.batch_size={b}" for b in (64, 128, 256, 512))
+  c.arms = arms.make_arms(**{f"b{b}": {"train.batch_size": b} for b in (64, 128, 256, 512)})  # cpu_s at batch B
   c.curvature.lanczos_iters = 6          # λ_max is a by-product here; the drift is in Tr(H).
   c.curvature.fisher_examples = 256
   c.curvature.same_probes = True  # Common random numbers: the drift is a difference across checkpoints.
   c.curvature.steps = "0,200,400,600,800,1000"
   c.curvature.methods = "hutchinson"
   c.curvature.tasks = ""
-  return c
+  return common.tiny(c) if a.tiny else c

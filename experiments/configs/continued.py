@@ -24,19 +24,22 @@ Other languages (measured 2026-12-02, 2 cores shared with one or two other jobs;
 Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
           the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
-from experiments.configs import languages, quickstart
+from experiments.configs import common, languages, quickstart
+from flatness_jax.train import arms
 
 
-def get_config(lang=None):
-  """lang: '' / 'pcfg' (default), 'hmm' or 'released' (experiments/configs/languages.py)."""
+def get_config(arg=None):
+  """arg: a language (pcfg (default), hmm, released: experiments/configs/languages.py), 'tiny', 'seeds=S'."""
+  a = common.parse_arg(arg, __file__, lang=languages.CHOICE, tiny=False, seeds=3)
   c = quickstart.get_config()
   c.name = "continued"
-  c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
+  c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
-  c.sizes = "cpu_s"
+  c.arms = arms.make_arms(cpu_s={"model.preset": "cpu_s"})  # One arm: the quickstart's cpu_s transformer.
   c.train.num_steps = 6000
   c.checkpoint.every = c.checkpoint.keep_period = 400
   measured = ",".join(str(s) for s in range(2000, 6001, 400))
   c.curvature.steps = c.probes.steps = measured
   c.curvature.same_probes = True  # Common random numbers across checkpoints (their differences are the question).
-  return languages.apply(c, lang)
+  languages.apply(c, a.lang)
+  return common.tiny(c) if a.tiny else c

@@ -19,10 +19,12 @@ Writes WORKDIR/data_card.json (atomically) and prints the same table; a progress
 import ml_collections
 
 from experiments.configs import base
+from experiments.configs import common
 
 
-def get_config(variant=None):
-  """variant 'released': the authors' released grammar (base.RELEASED_GRAMMAR)."""
+def get_config(arg=None):
+  """arg 'released': the authors' released grammar (base.RELEASED_GRAMMAR)."""
+  a = common.parse_arg(arg, __file__, variant=common.Choice("", ("released",)))
   c = ml_collections.ConfigDict()
   c.job = "data_card"          # What experiments.main runs (experiments/jobs.py -> flatness_jax.data.card).
   c.name = "data_card"         # Default run-directory name under runs/ when --workdir is not given.
@@ -30,9 +32,7 @@ def get_config(variant=None):
   c.num_sentences = 20000      # Sentences for the Monte Carlo estimates (SE ∝ 1/sqrt(num_sentences)).
   c.sample_seed = 1            # Seed of those sentences.
   c.progress = True            # Progress bar on stderr.
-  if variant == "released":
+  if a.variant == "released":
     c.name = "data_card_released"
     base.released_data(c.data)
-  elif variant:
-    raise ValueError(f"unknown data_card variant {variant!r}; known: 'released'")
   return c

@@ -10,24 +10,24 @@ Variants: configs/hmm.py         the CPU HMM preset and a bidirectional LSTM (ls
                                  and steps are our choices, not the paper's.
 """
 from experiments.configs import base
+from experiments.configs import common
 
 
-def get_config(variant=None):
+def get_config(arg=None):
+  """arg: 'bert' or 'paper' (see Variants above), 'tiny' (common.tiny's budgets)."""
+  a = common.parse_arg(arg, __file__, variant=common.Choice("", ("bert", "paper")), tiny=False)
   c = base.train_config()
   c.name = "hmm"
   c.data.kind = "hmm"
   c.data.preset = "cpu"
-  c.model.preset = "lstm_cpu_s"
-  c.model.kind = "lstm"
+  c.model.preset = "lstm_cpu_s"  # A bidirectional LSTM (the preset sets model.kind = 'lstm').
   c.train.num_steps = 3000
   c.eval.every = 250
   c.checkpoint.every = 500
-  if variant == "bert":
+  if a.variant == "bert":
     c.name = "hmm_bert"
-    c.model.kind, c.model.preset = "bert", "cpu_s"
-  elif variant == "paper":
+    c.model.preset = "cpu_s"
+  elif a.variant == "paper":
     c.name = "hmm_paper"
     base.paper_scale(c, "lstm_135m", learning_rate=1e-3, warmup_steps=5000)
-  elif variant:
-    raise ValueError(f"unknown hmm variant {variant!r}; known: 'bert', 'paper'")
-  return c
+  return common.tiny(c) if a.tiny else c

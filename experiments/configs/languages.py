@@ -1,4 +1,5 @@
-"""The languages an experiment config can run on, as its argument: `configs/NAME.py:LANG` (not a config itself).
+"""The languages an experiment config can run on, as a word of its argument: `configs/NAME.py:LANG` (not a config
+itself).
 
   pcfg      (default) the cpu_easy PCFG: 16 tokens, 50 words, L* ≈ 1.67 nats; tasks A/B/C = the labels of the
             16/8/4-token spans of the generating tree (the paper's 32/16/8 at half its length).
@@ -8,30 +9,30 @@
             headline HMM task).
   released  the authors' released grammar (../shared/reference/rule_deep_mlm.txt: L* = 4.18 nats, 200 words,
             lengths 2..16; Bayes accuracies only 0.50 / 0.72 / 0.57 on tasks A / B / C, so effects have room).
-`apply(c, lang)` sets the data config and every task field (probes, downstream-loss curvature, adversary) and
-names the run `<name>_<lang>` for the non-default languages.
+A language is one row of LANGUAGES: the fields it sets (data, probe tasks, downstream-loss curvature task,
+adversary task). `apply(c, lang)` sets them and names the run `<name>_<lang>` for the non-default languages.
 """
 from experiments.configs import base
+from experiments.configs import common
+from flatness_jax.train import arms
 
-LANGUAGES = ("pcfg", "hmm", "released")
-TASKS = {"pcfg": ("A,B,C", "A"), "hmm": ("state6,state10", "state10"), "released": ("A,B,C", "A")}
+LANGUAGES = {
+    "pcfg": {"data.kind": "pcfg", "data.preset": "cpu_easy", "data.grammar_path": "",
+             "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A"},
+    "hmm": {"data.kind": "hmm", "data.preset": "cpu", "data.grammar_path": "",
+            "probes.tasks": "state6,state10", "curvature.tasks": "state10", "adversarial.task": "state10"},
+    "released": {"data.kind": "pcfg", "data.preset": "released", "data.grammar_path": base.RELEASED_GRAMMAR,
+                 "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A"},
+}
+DEFAULT = "pcfg"
+CHOICE = common.Choice(DEFAULT, tuple(LANGUAGES))  # The `lang` field of a config's parse_arg.
 
 
-def apply(c, lang: str = ""):
-  """Puts config `c` on language `lang` ('' means pcfg); raises ValueError naming the known languages."""
-  lang = lang or "pcfg"
+def apply(c, lang: str = DEFAULT):
+  """Puts config `c` on language `lang`; raises ValueError naming the known languages."""
   if lang not in LANGUAGES:
     raise ValueError(f"unknown language {lang!r}; known: {list(LANGUAGES)} (configs/NAME.py:LANG)")
-  if lang == "hmm":
-    c.data.kind, c.data.preset, c.data.grammar_path = "hmm", "cpu", ""
-  elif lang == "released":
-    base.released_data(c.data)
-  else:
-    c.data.kind, c.data.preset, c.data.grammar_path = "pcfg", "cpu_easy", ""
-  probe_tasks, one_task = TASKS[lang]
-  c.probes.tasks = probe_tasks
-  c.curvature.tasks = one_task
-  c.adversarial.task = one_task
-  if lang != "pcfg":
+  arms.apply_overrides(c, arms.partial_config(LANGUAGES[lang]), f"language {lang!r}")
+  if lang != DEFAULT:
     c.name = f"{c.name}_{lang}"
   return c

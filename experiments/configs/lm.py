@@ -33,19 +33,26 @@ Variants:
           configs/pcfg.py:paper). Plan it first: python -m experiments.plan --config=configs/lm.py:opt125m
           (pre-training sizes and the cost of L*, of the held-out pairs and of sampling). The paper reports
           L* = 1.865 nats for its (unreleased) generator; ours is whatever the data card measures.
-  configs/lm.py:tiny     seconds: the same pipeline with the byte decoder shrunk to K = 16, L = 4 (tests).
+  configs/lm.py:tiny     seconds: the same pipeline with the byte decoder shrunk to K = 16, L = 4, the cpu_tiny model
+                         and common.tiny's budgets (tests).
 The continued-training, model-size and algorithm experiments take the same language with
   --config.data.kind=lm --config.data.preset=cpu --config.probes.tasks=qnli,sst2 --config.probes.pooling=mean
   --config.probes.lookup=False --config.curvature.tasks=
 (the lookup-table baseline and the downstream-loss trace need labels of sampled sentences, which GLUE has not).
 """
 from experiments.configs import base
+from experiments.configs import common
 from experiments.configs import quickstart
+from flatness_jax.train import arms
 
 
-def get_config(variant=None):
-  c = quickstart.get_config("tiny" if variant == "tiny" else None)
+def get_config(arg=None):
+  """arg: 'opt125m' (the paper's setting, see Variants above), 'tiny' (the byte decoder shrunk, common.tiny's
+  budgets), 'seeds=S'."""
+  a = common.parse_arg(arg, __file__, variant=common.Choice("", ("opt125m",)), tiny=False, seeds=1)
+  c = quickstart.get_config()
   c.name = "lm"
+  c.seeds = a.seeds
   c.stages = "data_card,train,curvature,probes,report"
   c.data.kind, c.data.preset = "lm", "cpu"
   c.curvature.tasks = ""       # GLUE has no labels of sampled sentences (used only if 'curvature' is in stages).
@@ -54,31 +61,27 @@ def get_config(variant=None):
   c.probes.pooling = "mean"    # The authors' OPT probe mean-pools the token representations.
   c.probes.lookup = False      # Exact conditionals exist for sampled sentences, not for GLUE text.
   c.probes.steps = c.curvature.steps = "last"
-  if variant is None:
-    c.sizes = "cpu_s"
+  if a.variant == "opt125m":
+    c.name = "lm_opt125m"
+    c.arms = arms.make_arms(bert_235m={"model.preset": "bert_235m"})
+    base.paper_scale(c, "bert_235m", learning_rate=1e-4, warmup_steps=10_000)  # sets data.preset = 'paper'
+    c.model.dtype = "bfloat16"
+    c.optimizer.weight_decay = 0.01
+    c.card.num_sentences = 10000
+    c.probes.num_examples = 100_000  # (nearly) all of GLUE's training sets
+  else:
+    c.arms = arms.make_arms(cpu_s={"model.preset": "cpu_s"})
     c.train.num_steps = 3000   # cpu_s at batch 256: 12.6% of L* after 1,500 steps at batch 128, 9.6% here;
     c.train.batch_size = 256   # cpu_m did no better per step (13.3% after 1,500 at 128) at twice the cost.
     c.checkpoint.every = c.checkpoint.keep_period = 500
     c.eval.every, c.eval.num_pairs, c.eval.batch_size = 250, 2048, 1024
     c.card.num_sentences = 2000
     c.probes.num_examples = 4000  # GLUE training examples drawn (7/8 train, 1/8 selection); test = GLUE validation.
-  elif variant == "opt125m":
-    c.name = "lm_opt125m"
-    c.sizes = "bert_235m"
-    base.paper_scale(c, "bert_235m", learning_rate=1e-4, warmup_steps=10_000)  # sets data.preset = 'paper'
-    c.model.dtype = "bfloat16"
-    c.optimizer.weight_decay = 0.01
-    c.card.num_sentences = 10000
-    c.probes.num_examples = 100_000  # (nearly) all of GLUE's training sets
-  elif variant == "tiny":  # the byte decoder shrunk: GLUE text still maps onto it
-    c.name = "lm_tiny"
+  if a.tiny:  # the byte decoder shrunk (GLUE text still maps onto it), the cpu_tiny model, common.tiny's budgets
+    c.name += "_tiny"
     c.stages = "data_card,train,probes,report"  # curvature is the quickstart's (tested there)
     c.data.num_tokens, c.data.max_length, c.data.frequency_sentences = 16, 4, 500
-    c.train.num_steps = c.eval.every = c.checkpoint.every = c.checkpoint.keep_period = 4
-    c.optimizer.warmup_steps = 1
-    c.eval.num_pairs, c.eval.batch_size = 128, 64
-    c.card.num_sentences = 192
-    c.probes.num_examples = 24
-  elif variant:
-    raise ValueError(f"unknown lm variant {variant!r}; known: 'opt125m', 'tiny'")
+    c.arms = arms.make_arms(cpu_tiny={"model.preset": "cpu_tiny"})
+    common.tiny(c)
+    c.probes.num_examples = 24  # the mock GLUE of the tests has 24 examples per split
   return c

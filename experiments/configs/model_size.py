@@ -75,50 +75,42 @@ Sizes:    xs = 32×2 layers, 2 heads, FFN 128 (5,200 steps; the others 2,600); s
 Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
           the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
 """
-from experiments.configs import languages, quickstart
+from experiments.configs import common, languages, quickstart
+from flatness_jax.train import arms
 
-LSTM_SIZES = ("xs:model.kind=lstm,model.preset=,model.d_model=32,train.num_steps=5200;"
-              "s:model.kind=lstm,model.preset=lstm_cpu_s;"
-              "m:model.kind=lstm,model.preset=lstm_cpu_m")
-
-
+# Three transformers of one head width (16): xs needs twice the steps (at 2,600 it stopped at 2.17 ± 0.27% of L*,
+# s at 1.11 ± 0.19%).
+SIZES = {"xs": {"model.preset": "cpu_xs", "model.head_dim": 16, "train.num_steps": 5200},
+         "s": {"model.preset": "cpu_s", "model.head_dim": 16},
+         "m": {"model.preset": "cpu_m", "model.num_heads": 8, "model.head_dim": 16}}
+LSTM_SIZES = {"xs": {"model.preset": "lstm_cpu_xs", "train.num_steps": 5200},
+              "s": {"model.preset": "lstm_cpu_s"},
+              "m": {"model.preset": "lstm_cpu_m"}}
 # ',long': the steps that bring the HMM's transformers to equal loss (the recipe's 2,600 / 5,200 leave gaps of
 # 3–5% of L* there; continued:hmm reaches about 2% at 6,000 for s).
 LONG_STEPS = {"xs": 14000, "s": 6000, "m": 6000}
 
 
 def get_config(arg=None):
-  """arg: '' / 'pcfg' (default), 'hmm', 'released', or 'hmm_lstm' (bidirectional LSTMs of widths 32/64/128 on the
-  HMM language, compared in their own parameterizations only: see LSTMs above); append ',long' to train every
-  size for LONG_STEPS (e.g. configs/model_size.py:hmm,long)."""
-  parts = [a.strip() for a in (arg or "").split(",") if a.strip()]
-  long = "long" in parts
-  parts = [a for a in parts if a != "long"]
-  if len(parts) > 1:
-    raise ValueError(f"configs/model_size.py:{arg}: at most one language and 'long'")
-  arg = parts[0] if parts else ""
+  """arg: a language (pcfg (default), hmm, released) or 'hmm_lstm' (bidirectional LSTMs of widths 32/64/128 on the
+  HMM language: see LSTMs above); 'long' to train every size for LONG_STEPS (e.g. configs/model_size.py:hmm,long);
+  'tiny'; 'seeds=S'."""
+  a = common.parse_arg(arg, __file__, lang=common.Choice("pcfg", languages.CHOICE.options + ("hmm_lstm",)),
+                       long=False, tiny=False, seeds=3)
   c = quickstart.get_config()
   c.name = "model_size"
-  c.seeds = 3  # Pre-training seeds per arm (verdicts need >= 2).
+  c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
-  c.variants = ("xs:model.preset=,model.d_model=32,model.num_heads=2,model.d_ff=128,model.head_dim=16,"
-                "train.num_steps=5200;"  # twice the steps: at 2,600 xs stopped at 2.17 ± 0.27% (s: 1.11 ± 0.19%)
-                "s:model.preset=cpu_s,model.head_dim=16;"
-                "m:model.preset=cpu_m,model.num_heads=8,model.head_dim=16")
-  c.curvature.embed_into = "m"  # Also measure Tr(H) of each run embedded into this run's architecture.
-  if long:
-    c.variants = ";".join(_with_steps(v, LONG_STEPS[v.split(":")[0]]) for v in c.variants.split(";"))
+  c.arms = arms.make_arms(**(LSTM_SIZES if a.lang == "hmm_lstm" else SIZES))
+  c.curvature.embed_into = "m"  # Also measure Tr(H) of each run embedded into this run's architecture (for the
+  #                               LSTMs too: flatness_jax.models.embed_lstm repeats hidden units).
+  if a.long:
+    for size, steps in LONG_STEPS.items():
+      arms.put(c.arms[size], "train.num_steps", steps)
     c.name = "model_size_long"
-  if arg == "hmm_lstm":
-    c.variants = LSTM_SIZES  # embed_into stays "m": flatness_jax.models.embed_lstm repeats hidden units
+  if a.lang == "hmm_lstm":
     languages.apply(c, "hmm")
-    c.name = "model_size_hmm_lstm"
-    return c
-  return languages.apply(c, arg)
-
-
-def _with_steps(variant: str, steps: int) -> str:
-  """A variant string with train.num_steps set to `steps` (replacing its own, if any)."""
-  name, fields = variant.split(":", 1)
-  kept = [f for f in fields.split(",") if f and not f.startswith("train.num_steps=")]
-  return f"{name}:" + ",".join(kept + [f"train.num_steps={steps}"])
+    c.name += "_lstm"
+  else:
+    languages.apply(c, a.lang)
+  return common.tiny(c) if a.tiny else c

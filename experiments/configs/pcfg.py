@@ -18,9 +18,12 @@ Variants: configs/pcfg.py            the harder CPU grammar (cpu_hard: (4,6,6,6,
                                      The learning rate and step budget here are our choices, not the paper's.
 """
 from experiments.configs import base
+from experiments.configs import common
 
 
-def get_config(variant=None):
+def get_config(arg=None):
+  """arg: 'released' or 'paper' (see Variants above), 'tiny' (common.tiny's budgets)."""
+  a = common.parse_arg(arg, __file__, variant=common.Choice("", ("released", "paper")), tiny=False)
   c = base.train_config()
   c.name = "pcfg"
   c.data.kind = "pcfg"
@@ -29,14 +32,12 @@ def get_config(variant=None):
   c.train.num_steps = 4000
   c.checkpoint.every = 500
   c.eval.every = 250
-  if variant == "released":
+  if a.variant == "released":
     c.name = "pcfg_released"
     base.released_data(c.data)  # Override the path with --config.data.grammar_path=PATH.
-  elif variant == "paper":
+  elif a.variant == "paper":
     c.name = "pcfg_paper"
     base.paper_scale(c, "bert_235m", learning_rate=1e-4, warmup_steps=10_000)
     c.model.dtype = "bfloat16"
     c.optimizer.weight_decay = 0.01
-  elif variant:
-    raise ValueError(f"unknown pcfg variant {variant!r}; known: 'released', 'paper'")
-  return c
+  return common.tiny(c) if a.tiny else c

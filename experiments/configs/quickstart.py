@@ -21,35 +21,39 @@ Reaches:  held-out gap ≤ 2% of the optimal loss (L* ≈ 1.67 nats on cpu_easy)
           accuracies. With one pre-training seed per size (the default, to keep the runtime) the report prints
           measurements, not verdicts ("untested: 1 seed"); --config.seeds=3 (about 3× the time) or
           configs/model_size.py / configs/continued.py give the replicated answer. Stages can be chosen with
-          --config.stages=train,report etc.; --config.sizes=cpu_s,cpu_m trains the earlier, larger pair.
+          --config.stages=train,report etc.; --config.run_arms=cpu_s,cpu_m trains the earlier, larger pair.
+:tiny     the same pipeline on the tiny PCFG and the cpu_tiny model, with common.tiny's budgets: about a minute.
 Language: the 'cpu_easy' balanced PCFG (depth 4 → 16 tokens, 4 non-terminals per level, 2 rules each, 50 words);
           recipe of ../shared/DESIGN.md (pre-LN encoder, AdamW β=(0.9, 0.98), lr 3e-3, 200-step warmup, cosine to 2%).
 """
-import re
-
 import ml_collections
 
 from experiments.configs import base
+from experiments.configs import common
 from experiments.configs import curvature as curvature_config
 from experiments.configs import probes as probes_config
 from experiments.configs import report as report_config
+from flatness_jax.train import arms
 
 
-def get_config(variant=None):
-  """variant 'tiny': the same pipeline on a tiny language and model in about a minute (tests, debugging)."""
+def get_config(arg=None):
+  """arg: 'tiny' (the tiny language and model, tiny budgets: tests, debugging), 'seeds=S'."""
+  a = common.parse_arg(arg, __file__, tiny=False, seeds=1)
   c = base.train_config()
   c.job = "quickstart"
   c.name = "quickstart"
   c.stages = "data_card,train,curvature,probes,report"  # Pipeline stages, in order (flatness_jax.pipeline).
-  c.sizes = "cpu_xs,cpu_s"  # Model presets trained in turn (comma-separated), each to <workdir>/<size>.
-  c.size_overrides = "cpu_xs:train.num_steps=5200"  # Per-size fields, variants syntax: cpu_xs (4× fewer FLOPs
-  #                           per token) needs twice the steps for the same gap (at 2,600 it stopped at 2.2%).
-  c.seeds = 1               # Pre-training seeds per arm (seed k uses seed + k; runs in <arm>/seed_<k> when > 1).
+  # The arms (flatness_jax.train.arms): named partial configs trained in this order, each to <workdir>/<arm>.
+  # cpu_xs (4× fewer FLOPs per token) needs twice the steps for the same gap (at 2,600 it stopped at 2.2%).
+  c.arms = arms.make_arms(cpu_xs={"model.preset": "cpu_xs", "train.num_steps": 5200},
+                          cpu_s={"model.preset": "cpu_s"})
+  c.run_arms = ""           # Arms to train, comma-separated, in this order ('': every arm); a model preset that is
+  #                           not an arm trains as an arm of its own (--config.run_arms=cpu_s,cpu_m).
+  c.seeds = a.seeds         # Pre-training seeds per arm (seed k uses seed + k; runs in <arm>/seed_<k> when > 1).
   #                           One seed gives measurements, not verdicts: the report says which rows are untested.
-  c.variants = ""           # Instead of sizes: named runs 'name:key=value,...;name2:...' (configs/algorithms.py).
   c.data.kind = "pcfg"
   c.data.preset = "cpu_easy"
-  c.model.preset = "cpu_s"  # Replaced per size.
+  c.model.preset = "cpu_s"  # The model of arms that set no preset of their own (configs/algorithms.py's).
   c.train.num_steps = 2600
   c.train.batch_size = 256
   c.optimizer.learning_rate = 3e-3
@@ -72,36 +76,13 @@ def get_config(variant=None):
   c.probes.steps = "last:2"
   c.probes.num_examples = 2000
   c.report = report_config.get_config().report
-  if variant == "tiny":
-    _shrink(c)
-  elif variant:
-    raise ValueError(f"unknown quickstart variant {variant!r}; known: 'tiny'")
+  if a.tiny:
+    tiny_language_and_model(c)
+    common.tiny(c)
   return c
 
 
-def _shrink(c):
-  """Everything small: a seconds-long pipeline that still exercises every stage."""
-  c.sizes = "cpu_tiny"
+def tiny_language_and_model(c):
+  """The tiny PCFG preset and one arm, the cpu_tiny transformer (quickstart.py:tiny, lm.py:tiny)."""
   c.data.preset = "tiny"
-  shrink(c)
-
-
-def shrink(c):
-  """A seconds-long version of any pipeline config (steps, evaluations, curvature and probe budgets), on the same
-  language and arms: what the tests run of every experiment config."""
-  c.train.num_steps, c.train.batch_size, c.train.steps_per_call = 40, 32, 10
-  c.optimizer.warmup_steps = 5
-  c.eval.every, c.eval.num_pairs, c.eval.batch_size = 20, 256, 128
-  c.checkpoint.every, c.checkpoint.keep_period = 20, 20
-  c.card.num_sentences = 500
-  c.curvature.steps, c.curvature.num_pairs, c.curvature.batch_size = "last:2", 128, 64
-  c.curvature.fisher_examples, c.curvature.downstream_examples = 128, 128
-  c.curvature.num_matvecs, c.curvature.rtol, c.curvature.lanczos_iters = 12, 0.0, 6
-  c.curvature.methods, c.curvature.head_epochs = "hutchinson", 5
-  c.probes.steps, c.probes.num_examples, c.probes.seeds, c.probes.epochs = "last:2", 400, 2, 10
-  c.adversarial.refit_every, c.adversarial.head_examples, c.adversarial.batch_size = 20, 128, 16
-  c.adversarial.head_steps = 20
-  for key in ("variants", "size_overrides"):  # arms may set their own step counts (cpu_xs): keep them tiny too
-    if c.get(key):
-      c[key] = re.sub(r"train\.num_steps=\d+", "train.num_steps=40", c[key])
-  return c
+  c.arms = arms.make_arms(cpu_tiny={"model.preset": "cpu_tiny"})

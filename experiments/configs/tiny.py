@@ -4,6 +4,7 @@ Command:  python -m experiments.main --config=configs/tiny.py --workdir=/tmp/tin
 Runtime:  ~10 s on 2 CPU cores (mostly compilation). It does not approach the optimum; use configs/quickstart.py.
 """
 from experiments.configs import base
+from experiments.configs import common
 
 
 def get_config():
@@ -12,12 +13,4 @@ def get_config():
   c.data.kind = "pcfg"
   c.data.preset = "tiny"     # A handful of non-terminals and words (flatness_jax.data.pcfg presets).
   c.model.preset = "cpu_tiny"  # The smallest CPU transformer.
-  c.train.num_steps = 40
-  c.train.batch_size = 32
-  c.train.steps_per_call = 10
-  c.optimizer.warmup_steps = 5
-  c.eval.every = 20
-  c.eval.num_pairs = 256
-  c.eval.batch_size = 128
-  c.checkpoint.every = 20
-  return c
+  return common.tiny(c)      # 40 steps of batch 32, evaluations and checkpoints every 20 (common.TINY).

@@ -11,6 +11,8 @@ SE next to the prediction s = −1. Both use only what the run directories recor
 """
 import numpy as np
 
+from flatness_jax.rundir import records
+
 
 def weighted_slope(x, y, se):
   """(slope, stderr) of the weighted least-squares line y ≈ a + b·x with weights 1/se²."""
@@ -27,19 +29,18 @@ def weighted_slope(x, y, se):
   return float(b), float(np.sqrt(1.0 / sxx))
 
 
-def drift_rates(runs, trace_key="hessian_trace_hutchinson") -> list[dict]:
-  """Per run (points.load_run dicts) with ≥ 2 curvature steps: batch size and rate −dTr(H)/dstep ± SE."""
+def drift_rates(runs, trace_key=records.HUTCHINSON) -> list[dict]:
+  """Per run (reader.RunRecord) with ≥ 2 curvature steps: batch size and rate −dTr(H)/dstep ± SE."""
   out = []
   for r in runs:
-    steps = sorted(int(s) for s in r["curvature"])
-    vals = [(s, r["curvature"][str(s)].get(trace_key)) for s in steps]
-    vals = [(s, v["value"], v["stderr"]) for s, v in vals if v]
+    vals = [(s, r.curvature[s].estimate(trace_key)) for s in sorted(r.curvature)]
+    vals = [(s, e.value, e.stderr) for s, e in vals if e.present]
     if len(vals) < 2:
       continue
     s, y, se = zip(*vals)
     slope, slope_se = weighted_slope(s, y, se)
-    batch = r["config"].get("train", {}).get("batch_size")
-    out.append({"run": r["name"], "batch_size": batch, "rate": -slope, "rate_se": slope_se,
+    batch = r.config.get("train", {}).get("batch_size")
+    out.append({"run": r.name, "batch_size": batch, "rate": -slope, "rate_se": slope_se,
                 "trace_first": y[0], "trace_last": y[-1], "steps": [s[0], s[-1]]})
   return out
 
@@ -57,7 +58,7 @@ def batch_scaling(rates: list[dict]) -> dict:
           "rate_times_batch": [r["rate"] * r["batch_size"] for r in use]}
 
 
-def drift_lines(runs, trace_key="hessian_trace_hutchinson") -> list[str]:
+def drift_lines(runs, trace_key=records.HUTCHINSON) -> list[str]:
   """The report's drift table and the slope verdict, or [] when fewer than two batch sizes were measured."""
   rates = drift_rates(runs, trace_key)
   if len({r["batch_size"] for r in rates}) < 2:

@@ -1,4 +1,5 @@
-"""PNG figures for the report (matplotlib, Agg backend: no display needed). One colour per arm in every figure.
+"""The report's figures as matplotlib Figures (Agg backend: no display needed; the report job saves them as PNG).
+One colour per arm in every figure.
 
 - `gap_curves`: held-out gap to the optimal loss (% of L*) against steps, one line per run (paper Fig. 1 left).
 - `accuracy_vs_trace`: probe accuracy against Tr(H), one point per arm and checkpoint step: the mean over the arm's
@@ -7,8 +8,6 @@
 - `continued_curves`: accuracy and Tr(H) against step per arm with seed bands (paper Fig. 1).
 - `arm_bars`: final accuracy per arm and task with 95% t intervals over seeds (paper Tables 1–2).
 """
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -16,6 +15,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from flatness_jax.analysis import stats  # pylint: disable=g-import-not-at-top,wrong-import-position
+from flatness_jax.rundir import records
 
 
 def arm_colors(arm_names) -> dict:
@@ -24,21 +24,20 @@ def arm_colors(arm_names) -> dict:
   return {a: palette[i % len(palette)] for i, a in enumerate(dict.fromkeys(arm_names))}
 
 
-def _save(fig, path):
+def _finish(fig):
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  return os.path.basename(path)
+  return fig
 
 
-def gap_curves(runs, path: str, colors=None) -> str:
-  colors = colors or arm_colors(r.get("arm", r["name"]) for r in runs)
+def gap_curves(runs, colors=None):
+  """Held-out gap (% of L*) against step, one line per run (reader.RunRecord), coloured by arm."""
+  colors = colors or arm_colors(r.arm for r in runs)
   fig, ax = plt.subplots(figsize=(5, 3.5))
   labelled = set()
   for r in runs:
-    steps = sorted(r["evals"])
-    arm = r.get("arm", r["name"])
-    ax.plot(steps, [100 * r["evals"][s]["gap_relative"] for s in steps], color=colors.get(arm), lw=1,
+    steps = sorted(r.evaluations)
+    arm = r.arm
+    ax.plot(steps, [100 * r.evaluations[s].gap_relative for s in steps], color=colors.get(arm), lw=1,
             label=None if arm in labelled else arm)
     labelled.add(arm)
   ax.set_yscale("symlog", linthresh=1.0)
@@ -46,7 +45,7 @@ def gap_curves(runs, path: str, colors=None) -> str:
   ax.set_xlabel("step")
   ax.set_ylabel("held-out gap to optimal (% of L*)")
   ax.legend(fontsize=7)
-  return _save(fig, path)
+  return _finish(fig)
 
 
 def _seed_mean(values, own_errors):
@@ -57,7 +56,7 @@ def _seed_mean(values, own_errors):
   return v.mean(), float(own_errors[0]), False
 
 
-def accuracy_vs_trace(arms, task: str, path: str, trace_key="hessian_trace_hutchinson", colors=None) -> str:
+def accuracy_vs_trace(arms, task: str, trace_key=records.HUTCHINSON, colors=None):
   colors = colors or arm_colors(a.name for a in arms)
   fig, ax = plt.subplots(figsize=(5, 3.5))
   for arm in arms:
@@ -79,10 +78,10 @@ def accuracy_vs_trace(arms, task: str, path: str, trace_key="hessian_trace_hutch
   ax.set_ylabel(f"probe accuracy, task {task} (%)")
   ax.set_title("mean over seeds ± SE (larger markers: later steps)", fontsize=7)
   ax.legend(fontsize=7)
-  return _save(fig, path)
+  return _finish(fig)
 
 
-def continued_curves(arms, tasks, path: str, trace_key="hessian_trace_hutchinson", colors=None, min_steps=3):
+def continued_curves(arms, tasks, trace_key=records.HUTCHINSON, colors=None, min_steps=3):
   """Accuracy per task and Tr(H) against step for arms with ≥ min_steps measured checkpoints, or None."""
   arms = [a for a in arms if len({p.step for p in a.points}) >= min_steps]
   if not arms:
@@ -102,10 +101,10 @@ def continued_curves(arms, tasks, path: str, trace_key="hessian_trace_hutchinson
     ax.set_xlabel("step")
     ax.set_ylabel(label)
   np.atleast_1d(axes)[0].legend(fontsize=7)
-  return _save(fig, path)
+  return _finish(fig)
 
 
-def arm_bars(arms, tasks, path: str, colors=None):
+def arm_bars(arms, tasks, colors=None):
   """Final-checkpoint accuracy per arm and task, 95% t intervals over seeds (none drawn for one seed), or None."""
   if len(arms) < 2:
     return None
@@ -130,4 +129,4 @@ def arm_bars(arms, tasks, path: str, colors=None):
   if lows:
     ax.set_ylim(max(0.0, min(lows) - 5), min(100.0, max(lows) + 3))
   ax.legend(fontsize=7)
-  return _save(fig, path)
+  return _finish(fig)

@@ -26,9 +26,10 @@ import numpy as np
 
 from flatness_jax.analysis import minima, points as points_lib, replicates, stats
 from flatness_jax.analysis.tables import ci
+from flatness_jax.rundir import records
 
-TRACE = "hessian_trace_hutchinson"
-EMBEDDED = "hessian_trace_embedded"
+TRACE = records.HUTCHINSON
+EMBEDDED = records.EMBEDDED
 MIN_POINTS_FOR_CORRELATION = 8
 MIN_RUNS_FOR_CORRELATION = 3
 # "At equal loss": the claims comparing arms at equal pre-training loss are tested only when the arms' mean final
@@ -62,7 +63,7 @@ class Finding:
   paper: str
   ours: str
   n: str
-  verdict: str
+  verdict: records.Verdict
   headline: bool = True   # in the Findings table (all findings are listed under Verdicts)
   detail: str = ""        # what was compared (arms, steps)
 
@@ -78,7 +79,7 @@ def _pts_text(c) -> str:
 
 def _saturated_span(saturated_gap):
   def pick(run_points):
-    sat = [p for p in run_points if p.eval["gap_relative"] <= saturated_gap]
+    sat = [p for p in run_points if p.eval.gap_relative <= saturated_gap]
     return (sat[0], sat[-1]) if len(sat) >= 2 else None
   return pick
 
@@ -118,15 +119,15 @@ def _mean_gap(arm) -> float:
   return float(np.mean([replicates.gap_of(p) for p in arm.finals()]))
 
 
-def _at_equal_loss(verdict: str, a, b) -> str:
+def _at_equal_loss(verdict: records.Verdict, a, b) -> records.Verdict:
   """The verdict, unless the two arms' mean final gaps differ by more than EQUAL_LOSS_TOLERANCE (then untested)."""
   diff = _mean_gap(a) - _mean_gap(b)
   if np.isfinite(diff) and abs(diff) > EQUAL_LOSS_TOLERANCE:
-    return f"untested: not at equal loss (Δgap {100 * diff:+.1f}% of L*)"
+    return records.Verdict.untested(f"not at equal loss (Δgap {100 * diff:+.1f}% of L*)")
   return verdict
 
 
-def _comparable(verdict: str, a, b) -> str:
+def _comparable(verdict: records.Verdict, a, b) -> records.Verdict:
   """The verdict of an a-vs-b comparison of minima at equal loss: withheld unless both hold (the two checks above)."""
   return minima.at_minimum(_at_equal_loss(verdict, a, b), a, b)
 
@@ -161,11 +162,11 @@ def size(arms, tasks, kind, language) -> list[Finding]:
   return out
 
 
-def _two_sided(c) -> str:
-  """'differs' when a tested interval excludes zero (no direction expected), else why not."""
+def _two_sided(c) -> records.Verdict:
+  """Differs when a tested interval excludes zero (no direction expected), else why not."""
   if not c.tested:
     return stats.UNTESTED
-  return "not significant at this scale" if c.low <= 0 <= c.high else "differs"
+  return records.Verdict(records.NOT_SIGNIFICANT if c.low <= 0 <= c.high else records.DIFFERS)
 
 
 def algorithm(arms, tasks, kind, language) -> list[Finding]:
@@ -197,7 +198,7 @@ def algorithm(arms, tasks, kind, language) -> list[Finding]:
 
 def _correlation(pts, x_of, y_of, covariate=None):
   """(estimate, low, high, runs, checkpoints, why) of ρ(x, y) (or partial r given covariate) over points, resampling
-  whole runs; why = '' when a verdict may be drawn, else the reason it may not."""
+  whole runs; why = None when a verdict may be drawn, else the untested Verdict saying why not."""
   use = [p for p in pts if np.isfinite(x_of(p)) and np.isfinite(y_of(p))]
   runs = sorted({p.run for p in use})
   if len(use) < 3 or len(runs) < 2:
@@ -212,13 +213,13 @@ def _correlation(pts, x_of, y_of, covariate=None):
     if len(set(z.tolist())) < 2:
       return None
     est, lo, hi = stats.cluster_bootstrap_ci(stats.partial_correlation, cl, x, y, z)
-  why = ""
+  why = None
   if min(a.num_seeds for a in replicates.arms_of(use)) < 2:
     why = stats.UNTESTED
   elif len(runs) < MIN_RUNS_FOR_CORRELATION:
-    why = f"untested: {len(runs)} runs"
+    why = records.Verdict.untested(f"{len(runs)} runs")
   elif len(use) < MIN_POINTS_FOR_CORRELATION:
-    why = f"untested: {len(use)} checkpoints"
+    why = records.Verdict.untested(f"{len(use)} checkpoints")
   return est, lo, hi, len(runs), len(use), why
 
 
@@ -232,7 +233,7 @@ def correlations(pts, tasks, kind, language) -> list[Finding]:
   """Claims 4–6 over every measured checkpoint of the language's runs."""
   out = []
   tr = replicates.trace_of(TRACE)
-  loss = lambda p: p.eval["eval_loss"]  # pylint: disable=unnecessary-lambda-assignment
+  loss = lambda p: p.eval.eval_loss  # pylint: disable=unnecessary-lambda-assignment
   logp = lambda p: float(np.log(max(p.num_params, 1)))  # pylint: disable=unnecessary-lambda-assignment
   for t in tasks:
     acc = replicates.accuracy_of(t)
@@ -247,7 +248,7 @@ def correlations(pts, tasks, kind, language) -> list[Finding]:
     if res:
       out.append(_corr_finding(f"Flatness beyond size, task {t}: partial r(Tr(H), acc | log params)", language,
                                paper("size_control", kind), res, -1))
-    down = lambda p, t=t: ((p.curvature.get("downstream_trace") or {}).get(t) or {}).get("value", np.nan)
+    down = lambda p, t=t: p.curvature.downstream.get(t, records.MISSING).value
     res = _correlation([p for p in pts if np.isfinite(down(p))], down, acc)
     if res:
       out.append(_corr_finding(f"Downstream-loss flatness, task {t}: ρ(Tr(H_probe), acc)", language,

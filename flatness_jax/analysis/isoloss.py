@@ -13,6 +13,7 @@ import numpy as np
 
 from flatness_jax.analysis import points
 from flatness_jax.analysis.tables import ci
+from flatness_jax.rundir import records
 
 
 def loss_difference(a, b):
@@ -20,7 +21,7 @@ def loss_difference(a, b):
   paired = points.paired_loss_difference(a, b)
   if paired is not None:
     return paired[0], paired[1], True
-  return (a.eval["eval_loss"] - b.eval["eval_loss"], float(np.hypot(a.eval["gap_se"], b.eval["gap_se"])), False)
+  return (a.eval.eval_loss - b.eval.eval_loss, float(np.hypot(a.eval.gap_se, b.eval.gap_se)), False)
 
 
 def matched_pairs(pts, tol: float = 1.0):
@@ -45,7 +46,7 @@ def matched_pairs(pts, tol: float = 1.0):
   return out
 
 
-def pair_rows(pairs, tasks, trace_key="hessian_trace_hutchinson"):
+def pair_rows(pairs, tasks, trace_key=records.HUTCHINSON):
   """Per matched pair: loss difference (and its z), accuracy differences per task and Tr(H) difference with CIs."""
   rows = []
   for a, b in pairs:
@@ -63,7 +64,7 @@ def pair_rows(pairs, tasks, trace_key="hessian_trace_hutchinson"):
   return rows
 
 
-def isoloss_lines(pts, tasks, tol: float, trace_key="hessian_trace_hutchinson") -> list[str]:
+def isoloss_lines(pts, tasks, tol: float, trace_key=records.HUTCHINSON) -> list[str]:
   """The report's iso-loss table: one row per matched pair (Δloss, Δaccuracy per task and ΔTr(H) with CIs)."""
   pairs = matched_pairs(pts, tol)
   if not pairs:

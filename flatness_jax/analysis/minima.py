@@ -14,7 +14,9 @@ import numpy as np
 
 from flatness_jax.analysis import stats
 
-NOT_AT_MINIMUM = "untested: not at a minimum"
+from flatness_jax.rundir import records
+
+NOT_AT_MINIMUM = "not at a minimum"
 
 
 def negative_curvature(p) -> str:
@@ -22,7 +24,7 @@ def negative_curvature(p) -> str:
 
   Reads the Hutchinson Tr(H) (Point.trace's default key, the one the findings use) and the Lanczos `lambda_max`."""
   value, se = p.trace()
-  ritz = (p.curvature.get("lambda_max") or {}).get("value", np.nan)
+  ritz = p.curvature.lambda_max.value
   if not (np.isfinite(value) and np.isfinite(se)):
     return ""
   upper = value + stats.t_quantile(p.trace_dof()) * se
@@ -41,12 +43,12 @@ def not_at_minimum(points) -> str:
   return f"{len(bad)} of {len(points)} checkpoints; {bad[0]}"
 
 
-def gate(verdict: str, points) -> str:
+def gate(verdict: records.Verdict, points) -> records.Verdict:
   """The verdict, unless one of `points` is not at a minimum (then untested, with why); untested stays as it is."""
-  why = "" if verdict.startswith("untested") else not_at_minimum(points)
-  return f"{NOT_AT_MINIMUM} ({why})" if why else verdict
+  why = not_at_minimum(points) if verdict.tested else ""
+  return records.Verdict.untested(f"{NOT_AT_MINIMUM} ({why})") if why else verdict
 
 
-def at_minimum(verdict: str, *arms) -> str:
+def at_minimum(verdict: records.Verdict, *arms) -> records.Verdict:
   """`gate` over the final checkpoints of every run of the arms."""
   return gate(verdict, [p for arm in arms for p in arm.finals()])

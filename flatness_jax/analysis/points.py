@@ -12,12 +12,12 @@ They are not replicated across pre-training seeds: flatness_jax.analysis.replica
 comparisons that verdicts rest on.
 """
 import dataclasses
-import os
+from typing import Optional
 
 import numpy as np
 
 from flatness_jax.analysis import stats
-from flatness_jax.rundir import jsonio, pair_losses, rundir
+from flatness_jax.rundir import pair_losses, reader, records
 
 
 @dataclasses.dataclass
@@ -25,39 +25,35 @@ class Point:
   run: str
   step: int
   num_params: int
-  eval: dict            # held-out row: eval_loss, gap, gap_se, gap_relative, ...
-  curvature: dict       # curvature.json entry for the step ({} if none)
-  probes: dict          # probes.json entry for the step ({} if none)
+  eval: records.Evaluation                  # the held-out evaluation at this step
+  curvature: records.Curvature              # curvature.json's entry (an empty Curvature if none)
+  probes: records.CheckpointProbes          # probes.json's entry (empty if none)
   arm: str = ""         # the arm the run replicates ('' : the run itself)
   seed: int = 0         # the run's pre-training seed
   language: str = ""
-  pairs: object = None  # rundir.pair_losses.PairLosses of the run (None for runs without the file)
+  pairs: Optional[pair_losses.PairLosses] = None  # per-pair held-out losses of the run (None without the file)
 
   def __post_init__(self):
     self.arm = self.arm or self.run
 
-  def trace(self, key: str = "hessian_trace_hutchinson"):
-    """(value, stderr) of a curvature estimate, or (nan, nan)."""
-    e = self.curvature.get(key) or {}
-    return e.get("value", np.nan), e.get("stderr", np.nan)
+  def trace(self, name: str = records.HUTCHINSON):
+    """(value, stderr) of a curvature estimate (records.Curvature.estimate names), or (nan, nan)."""
+    e = self.curvature.estimate(name)
+    return e.value, e.stderr
 
-  def trace_dof(self, key: str = "hessian_trace_hutchinson") -> float:
-    """Degrees of freedom of the estimate's SE (recorded, else matvecs − 1 or examples − 1, else infinite)."""
-    e = self.curvature.get(key) or {}
-    if "dof" in e:
-      return float(e["dof"])
-    n = e.get("matvecs", e.get("gradients"))
-    return float(n - 1) if n else float("inf")
+  def trace_dof(self, name: str = records.HUTCHINSON) -> float:
+    """Degrees of freedom of the estimate's SE."""
+    return self.curvature.estimate(name).dof
 
   def accuracy(self, task: str):
     """(mean, std, number of seeds) of the task's probe accuracy, or (nan, nan, 0)."""
-    e = self.probes.get(task) or {}
-    return e.get("accuracy_mean", np.nan), e.get("accuracy_std", np.nan), len(e.get("accuracy_per_seed", []))
+    a = self.probes.accuracy(task)
+    return a.mean, a.std, a.num_seeds
 
   def finetune_accuracy(self, task: str):
     """(mean, std, number of seeds) of the task's whole-model fine-tuning accuracy, or (nan, nan, 0)."""
-    e = (self.probes.get("finetune") or {}).get(task) or {}
-    return e.get("accuracy_mean", np.nan), e.get("accuracy_std", np.nan), len(e.get("accuracy_per_seed", []))
+    a = self.probes.finetune_accuracy(task)
+    return a.mean, a.std, a.num_seeds
 
   def pair_losses(self):
     """The per-pair held-out losses [n] at this step, or None."""
@@ -75,7 +71,7 @@ def accuracy_difference(a: Point, b: Point, task: str):
   return stats.difference_ci(ma, sa / np.sqrt(na), mb, sb / np.sqrt(nb), df_a=na - 1, df_b=nb - 1)
 
 
-def trace_difference(a: Point, b: Point, key: str):
+def trace_difference(a: Point, b: Point, key: str = records.HUTCHINSON):
   """(a − b, low, high): 95% interval of the difference of two curvature estimates (independent errors, t on the
   estimators' degrees of freedom), or None."""
   (ta, ea), (tb, eb) = a.trace(key), b.trace(key)
@@ -103,51 +99,14 @@ def gap_difference(a: Point, b: Point):
     opt = float(np.mean(a.pairs.optimal))
     q = stats.t_quantile(n - 1)
     return d / opt, (d - q * se) / opt, (d + q * se) / opt
-  return stats.difference_ci(a.eval["gap_relative"], a.eval["gap_relative_se"], b.eval["gap_relative"],
-                             b.eval["gap_relative_se"])
+  return stats.difference_ci(a.eval.gap_relative, a.eval.gap_relative_se, b.eval.gap_relative,
+                             b.eval.gap_relative_se)
 
 
-def run_name(workdir: str, config: dict) -> str:
-  """'arm' for a single-seed run (or a run without an arm), 'arm/seed_k' for one seed of several."""
-  base = os.path.basename(os.path.normpath(workdir))
-  arm = config.get("arm")
-  return f"{arm}/{base}" if arm and base != arm else base
-
-
-def load_run(workdir: str) -> dict:
-  """{'name', 'arm', 'seed', 'summary', 'config', 'evals': {step: row}, 'curvature', 'probes', 'pairs'}."""
-  path = lambda name: os.path.join(workdir, name)  # pylint: disable=unnecessary-lambda-assignment
-  rows = jsonio.read_jsonl(path(rundir.METRICS))
-  config = jsonio.read_json(path(rundir.CONFIG), {})
-  name = run_name(workdir, config)
-  return {"name": name, "arm": config.get("arm") or name, "seed": int(config.get("seed", 0)), "workdir": workdir,
-          "summary": jsonio.read_json(path(rundir.SUMMARY), {}),
-          "config": config,
-          "evals": {r["step"]: r for r in rows if "gap" in r},
-          "curvature": jsonio.read_json(path(rundir.CURVATURE), {}).get("steps", {}),
-          "probes": jsonio.read_json(path(rundir.PROBES), {}),
-          "pairs": pair_losses.load(workdir)}
-
-
-def points_of(run: dict) -> list[Point]:
+def points_of(run: reader.RunRecord) -> list[Point]:
   """Points for every step that has a curvature or probe measurement (and its held-out evaluation)."""
-  probe_steps = run["probes"].get("steps", {})
-  steps = sorted({int(s) for s in run["curvature"]} | {int(s) for s in probe_steps})
-  out = []
-  for s in steps:
-    if s not in run["evals"]:
-      continue
-    out.append(Point(run=run["name"], step=s, num_params=int(run["summary"].get("num_params", 0)),
-                     eval=run["evals"][s], curvature=run["curvature"].get(str(s), {}),
-                     probes=probe_steps.get(str(s), {}), arm=run.get("arm", ""), seed=run.get("seed", 0),
-                     language=run["summary"].get("language", ""), pairs=run.get("pairs")))
-  return out
-
-
-def find_run_dirs(root: str) -> list[str]:
-  """Run directories (those with config.json and metrics.jsonl) at or below `root`, sorted."""
-  found = []
-  for dirpath, _, files in os.walk(root):
-    if rundir.CONFIG in files and rundir.METRICS in files:
-      found.append(dirpath)
-  return sorted(found)
+  return [Point(run=run.name, step=s, num_params=run.num_params, eval=run.evaluations[s],
+                curvature=run.curvature.get(s) or records.Curvature(step=s),
+                probes=run.probes.steps.get(s) or records.CheckpointProbes(step=s), arm=run.arm, seed=run.seed,
+                language=run.language, pairs=run.pairs)
+          for s in run.measured_steps()]

@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from flatness_jax.analysis import points as points_lib, stats
+from flatness_jax.rundir import records
 
 
 @dataclasses.dataclass
@@ -66,7 +67,7 @@ class Comparison:
   df: float = float("nan")
   tested: bool = False
 
-  def verdict(self, expected_sign: int) -> str:
+  def verdict(self, expected_sign: int) -> records.Verdict:
     if not self.tested:
       return stats.UNTESTED
     return stats.verdict(self.low, self.high, expected_sign)
@@ -125,7 +126,7 @@ def trace_of(key):
 
 
 def gap_of(p):
-  return p.eval["gap_relative"]
+  return p.eval.gap_relative
 
 
 def spread(arm: Arm, value, within) -> tuple:

@@ -9,8 +9,7 @@ flatness_jax.models.embed); this module tabulates both for every run at its fina
 import numpy as np
 
 from flatness_jax.analysis.tables import pm
-
-EMBEDDED = "hessian_trace_embedded"
+from flatness_jax.rundir import records
 
 
 def final_points(pts) -> list:
@@ -27,20 +26,20 @@ def size_lines(pts, tasks, trace_key: str) -> list[str]:
   finals = [p for p in final_points(pts) if np.isfinite(p.trace(trace_key)[0])]
   if len({p.num_params for p in finals}) < 2:
     return []
-  into = next((p.curvature[EMBEDDED]["into"] for p in finals if EMBEDDED in p.curvature), None)
+  into = next((p.curvature.embedded_into for p in finals if p.curvature.embedded.present), None)
   embedded_cols = [f"Tr(H) embedded in {into}", "embedded − own loss"] if into else []
   head = ["run", "step", "params", "gap % of L*", "Tr(H) own"] + embedded_cols + ["Fisher Tr"]
   head += [f"acc {t} %" for t in tasks]
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for p in finals:
-    e = p.curvature.get(EMBEDDED) or {}
+    c = p.curvature
     acc = [p.accuracy(t) for t in tasks]
     cells = [p.run, str(p.step), f"{p.num_params:,}",
-             pm(p.eval["gap_relative"], p.eval["gap_relative_se"], 100), pm(*p.trace(trace_key))]
+             pm(p.eval.gap_relative, p.eval.gap_relative_se, 100), pm(*p.trace(trace_key))]
     if into:
-      cells += [pm(e.get("value", np.nan), e.get("stderr", np.nan)),
-                f"{e['embedded_loss'] - p.curvature['loss']:+.1e}" if e else "–"]
-    cells.append(pm(*p.trace("fisher_trace")))
+      cells += [pm(c.embedded.value, c.embedded.stderr),
+                f"{c.embedded_loss - c.loss:+.1e}" if c.embedded.present else "–"]
+    cells.append(pm(*p.trace(records.FISHER)))
     cells += [pm(m, s, 100, 1) for m, s, _ in acc]
     lines.append("| " + " | ".join(cells) + " |")
   return lines

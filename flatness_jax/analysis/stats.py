@@ -20,6 +20,8 @@ resamples takes a fixed seed, so a report is reproducible to the digit.
 import numpy as np
 from scipy import stats as sps
 
+from flatness_jax.rundir import records
+
 
 def _rows(x):
   return np.asarray(x, np.float64)
@@ -162,25 +164,13 @@ def cluster_bootstrap_ci(statistic, clusters, *arrays, num_boot: int = 2000, see
   return est, float(np.tanh(z - half)), float(np.tanh(z + half))
 
 
-def mean_se(x):
-  """(mean, standard error of the mean)."""
-  x = _rows(x)
-  return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+UNTESTED = records.Verdict.untested("1 seed")
 
 
-def mean_std(x):
-  """(mean, sample standard deviation): the paper's 'accuracy ± std over seeds'."""
-  x = _rows(x)
-  return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else float("nan")
-
-
-UNTESTED = "untested: 1 seed"
-
-
-def verdict(low: float, high: float, expected_sign: int) -> str:
-  """'reproduced' when the CI excludes 0 on the expected side, 'opposite' on the other, else 'not significant'."""
+def verdict(low: float, high: float, expected_sign: int) -> records.Verdict:
+  """Reproduced when the CI excludes 0 on the expected side, opposite on the other, else not significant."""
   if not (np.isfinite(low) and np.isfinite(high)):
-    return "not enough data"
+    return records.Verdict.untested("no interval")
   if low > 0 or high < 0:
-    return "reproduced" if (low > 0) == (expected_sign > 0) else "opposite"
-  return "not significant at this scale"
+    return records.Verdict(records.REPRODUCED if (low > 0) == (expected_sign > 0) else records.OPPOSITE)
+  return records.Verdict(records.NOT_SIGNIFICANT)

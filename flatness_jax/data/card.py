@@ -1,4 +1,4 @@
-"""The data-card job: what a language is, in numbers (`experiments/configs/data_card.py`).
+"""The data card: what a language is, in numbers (the 'data_card' job, flatness_jax.jobs.data_card, records it).
 
 For `num_sentences` sentences drawn with `sample_seed` it reports the optimal loss of the one-mask objective
 (sentence-weighted L*, the paper's, and token-weighted, with standard errors; flatness_jax.data.language), the
@@ -7,16 +7,13 @@ Bayes-optimal accuracy (the exact-posterior argmax: the ceiling of any probe), a
 The majority class is the argmax of the task's exact prior when known (tree-node and HMM-state tasks; its exact
 accuracy is reported too); otherwise it is cross-fitted: the mode of the even-numbered sentences is scored on the
 odd-numbered ones and vice versa, so the estimate is not biased upwards by choosing the class on the same data.
-Writes DIR/data_card.json atomically and prints the same as a table; a progress bar goes to stderr.
+`format_card` renders it as a table.
 """
-import os
 import time
 
 import numpy as np
 
 from flatness_jax.data.language import TaskUnavailableError, loss_statistics
-from flatness_jax.data.registry import make_language
-from flatness_jax.rundir import jsonio, lock, progress as progress_lib
 
 
 def _mean_se(x):
@@ -24,11 +21,9 @@ def _mean_se(x):
   return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
-def compute_card(language, num_sentences: int, sample_seed: int, progress: bool = True) -> dict:
-  """The card's numbers (module docstring) as a dict."""
+def compute_card(language, num_sentences: int, sample_seed: int, on_progress=None) -> dict:
+  """The card's numbers (module docstring) as a dict; on_progress(sentences done) after each batch, if given."""
   t0 = time.time()
-  bar = progress_lib.ProgressBar(num_sentences, label="exact conditionals and posteriors",
-                             unit="sentences") if progress else None
   sample = language.sample(sample_seed, num_sentences)
   bs = language.batch_size
   nll = np.zeros(num_sentences)
@@ -44,10 +39,8 @@ def compute_card(language, num_sentences: int, sample_seed: int, progress: bool 
     for name, task in sampled.items():
       labels[name][sl] = task.labels(part)
       preds[name][sl] = task.bayes_predictions(part)
-    if bar:
-      bar.update(sl.stop)
-  if bar:
-    bar.close()
+    if on_progress:
+      on_progress(sl.stop)
   card = loss_statistics(nll, sample.lengths)
   card.update(min_length=int(sample.lengths.min()), max_length=int(language.max_length),
               observed_max_length=int(sample.lengths.max()),
@@ -129,20 +122,3 @@ def format_card(card: dict) -> str:
     lines.append(f"{name:10s} {t['num_classes']:7d} {t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f} "
                  f"{t['bayes_accuracy']:9.4f} ± {t['bayes_accuracy_se']:.4f}  {t['description']}")
   return "\n".join(lines)
-
-
-def run_data_card(config, workdir: str) -> dict:
-  """Job entry point (experiments/jobs.py): computes the card of `config.data`, writes workdir/data_card.json
-  (under the workdir's writer lock), prints the table."""
-  language = make_language(config.data)
-  with lock.writer_lock(workdir):
-    card = compute_card(language, int(config.num_sentences), int(config.sample_seed),
-                        progress=bool(config.get("progress", True)))
-    card["config"] = config.to_dict()
-    card["data_config"] = config.data.to_dict()
-    path = os.path.join(workdir, "data_card.json")
-    if jsonio.is_writer():
-      jsonio.write_json_atomic(path, card)
-  print(format_card(card))
-  print(f"wrote {path}")
-  return card

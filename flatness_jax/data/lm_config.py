@@ -4,7 +4,7 @@ Fields (data.*; 0 / '' means "the preset's value"):
   preset               'tiny' | 'cpu' (random OPT-architecture decoders, drawn with data.seed) | 'paper' (a released
                        checkpoint: data.checkpoint is required)
   checkpoint           local directory in Hugging Face layout (config.json + *.safetensors [+ tokenizer files]), or a
-                       hub name fetched by huggingface_hub when it can be (flatness_jax.models.opt_checkpoint)
+                       hub name fetched by huggingface_hub when it can be (flatness_jax.decoder.hf_checkpoint)
   num_tokens           K = |S|
   max_length           L, the longest sentence (tokens after BOS)
   temperature          T: p(w | z_<i) ∝ exp(l_w / T) before the restriction to S
@@ -37,8 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from flatness_jax.data import glue, lm, text_tokenizer
-from flatness_jax.models import opt_checkpoint
-from flatness_jax.models.decoder import Decoder
+from flatness_jax.decoder import hf_checkpoint
+from flatness_jax.decoder.opt import Decoder
 
 FIELDS = {"checkpoint": "", "num_tokens": 0, "max_length": 0, "temperature": 0.0, "token_ids": "",
           "frequency_sentences": 0, "glue_dir": ""}  # the lm-only data fields and their "unset" values
@@ -126,14 +126,14 @@ def shape(data_config) -> tuple:
   return r["num_tokens"] + 2, r["max_length"]
 
 
-def decoder_shape(data_config) -> opt_checkpoint.DecoderConfig:
+def decoder_shape(data_config) -> hf_checkpoint.DecoderConfig:
   """The decoder's shape: the checkpoint's config.json when it is on disk, else the preset's (paper: OPT-125M)."""
   r = resolve(data_config, require_checkpoint=False)
   path = os.path.join(r["checkpoint"], "config.json")
   if r["checkpoint"] and os.path.exists(path):
     with open(path) as f:
-      return opt_checkpoint.config_from_hf(json.load(f), path)
-  return opt_checkpoint.config_from_hf(PRESETS[r["preset"]].get("decoder") or OPT_125M)
+      return hf_checkpoint.config_from_hf(json.load(f), path)
+  return hf_checkpoint.config_from_hf(PRESETS[r["preset"]].get("decoder") or OPT_125M)
 
 
 def make_lm_language(data_config) -> lm.LMLanguage:
@@ -147,13 +147,13 @@ def _build(key: str) -> lm.LMLanguage:
   r = json.loads(key)
   preset = PRESETS[r["preset"]]
   if r["checkpoint"]:
-    directory = opt_checkpoint.resolve(r["checkpoint"])
-    cfg, params = opt_checkpoint.load_opt(directory)
+    directory = hf_checkpoint.resolve(r["checkpoint"])
+    cfg, params = hf_checkpoint.load_opt(directory)
     source = f"checkpoint {os.path.abspath(directory)}"
     name = f"lm-{os.path.basename(os.path.normpath(directory))}"
   else:
     directory = ""
-    cfg = opt_checkpoint.config_from_hf(preset["decoder"])
+    cfg = hf_checkpoint.config_from_hf(preset["decoder"])
     module = Decoder(cfg, init_std=preset["init_std"])
     params = module.init(jax.random.key(r["seed"]), jnp.zeros((1, 1), jnp.int32))["params"]
     source = f"random decoder (preset {r['preset']!r}, init N(0, {preset['init_std']}²), seed {r['seed']})"

@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from flatness_jax.rundir import records
+
 
 @dataclasses.dataclass
 class ProbeResult:
@@ -45,10 +47,14 @@ class ProbeResult:
   def std(self) -> float:
     return float(self.test_accuracy.std(ddof=1)) if len(self.test_accuracy) > 1 else float("nan")
 
+  def record(self) -> records.ProbeAccuracy:
+    """The result as the run directory records it (probes.json)."""
+    return records.ProbeAccuracy(self.mean, self.std, tuple(self.test_accuracy.tolist()),
+                                 best_epoch=tuple(self.best_epoch.tolist()),
+                                 val_accuracy=tuple(self.val_accuracy.tolist()))
+
   def as_dict(self) -> dict:
-    return {"accuracy_mean": self.mean, "accuracy_std": self.std,
-            "accuracy_per_seed": self.test_accuracy.tolist(), "best_epoch": self.best_epoch.tolist(),
-            "val_accuracy": self.val_accuracy.tolist()}
+    return self.record().to_json()
 
 
 def _accuracy(params, x, y):

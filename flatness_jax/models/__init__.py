@@ -1,7 +1,8 @@
-"""MLM models (flax.linen): BERT-style encoder, bidirectional LSTM, presets, function-preserving embedding; and
-the OPT causal decoder that generates the LM language (models.decoder, with checkpoints in models.opt_checkpoint).
+"""MLM models (flax.linen): BERT-style encoder, bidirectional LSTM, presets, function-preserving embedding, and
+the readout (pooled features, linear heads) shared by training and evaluation.
 
-Token conventions: words 0..V-1, PAD = V, MASK = V+1; embedding tables have V+2 rows, heads predict V words.
+Token conventions (flatness_jax.tokens.vocab): words 0..V-1, PAD = V, MASK = V+1; embedding tables have V+2 rows,
+heads predict V words. The OPT decoder that generates the LM language is flatness_jax.decoder.
 """
 from flatness_jax.models.bert import BertMLM
 from flatness_jax.models.bert import stack_layers

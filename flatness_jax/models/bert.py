@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from flatness_jax.data import vocab
+from flatness_jax.tokens import vocab
 from flatness_jax.models import common
 
 

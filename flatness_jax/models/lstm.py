@@ -19,7 +19,7 @@ Parameter tree: token_embed/embedding [V+2, d] ('vocab','embed');
 import flax.linen as nn
 import jax.numpy as jnp
 
-from flatness_jax.data import vocab
+from flatness_jax.tokens import vocab
 from flatness_jax.models import common
 
 

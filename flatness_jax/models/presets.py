@@ -11,11 +11,15 @@ LSTM presets use d hidden units per direction (params ~ (16 + 24 (n-1)) d^2). CP
 sizes (DESIGN.md: d=64x2 with 4 heads and FFN 256 reached <= 2% gap in ~2-3 minutes on 2 cores; cpu_xs, d=32x2
 with 2 heads of 16 and FFN 128, needs twice the steps for the same gap).
 
-Override rule: a preset sets the fields it names; any field whose value differs from `default_model_config()`
-is explicit and wins over the preset (so an explicit value equal to the default cannot override a preset).
+Override rule: the size fields (kind, d_model, num_layers, num_heads, d_ff) start *unset* (typed
+`ml_collections.config_dict.placeholder`s, value None). A preset fills only unset fields; a value assigned anywhere
+(get_config, an arm, a dotted flag, in any order) is explicit and wins. Without a preset, unset fields take
+SIZE_DEFAULTS. An explicit kind that contradicts the preset's kind is an error, not a silent override.
+`resolve_model_config` returns the expanded section (no None left, `preset` kept as the record of the name).
 """
 import jax.numpy as jnp
 import ml_collections
+from ml_collections import config_dict
 
 from flatness_jax.models.bert import BertMLM
 from flatness_jax.models.lstm import BiLSTMMLM
@@ -40,6 +44,7 @@ PRESETS = {
     "cpu_m": _bert(128, 2, 4, 512),
     "cpu_l": _bert(128, 4, 4, 512),
     "cpu_xl": _bert(256, 4, 4, 1024),
+    "lstm_cpu_xs": _lstm(32, 2),  # configs/model_size.py:hmm_lstm's three LSTM widths: xs, s, m
     "lstm_cpu_s": _lstm(64, 2),
     "lstm_cpu_m": _lstm(128, 2),
     # The paper's transformer ladder (labels count a 30,522-token BERT vocabulary; see the module docstring).
@@ -58,16 +63,21 @@ PRESETS = {
 }
 
 
+# What an unset size field takes when no preset names it (the cpu_s transformer's shape).
+SIZE_DEFAULTS = {"kind": "bert", "d_model": 64, "num_layers": 2, "num_heads": 4, "d_ff": 256}
+
+
 def default_model_config():
-  """The model section of an experiment config, one comment per field."""
+  """The model section of an experiment config, one comment per field; size fields start unset (None)."""
   c = ml_collections.ConfigDict()
-  c.kind = "bert"  # 'bert' (pre-LN transformer encoder) or 'lstm' (bidirectional LSTM).
-  c.preset = ""  # Name in presets.PRESETS, or '' to use the fields below. Non-default fields override it.
-  c.d_model = 64  # Residual width (bert) / hidden units per direction (lstm).
-  c.num_layers = 2  # Transformer blocks / bidirectional LSTM layers.
-  c.num_heads = 4  # Attention heads (bert only).
+  c.kind = config_dict.placeholder(str)  # 'bert' (pre-LN transformer encoder) or 'lstm' (bidirectional LSTM).
+  #                                        Unset: the preset's kind, else 'bert'.
+  c.preset = ""  # Name in presets.PRESETS, or '' for none. It fills the unset size fields below; set ones win.
+  c.d_model = config_dict.placeholder(int)  # Residual width (bert) / hidden units per direction (lstm); unset: 64.
+  c.num_layers = config_dict.placeholder(int)  # Transformer blocks / bidirectional LSTM layers; unset: 2.
+  c.num_heads = config_dict.placeholder(int)  # Attention heads (bert only); unset: 4.
   c.head_dim = 0  # Per-head width (bert only); 0 means d_model // num_heads.
-  c.d_ff = 256  # FFN hidden width (bert only).
+  c.d_ff = config_dict.placeholder(int)  # FFN hidden width (bert only); unset: 256.
   c.dropout = 0.0  # Dropout rate used with train=True (embeddings, attention, residual branches; LSTM layers).
   c.dtype = "float32"  # Compute dtype: 'float32' or 'bfloat16' (parameters stay float32; logits float32).
   c.tie_embeddings = True  # MLM output projection = token embedding rows 0..V-1 (BERT); False: own [d, V].
@@ -77,19 +87,21 @@ def default_model_config():
 
 
 def resolve_model_config(model_config):
-  """A new ConfigDict: defaults, then `model_config`'s fields, then the preset's fields wherever the field still
-  has its default value (explicit non-default fields win). The preset name is kept for the record; resolving
-  twice gives the same result."""
-  defaults = dict(default_model_config())
-  out = dict(defaults)
-  out.update(dict(model_config))
+  """A new ConfigDict with every size field explicit: `model_config`'s set fields, then the preset's fields for
+  the unset (None) ones, then SIZE_DEFAULTS; the other fields default to `default_model_config()`'s. The preset
+  name is kept for the record; resolving a resolved config returns an equal one."""
+  out = dict(default_model_config())
+  out.update({k: v for k, v in dict(model_config).items() if v is not None})
   name = out["preset"]
   if name:
     if name not in PRESETS:
       raise ValueError(f"model.preset: unknown preset {name!r}; known: {sorted(PRESETS)}")
-    for field, value in PRESETS[name].items():
-      if out[field] == defaults[field]:
-        out[field] = value
+    preset = PRESETS[name]
+    if out["kind"] not in (None, preset["kind"]):
+      raise ValueError(f"model.kind={out['kind']!r} contradicts model.preset={name!r} (a {preset['kind']!r} "
+                       "preset): set one of them")
+    out.update({k: v for k, v in preset.items() if out[k] is None})
+  out.update({k: v for k, v in SIZE_DEFAULTS.items() if out[k] is None})
   return ml_collections.ConfigDict(out)
 
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from flatness_jax.data import batching
+from flatness_jax.tokens import batching
 
 POOLINGS = ("concat", "mean")
 

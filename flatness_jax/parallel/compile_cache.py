@@ -51,7 +51,7 @@ def enable(path=None):
   path = configured_path() if path is None else path
   if not path:
     return None
-  os.makedirs(path, mode=0o700, exist_ok=True)
+  os.makedirs(path, mode=0o700, exist_ok=True)  # writes: the per-user compilation cache
   if not _trusted(path):
     warnings.warn(f"compilation cache {path} is not private to this user (owner or group/other write bits); "
                   f"running without it. Set {ENV} to a directory only you can write to, or {ENV}=off.")

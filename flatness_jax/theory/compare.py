@@ -12,7 +12,8 @@ H X + X H − η H X H = η Σ = η H / B, i.e. (X commutes with H) E‖n‖² =
 / (2B): the distance is O(√η). `predicted_distance` evaluates the sum on the Hessian's nonzero eigenvalues.
 """
 import numpy as np
-from scipy import stats as sps
+
+from flatness_jax.analysis import stats
 
 _NONZERO = 1e-9  # Hessian eigenvalues above this (relative to the largest) span the normal space
 
@@ -21,10 +22,10 @@ def ratio_ci(measured_decrease, predicted_decrease, level: float = 0.95) -> dict
   """Mean, SE and t interval over seeds of measured_decrease[j] / predicted_decrease."""
   r = np.asarray(measured_decrease, np.float64) / float(predicted_decrease)
   n = len(r)
-  mean = float(r.mean())
-  se = float(r.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-  half = float(sps.t.ppf(0.5 + level / 2, n - 1) * se) if n > 1 else float("nan")
-  return {"ratio": mean, "se": se, "ci95": [mean - half, mean + half], "num_seeds": n}
+  if n < 2:
+    return {"ratio": float(r.mean()), "se": float("nan"), "ci95": [float("nan")] * 2, "num_seeds": n}
+  mean, low, high, _ = stats.mean_ci(r, level)
+  return {"ratio": mean, "se": float(r.std(ddof=1) / np.sqrt(n)), "ci95": [low, high], "num_seeds": n}
 
 
 def decrease_ratio(traces, flow_traces, index: int = -1) -> dict:

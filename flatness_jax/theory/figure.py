@@ -3,8 +3,6 @@
 Each learning rate is a colour: the mean over SGD seeds of Tr ∇²L(θ_k) as a line with a band of ± one standard
 deviation over seeds (the spread of single runs); the predicted flow dθ/dt = −(1/(4B)) P_T ∇Tr∇²L is the black line.
 """
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,8 +10,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-imp
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
-def trace_vs_t(result: dict, path: str) -> str:
-  """Writes the PNG to `path`; returns its file name."""
+def trace_vs_t(result: dict):
+  """The figure (a matplotlib Figure; the theory job saves it as PNG)."""
   batches = sorted({c["batch_size"] for c in result["cells"]})
   rates = sorted({c["learning_rate"] for c in result["cells"]}, reverse=True)
   colours = plt.cm.viridis(np.linspace(0.0, 0.85, len(rates)))
@@ -32,6 +30,4 @@ def trace_vs_t(result: dict, path: str) -> str:
     ax.set_ylabel("Tr ∇²L")
   axes[0][0].legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  return os.path.basename(path)
+  return fig

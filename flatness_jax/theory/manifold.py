@@ -49,12 +49,6 @@ def tangent_projector(theta, problem):
 
 
 @jax.jit
-def normal_projector(theta, problem):
-  """P_N = I − P_T."""
-  return jnp.eye(theta.shape[0], dtype=theta.dtype) - tangent_projector(theta, problem)
-
-
-@jax.jit
 def project_tangent(theta, problem, w):
   """P_T(θ) w for a vector w of parameter size."""
   t = tangent_basis(theta, problem)

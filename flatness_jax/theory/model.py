@@ -58,10 +58,6 @@ def make_problem(seed: int, num_classes: int = 3, dim: int = 3, rank: int = 2, t
   return problem, (jnp.asarray(u_star), jnp.asarray(v_star))
 
 
-def num_free_classes(problem: Problem) -> int:
-  return problem.teacher.shape[0]
-
-
 def rank_of(theta, problem: Problem) -> int:
   m, d = problem.teacher.shape
   return theta.shape[-1] // (m + d)

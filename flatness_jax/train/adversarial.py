@@ -2,58 +2,66 @@
 
 The head is a linear probe on the encoder's concatenated token features (flatness_jax.models.readout), fitted
 (full-batch AdamW from zero) on a fixed labelled split of `head_examples` sentences, and refitted from the current
-encoder at every step of `refit_steps` (the loop passes multiples of `refit_every` and every evaluation/checkpoint
-step, so a resumed run refits exactly where an uninterrupted run does). Between refits the jitted step trains the
-head too (one descent step per training step) and hands it back, which the loop returns with `accept`. Each step's
-adversarial term uses `batch_size` fresh labelled sentences drawn from a key stream disjoint from the training
-sentences', keyed by step.
+encoder before every chunk that starts at one of `refit_steps` (multiples of `refit_every` and every event step of
+the loop, so a resumed run refits exactly where an uninterrupted run does). The head is the training state's
+algorithm state (`state.algo['head']`, checkpointed): between refits the jitted step trains it too (one descent step
+per training step). Each step's adversarial term uses `batch_size` fresh labelled sentences drawn from a key stream
+disjoint from the training sentences', keyed by step.
 """
-import os
-
 import jax
 import numpy as np
 
 from flatness_jax.data import task_data
 from flatness_jax.models import readout
+from flatness_jax.rundir import reader
 from flatness_jax.train import feed
 
 
 class Adversary:
-  """Provides `extras` (head + labelled sentences) for the training chunk of steps [a, b)."""
+  """The adversarial term's inputs: head refits (into the state) and each chunk's labelled sentences and λ."""
 
-  def __init__(self, run, config, data_sharding, refit_steps):
-    self.run, self.cfg, self.sharding = run, config.adversarial, data_sharding
-    lang = run.language
-    if self.cfg.task not in lang.tasks:
-      raise ValueError(f"adversarial.task={self.cfg.task!r} is not a task of {lang.name}: {sorted(lang.tasks)}")
-    self.task = lang.tasks[self.cfg.task]
-    self.head_data = task_data.task_dataset(lang, self.cfg.task, self.cfg.head_examples, self.cfg.seed)
+  def __init__(self, language, model, config, mesh_shardings, refit_steps):
+    self.language, self.model, self.cfg = language, model, config.adversarial
+    self.data_sharding, self.replicated = mesh_shardings
+    if self.cfg.task not in language.tasks:
+      raise ValueError(f"adversarial.task={self.cfg.task!r} is not a task of {language.name}: {sorted(language.tasks)}")
+    self.task = language.tasks[self.cfg.task]
+    self.head_data = task_data.task_dataset(language, self.cfg.task, self.cfg.head_examples, self.cfg.seed)
     self.key = jax.random.fold_in(jax.random.key(self.cfg.seed), 1)
     self.refit = set(refit_steps)
-    self.head = None
     self.lam = float(config.train.adversarial_lambda)  # λ of the next chunk (LambdaControl may move it)
     self.start = int(config.adversarial.get("start_step", 0))  # λ = 0 for the chunks before this step
 
-  def fit_head(self, params):
+  def abstract_state(self, params) -> dict:
+    """{'head': {'w': [D, C], 'b': [C]}} as ShapeDtypeStructs (D: the encoder's concatenated feature width)."""
     d = self.head_data
-    feats = readout.encoder_features(self.run.model, params, d.tokens, d.lengths, self.run.language.vocab_size)
-    self.head = readout.fit_linear_head(feats, d.labels, d.num_classes, self.cfg.head_steps)
+    feats = jax.eval_shape(lambda p: readout.pooled_features(self.model, p, d.tokens[:1], d.lengths[:1], "concat"),
+                           params)
+    f32 = np.float32
+    return {"head": {"w": jax.ShapeDtypeStruct((feats.shape[1], d.num_classes), f32),
+                     "b": jax.ShapeDtypeStruct((d.num_classes,), f32)}}
 
-  def extras(self, params, a: int, b: int) -> dict:
-    if self.head is None or a in self.refit:
-      self.fit_head(params)
-    samples = [self.run.language.sample(jax.random.fold_in(self.key, s), self.cfg.batch_size) for s in range(a, b)]
+  def fit_head(self, params) -> dict:
+    """The head fitted from zero on frozen features of the current encoder (readout.fit_linear_head)."""
+    d = self.head_data
+    feats = readout.encoder_features(self.model, params, d.tokens, d.lengths, self.language.vocab_size)
+    return readout.fit_linear_head(feats, d.labels, d.num_classes, self.cfg.head_steps)
+
+  def before_chunk(self, a: int, state):
+    """The state with its head refitted when the chunk starting at step `a` is a refit step."""
+    if a not in self.refit:
+      return state
+    head = jax.tree.map(lambda x: feed.to_global(np.asarray(x), self.replicated), self.fit_head(state.params))
+    return state.replace(algo={"head": head})
+
+  def chunk_inputs(self, a: int, b: int):
+    """(labelled sentences of steps [a, b) as global arrays [n, Ba, ...], λ of these steps)."""
+    samples = [self.language.sample(jax.random.fold_in(self.key, s), self.cfg.batch_size) for s in range(a, b)]
     arrays = {"tokens": np.stack([x.tokens for x in samples]).astype(np.int32),
               "lengths": np.stack([x.lengths for x in samples]).astype(np.int32),
               "labels": np.stack([self.task.labels(x) for x in samples]).astype(np.int32)}
-    out = {k: feed.to_global(v, self.sharding) for k, v in arrays.items()}
-    out["head"] = self.head
-    out["lambda"] = np.float32(self.lam if a >= self.start else 0.0)
-    return out
-
-  def accept(self, head) -> None:
-    """The head as the jitted chunk left it (trained one descent step per training step)."""
-    self.head = head
+    labelled = {k: feed.to_global(v, self.data_sharding) for k, v in arrays.items()}
+    return labelled, np.float32(self.lam if a >= self.start else 0.0)
 
 
 class LambdaControl:
@@ -74,9 +82,7 @@ class LambdaControl:
 
   def __init__(self, reference_dir: str, initial: float, tolerance: float, factor: float, maximum: float,
                start_step: int = 0):
-    from flatness_jax.rundir import jsonio, rundir  # pylint: disable=g-import-not-at-top
-    rows = jsonio.read_jsonl(os.path.join(reference_dir, rundir.METRICS))
-    self.reference = sorted((r["step"], r["gap_relative"]) for r in rows if "gap_relative" in r)
+    self.reference = sorted((s, e.gap_relative) for s, e in reader.read_evaluations(reference_dir).items())
     if not self.reference:
       raise ValueError(f"adversarial.match_gap_of: {reference_dir} has no held-out evaluations; train the reference "
                        "arm first (list it before this arm in the variants)")

@@ -17,8 +17,8 @@ import dataclasses
 import jax
 import numpy as np
 
-from flatness_jax.data import batching
-from flatness_jax.rundir import pair_losses
+from flatness_jax.tokens import batching
+from flatness_jax.rundir import pair_losses, records
 
 
 @dataclasses.dataclass
@@ -40,23 +40,39 @@ class HeldOut:
     return pair_losses.digest(self.inputs, self.positions, self.targets)
 
 
-def make_heldout(language, num_pairs: int, seed: int) -> HeldOut:
-  """Draws `num_pairs` sentences and one masked position each from `seed`; exact conditionals by the language."""
+@dataclasses.dataclass
+class Pairs:
+  """(sentence, masked position) pairs without their optimal losses: what curvature estimates need."""
+  tokens: np.ndarray       # [n, L] sampled sentences (anything past the length)
+  lengths: np.ndarray      # [n]
+  inputs: np.ndarray       # [n, L] model ids (PAD, MASK applied)
+  positions: np.ndarray    # [n] masked position
+  targets: np.ndarray      # [n] true word
+
+
+def sample_pairs(language, num_pairs: int, seed: int) -> Pairs:
+  """`num_pairs` sentences from fold_in(key(seed), 0) with one masked position each from fold_in(key(seed), 1)."""
   key = jax.random.key(seed)
   sample = language.sample(jax.random.fold_in(key, 0), num_pairs)
   tokens, lengths = np.asarray(sample.tokens), np.asarray(sample.lengths)
   batch = jax.device_get(batching.one_mask_batch(jax.random.fold_in(key, 1), tokens, lengths,
                                                  language.vocab_size))
+  return Pairs(tokens, lengths, np.asarray(batch["inputs"], np.int32), np.asarray(batch["positions"], np.int32),
+               np.asarray(batch["targets"], np.int32))
+
+
+def make_heldout(language, num_pairs: int, seed: int) -> HeldOut:
+  """The pairs of `sample_pairs` with their exact conditionals from the language (the optimal losses)."""
+  pairs = sample_pairs(language, num_pairs, seed)
   rows = np.arange(num_pairs)
-  pos, tgt = np.asarray(batch["positions"]), np.asarray(batch["targets"])
-  cond = np.asarray(language.position_conditionals(tokens, lengths, pos), np.float64)  # [n, V] at the masked position
-  p = cond[rows, tgt]
-  return HeldOut(inputs=np.asarray(batch["inputs"], np.int32), positions=pos.astype(np.int32),
-                 targets=tgt.astype(np.int32), optimal_nll=-np.log(p),
-                 bayes_correct=cond.argmax(-1) == tgt)
+  cond = np.asarray(language.position_conditionals(pairs.tokens, pairs.lengths, pairs.positions),
+                    np.float64)  # [n, V] at the masked position
+  p = cond[rows, pairs.targets]
+  return HeldOut(inputs=pairs.inputs, positions=pairs.positions, targets=pairs.targets, optimal_nll=-np.log(p),
+                 bayes_correct=cond.argmax(-1) == pairs.targets)
 
 
-def summarize(heldout: HeldOut, nll: np.ndarray, correct: np.ndarray) -> dict:
+def summarize(heldout: HeldOut, nll: np.ndarray, correct: np.ndarray, step: int = 0) -> records.Evaluation:
   """Loss, paired gap to optimal (absolute nats and relative to L*) with standard errors, and accuracies."""
   n = heldout.size
   nll = np.asarray(nll, np.float64)
@@ -65,18 +81,18 @@ def summarize(heldout: HeldOut, nll: np.ndarray, correct: np.ndarray) -> dict:
   gap, gap_se = float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(n))
   rel = gap / opt
   rel_se = float((diff - rel * heldout.optimal_nll).std(ddof=1) / (np.sqrt(n) * opt))
-  return {
-      "eval_loss": float(nll.mean()),
-      "eval_loss_se": float(nll.std(ddof=1) / np.sqrt(n)),
-      "optimal_loss": opt,
-      "optimal_loss_se": float(heldout.optimal_nll.std(ddof=1) / np.sqrt(n)),
-      "gap": gap,                        # nats: mean(ℓ_i − ℓ*_i)
-      "gap_se": gap_se,
-      "gap_relative": rel,               # fraction of the optimal loss
-      "gap_relative_se": rel_se,         # delta method: counts the error of L* on the same pairs
-      "eval_accuracy": float(np.mean(correct)),
-      "bayes_accuracy": float(np.mean(heldout.bayes_correct)),
-  }
+  return records.Evaluation(
+      step=step,
+      eval_loss=float(nll.mean()),
+      eval_loss_se=float(nll.std(ddof=1) / np.sqrt(n)),
+      optimal_loss=opt,
+      optimal_loss_se=float(heldout.optimal_nll.std(ddof=1) / np.sqrt(n)),
+      gap=gap,                           # nats: mean(ℓ_i − ℓ*_i)
+      gap_se=gap_se,
+      gap_relative=rel,                  # fraction of the optimal loss
+      gap_relative_se=rel_se,            # delta method: counts the error of L* on the same pairs
+      eval_accuracy=float(np.mean(correct)),
+      bayes_accuracy=float(np.mean(heldout.bayes_correct)))
 
 
 def evaluate_pairs(eval_fn, params, heldout: HeldOut, batch_size: int, to_device):
@@ -99,6 +115,6 @@ def evaluate_pairs(eval_fn, params, heldout: HeldOut, batch_size: int, to_device
   return np.concatenate(nlls), np.concatenate(corrects)
 
 
-def evaluate(eval_fn, params, heldout: HeldOut, batch_size: int, to_device) -> dict:
+def evaluate(eval_fn, params, heldout: HeldOut, batch_size: int, to_device) -> records.Evaluation:
   """Runs `eval_fn` over the held-out pairs in batches of `batch_size` and summarises."""
   return summarize(heldout, *evaluate_pairs(eval_fn, params, heldout, batch_size, to_device))

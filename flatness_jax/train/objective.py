@@ -7,7 +7,7 @@ the mean over masked slots (weights mark the used ones). Batches come from flatn
 import jax.numpy as jnp
 import optax
 
-from flatness_jax.data import batching
+from flatness_jax.tokens import batching
 
 MASKINGS = ("one", "bert")
 

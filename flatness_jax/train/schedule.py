@@ -4,13 +4,34 @@ between them.
 The loop runs `lax.scan` chunks of steps; a chunk never crosses an event step, so evaluations and checkpoints see
 exactly the state after that step, whatever the chunk length.
 """
-from flatness_jax.train import checkpoint as ckpt_lib
+
+
+def checkpoint_steps(every: int, num_steps: int) -> list[int]:
+  """0, 1, 2, 4, ... (< every), then multiples of `every`, then num_steps: the steps that get a checkpoint."""
+  steps = {0, num_steps}
+  p = 1
+  while p < min(every, num_steps):
+    steps.add(p)
+    p *= 2
+  steps.update(range(every, num_steps, every))
+  return sorted(s for s in steps if 0 <= s <= num_steps)
+
+
+def protected_steps(every: int, num_steps: int) -> list[int]:
+  """The log-spaced early checkpoints (below `every`), which the keep policy never deletes."""
+  return [s for s in checkpoint_steps(every, num_steps) if s < every]
+
+
+def evaluation_steps(config) -> list[int]:
+  """Steps with a held-out evaluation: every eval.every steps, and every checkpoint step."""
+  n = config.train.num_steps
+  return sorted(set(range(0, n + 1, config.eval.every)) | set(checkpoint_steps(config.checkpoint.every, n)))
 
 
 def event_steps(config) -> list[int]:
   """Steps at which the loop stops to evaluate, checkpoint or refit the adversary's head (the chunks end there)."""
   n = config.train.num_steps
-  steps = set(ckpt_lib.log_spaced_steps(config.checkpoint.every, n))
+  steps = set(checkpoint_steps(config.checkpoint.every, n))
   steps.update(range(0, n, config.eval.every))
   if config.train.get("algorithm") == "adversarial":
     steps.update(range(0, n, config.adversarial.refit_every))

@@ -1,6 +1,8 @@
 """Training state and its sharded initialisation.
 
-The state is a plain pytree (step, params, opt_state) of unboxed arrays. Shardings come from the model's logical
+The state is a plain pytree (step, params, opt_state, algo) of unboxed arrays; `algo` is the training algorithm's
+own small state ({} for AdamW/SGD/SAM; the adversary's probe head {"head": {"w", "b"}} for adversarial
+pre-training, flatness_jax.train.adversarial), checkpointed with the rest. Shardings come from the model's logical
 axis names through flatness_jax.parallel.mesh (one table), and the optimizer state's param-shaped leaves inherit
 their parameter's sharding (optax.tree_utils.tree_map_params). `init_train_state` runs the initialiser under
 `jax.jit(..., out_shardings=...)`, so parameters are created already sharded: no device ever holds a full copy
@@ -22,6 +24,7 @@ class TrainState:
   step: jax.Array
   params: Any
   opt_state: Any
+  algo: Any = flax.struct.field(default_factory=dict)
 
 
 def dummy_inputs(max_length: int, batch: int = 1):
@@ -36,8 +39,9 @@ def abstract_params(model: nn.Module, max_length: int):
 
 
 def state_shardings(model: nn.Module, tx: optax.GradientTransformation, mesh, max_length: int,
-                    fsdp: bool = False):
-  """(abstract_state, shardings): the TrainState's shapes and the NamedSharding of every leaf."""
+                    fsdp: bool = False, algo=None):
+  """(abstract_state, shardings): the TrainState's shapes and the NamedSharding of every leaf; `algo` is the
+  algorithm state's abstract pytree (ShapeDtypeStructs; replicated)."""
   boxed = abstract_params(model, max_length)
   p_shard = mesh_lib.param_shardings(boxed, mesh, fsdp)
   params = nn.unbox(boxed)
@@ -45,19 +49,24 @@ def state_shardings(model: nn.Module, tx: optax.GradientTransformation, mesh, ma
   rep = mesh_lib.replicated(mesh)
   o_shard = optax.tree_utils.tree_map_params(tx, lambda _, s: s, opt_state, p_shard,
                                              transform_non_params=lambda _: rep)
-  abstract = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=params, opt_state=opt_state)
-  shardings = TrainState(step=rep, params=p_shard, opt_state=o_shard)
+  algo = algo or {}
+  abstract = TrainState(step=jax.ShapeDtypeStruct((), jnp.int32), params=params, opt_state=opt_state, algo=algo)
+  shardings = TrainState(step=rep, params=p_shard, opt_state=o_shard, algo=jax.tree.map(lambda _: rep, algo))
   abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
   return abstract, shardings
 
 
-def init_train_state(model: nn.Module, tx: optax.GradientTransformation, key, shardings, max_length: int):
-  """Initialises params and optimizer state directly into `shardings` (jit with out_shardings)."""
+def init_train_state(model: nn.Module, tx: optax.GradientTransformation, key, shardings, max_length: int,
+                     algo=None):
+  """Initialises params and optimizer state directly into `shardings` (jit with out_shardings); the algorithm
+  state starts at zeros of the abstract `algo` pytree."""
   tokens, positions = dummy_inputs(max_length)
+  algo = algo or {}
 
   def init(k):
     params = nn.unbox(model.init(k, tokens, positions)["params"])
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), algo)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params), algo=zeros)
 
   return jax.jit(init, out_shardings=shardings)(key)
 

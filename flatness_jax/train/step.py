@@ -3,63 +3,67 @@
 One call consumes tokens [n, B, L] and lengths [n, B] (sentences sampled on the host); inside, each step draws its
 masked positions from fold_in(key, step), so the data a step sees depends only on the seed and the step number:
 a resumed run replays exactly the steps an uninterrupted one would. Running ~20 steps per call amortises dispatch
-(1.6–1.8× more steps/s on 2 CPU cores, ../shared/DESIGN.md). The state buffers are donated.
+(1.6–1.8× more steps/s on 2 CPU cores). The state buffers are donated.
 """
 import jax
 import jax.numpy as jnp
 import optax
 
-from flatness_jax.data import batching
+from flatness_jax.tokens import batching
 from flatness_jax.parallel import mesh as mesh_lib
 from flatness_jax.train import algorithms, objective
 
 
-def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, dropout: bool, train_cfg=None):
-  """fn(state, tokens[n,B,L], lengths[n,B], key, extras) -> (state, metrics of shape [n], head).
+def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, dropout: bool, algo_cfg=None):
+  """fn(state, tokens[n,B,L], lengths[n,B], key, labelled, lam) -> (state, metrics of shape [n]).
 
-  `train_cfg` (config.train) picks the algorithm (flatness_jax.train.algorithms; None: 'standard'). For
-  'adversarial', extras = {'head': probe head, 'tokens'/'lengths'/'labels': labelled sentences [n, Ba, ...],
-  'lambda': λ of these steps (a scalar argument, so LambdaControl's changes recompile nothing)}
-  and the head is also trained inside the scan (one descent step per training step on that step's labelled
-  sentences, before the encoder's ascent step), so the adversary faces a head that keeps up; the updated head is
-  returned. Otherwise extras = {} and head is None.
+  `algo_cfg` (config.train) picks the algorithm (flatness_jax.train.algorithms; None: 'standard'). For 'adversarial', `labelled` =
+  {'tokens', 'lengths', 'labels'} holds the labelled sentences [n, Ba, ...] of the adversarial term and `lam` its
+  λ (a traced scalar, so adapting λ recompiles nothing); the probe head lives in `state.algo['head']` and is
+  trained inside the scan too (one descent step per training step on that step's labelled sentences, before the
+  encoder's ascent step), so the adversary faces a head that keeps up. Other algorithms take labelled = lam = None.
   """
-  algo_cfg = train_cfg if train_cfg is not None and "algorithm" in train_cfg else algorithms.STANDARD
+  algo_cfg = algo_cfg if algo_cfg is not None and "algorithm" in algo_cfg else algorithms.STANDARD
+  adversarial = algo_cfg.algorithm == "adversarial"
 
-  def step(carry, xs, key, lam):
-    state, head = carry
+  def step(state, xs, key, lam):
     tokens, lengths, labelled = xs
     k_mask, k_drop, k_algo = jax.random.split(jax.random.fold_in(key, state.step), 3)
     batch = objective.make_batch(k_mask, tokens, lengths, vocab_size, masking)
     rngs = {"dropout": k_drop} if dropout else None
     loss_fn = lambda p: objective.mlm_loss(model, p, batch, train=True, rngs=rngs)
-    if labelled:
+    algo = state.algo
+    if adversarial:
       labelled = {**labelled, "inputs": batching.model_inputs(labelled["tokens"], labelled["lengths"], vocab_size)}
-      head = algorithms.update_head(model, state.params, head, labelled, algo_cfg.adversarial_head_lr)
+      algo = {"head": algorithms.update_head(model, state.params, algo["head"], labelled,
+                                             algo_cfg.adversarial_head_lr)}
     loss, grads, extra = algorithms.value_and_grad(algo_cfg, loss_fn, state.params, k_algo, model=model,
-                                                   head=head, labelled=labelled, adversarial_lambda=lam)
+                                                   head=algo.get("head"), labelled=labelled, adversarial_lambda=lam)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule(state.step),
                "param_norm": optax.global_norm(params), **extra}
-    return (state.replace(step=state.step + 1, params=params, opt_state=opt_state), head), metrics
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state, algo=algo), metrics
 
-  def chunk(state, tokens, lengths, key, extras):
-    labelled = {k: extras[k] for k in ("tokens", "lengths", "labels") if k in extras}
-    lam = extras.get("lambda")
-    (state, head), metrics = jax.lax.scan(lambda c, xs: step(c, xs, key, lam), (state, extras.get("head")),
-                                          (tokens, lengths, labelled))
-    return state, metrics, head
+  def chunk(state, tokens, lengths, key, labelled, lam):
+    return jax.lax.scan(lambda st, xs: step(st, xs, key, lam), state, (tokens, lengths, labelled))
 
   return chunk
 
 
 def jit_train_chunk(chunk, mesh, shardings):
-  """jax.jit with the state's shardings, the data split over 'data' (after the scan axis), state donated."""
+  """jax.jit with the state's shardings, the data split over 'data' (after the scan axis), state donated;
+  `labelled` and `lam` may be left out (None) for algorithms without an adversary."""
   data = mesh_lib.batch_sharding(mesh, leading_unsharded=1)
   rep = mesh_lib.replicated(mesh)
-  return jax.jit(chunk, in_shardings=(shardings, data, data, rep, None), out_shardings=(shardings, rep, rep),
-                 donate_argnums=(0,))
+  jitted = jax.jit(chunk, in_shardings=(shardings, data, data, rep, data, rep), out_shardings=(shardings, rep),
+                   donate_argnums=(0,))
+
+  def call(state, tokens, lengths, key, labelled=None, lam=None):
+    return jitted(state, tokens, lengths, key, labelled, lam)
+  call.lower = lambda state, tokens, lengths, key, labelled=None, lam=None: jitted.lower(  # for memory analyses
+      state, tokens, lengths, key, labelled, lam)
+  return call
 
 
 def make_eval_fn(model, mesh, param_shardings):

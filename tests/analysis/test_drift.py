@@ -2,6 +2,7 @@
 import numpy as np
 
 from flatness_jax.analysis import drift
+from flatness_jax.rundir import reader, records
 
 
 def test_weighted_slope_recovers_a_line():
@@ -13,9 +14,11 @@ def test_weighted_slope_recovers_a_line():
 
 def _run(name, batch, rate, rng):
   steps = [0, 200, 400, 600, 800]
-  curv = {str(s): {"hessian_trace_hutchinson": {"value": 10.0 - rate * s + rng.normal(0, 0.02), "stderr": 0.02}}
-          for s in steps}
-  return {"name": name, "config": {"train": {"batch_size": batch}}, "curvature": curv}
+  curv = {s: records.Curvature(s, hessian={records.HUTCHINSON: records.Estimate(10.0 - rate * s + rng.normal(0, 0.02),
+                                                                               0.02)}) for s in steps}
+  return reader.RunRecord(workdir=name, name=name, arm=name, seed=0, replicate=0,
+                          config={"train": {"batch_size": batch}}, summary=None, evaluations={}, curvature=curv,
+                          probes=records.Probes(), pairs=None)
 
 
 def test_batch_scaling_recovers_one_over_b():

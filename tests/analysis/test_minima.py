@@ -7,14 +7,15 @@ import pytest
 import flatness_curvature as curvature
 from flatness_jax.analysis import minima, points, replicates
 from flatness_curvature import synthetic
+from flatness_jax.rundir import records
 
 
 def _point(trace, se, ritz=None, dof=31, run="m/seed_0", step=600):
-  curv = {"hessian_trace_hutchinson": {"value": trace, "stderr": se, "dof": dof}}
-  if ritz is not None:
-    curv["lambda_max"] = {"value": ritz}
-  return points.Point(run=run, step=step, num_params=10, eval={"gap_relative": 0.01}, curvature=curv, probes={},
-                      arm=run.split("/")[0])
+  curv = records.Curvature(step=step, hessian={records.HUTCHINSON: records.Estimate(trace, se, dof=dof)},
+                           lambda_max=records.Eigenvalue(float("nan") if ritz is None else ritz))
+  ev = records.Evaluation.from_json({"step": step, "gap_relative": 0.01})
+  return points.Point(run=run, step=step, num_params=10, eval=ev, curvature=curv,
+                      probes=records.CheckpointProbes(step), arm=run.split("/")[0])
 
 
 def test_negative_curvature_needs_the_upper_bound_below_the_ritz_value_or_zero():
@@ -33,13 +34,15 @@ def test_gate_keeps_untested_verdicts_and_names_the_first_bad_checkpoint():
   arm_ok = replicates.Arm("s", ["s/seed_0"], [_point(10.0, 1.0, ritz=2.0, run="s/seed_0")])
   arm_bad = replicates.Arm("m", ["m/seed_0", "m/seed_1"],
                            [_point(10.0, 1.0, ritz=2.0, run="m/seed_0"), _point(1.0, 1.0, ritz=9.0, run="m/seed_1")])
-  assert minima.at_minimum("reproduced", arm_ok) == "reproduced"
-  assert minima.at_minimum("reproduced", arm_ok, arm_bad) == (
+  reproduced, opposite = records.Verdict(records.REPRODUCED), records.Verdict(records.OPPOSITE)
+  assert minima.at_minimum(reproduced, arm_ok) == reproduced
+  assert str(minima.at_minimum(reproduced, arm_ok, arm_bad)) == (
       "untested: not at a minimum (1 of 3 checkpoints; m/seed_1 step 600: Tr(H) ≤ 3.04 < λmax 9)")
-  assert minima.at_minimum("untested: 1 seed", arm_bad) == "untested: 1 seed"
+  one_seed = records.Verdict.untested("1 seed")
+  assert minima.at_minimum(one_seed, arm_bad) == one_seed
   # Only the final checkpoint of each run is compared: an earlier saddle does not withhold the verdict.
   early = _point(1.0, 1.0, ritz=9.0, run="s/seed_0", step=200)
-  assert minima.at_minimum("opposite", replicates.Arm("s", ["s/seed_0"], [early, arm_ok.points[0]])) == "opposite"
+  assert minima.at_minimum(opposite, replicates.Arm("s", ["s/seed_0"], [early, arm_ok.points[0]])) == opposite
 
 
 def _measured_point(eigenvalues, seed):
@@ -63,6 +66,6 @@ def test_the_toolkit_estimates_flag_an_indefinite_hessian_and_pass_a_psd_one(x64
   for p, tr in ((indefinite, tr_ind), (psd, tr_psd)):
     value, se = p.trace()
     assert abs(value - tr) < 4 * se                                 # the estimates are what the gate assumes
-    assert p.curvature["lambda_max"]["value"] <= 20.0 + 1e-9        # a Ritz value never exceeds λmax
+    assert p.curvature.lambda_max.value <= 20.0 + 1e-9              # a Ritz value never exceeds λmax
   assert "< λmax" in minima.negative_curvature(indefinite)
   assert minima.negative_curvature(psd) == ""

@@ -5,8 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from flatness_jax.analysis import isoloss, points, report
-from flatness_jax.rundir import pair_losses
+from flatness_jax.analysis import isoloss, points
+from flatness_jax.jobs.report import write_report
+from flatness_jax.rundir import layout, pair_losses, reader
 
 
 def _write_run(root, arm, num_params, steps, traces, accs, losses, optimal=1.0, se=0.002, seed=None,
@@ -57,8 +58,8 @@ def _seeded(root, arm, num_params, acc0, acc_gain, trace0, seeds=3, seed_sd=0.01
 def test_findings_open_the_report_and_rest_on_pre_training_seeds(tmp_path):
   root = str(tmp_path)
   dirs = _seeded(root, "small", 1000, 0.60, 0.04, 5.0) + _seeded(root, "big", 4000, 0.70, 0.05, 3.5)
-  assert points.find_run_dirs(root) == sorted(dirs)
-  text = open(report.build_report(dirs, str(tmp_path / "out"), saturated_gap=0.03)).read()
+  assert layout.find_run_dirs(root) == sorted(dirs)
+  text = open(write_report(dirs, str(tmp_path / "out"), saturated_gap=0.03)).read()
   assert text.index("## Findings") < text.index("## Final checkpoints")
   findings = text[text.index("## Findings"):text.index("## Figures")]
   # Continued training: +4 / +5 points in every seed, tested over 3 seeds with a t interval on 2 dof.
@@ -72,13 +73,13 @@ def test_findings_open_the_report_and_rest_on_pre_training_seeds(tmp_path):
   for name in ("acc_vs_trace_A.png", "gap.png", "continued.png", "arms.png"):
     assert os.path.exists(tmp_path / "out" / name), name
   # Deterministic: same inputs, same bytes.
-  assert open(report.build_report(dirs, str(tmp_path / "out2"), saturated_gap=0.03)).read() == text
+  assert open(write_report(dirs, str(tmp_path / "out2"), saturated_gap=0.03)).read() == text
 
 
 def test_one_seed_per_arm_gives_measurements_not_verdicts(tmp_path):
   root = str(tmp_path)
   dirs = _seeded(root, "small", 1000, 0.60, 0.04, 5.0, seeds=1) + _seeded(root, "big", 4000, 0.70, 0.05, 3.5, seeds=1)
-  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  text = open(write_report(dirs, str(tmp_path / "out"))).read()
   assert "**reproduced**" not in text and "**opposite**" not in text and "**not significant" not in text
   assert "**untested: 1 seed**" in text and "probe/estimator noise only" in text
   assert "--config.seeds=3" in text  # says which command gives the replicated answer
@@ -87,7 +88,7 @@ def test_one_seed_per_arm_gives_measurements_not_verdicts(tmp_path):
 def test_no_effect_is_not_called_reproduced(tmp_path):
   root = str(tmp_path)
   dirs = _seeded(root, "flat", 1000, 0.60, 0.0, 4.0, seed_sd=0.02, trace_drop=0.0)
-  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  text = open(write_report(dirs, str(tmp_path / "out"))).read()
   assert "not significant at this scale" in text
   assert "**reproduced**" not in text
 
@@ -96,7 +97,7 @@ def test_correlations_resample_whole_runs(tmp_path):
   """Four seeds of two arms, 3 checkpoints each: 24 points but 8 runs; the row states both."""
   root = str(tmp_path)
   dirs = _seeded(root, "a", 1000, 0.60, 0.04, 5.0, seeds=4) + _seeded(root, "b", 1000, 0.62, 0.04, 4.0, seeds=4)
-  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  text = open(write_report(dirs, str(tmp_path / "out"))).read()
   row = [l for l in text.splitlines() if l.startswith("| Flatter is better, task A")][0]
   assert "| 8 runs, 24 checkpoints |" in row
 
@@ -113,18 +114,18 @@ def test_isoloss_matching_is_paired_over_the_same_held_out_pairs(tmp_path):
   a = _write_run(root, "a", 1000, [600], [4.0], [0.60], [1.0050], pair_noise=(base, shared))
   b = _write_run(root, "b", 4000, [600], [3.0], [0.62], [1.0070], pair_noise=(base, shared + 1e-3 *
                                                                                 rng.standard_normal(len(base))))
-  pts = [p for d in (a, b) for p in points.points_of(points.load_run(d))]
+  pts = [p for d in (a, b) for p in points.points_of(reader.read_run(d))]
   # Independent SEs (gap_se 0.002 each) call a 0.002 difference equal; the per-pair difference has SE ~5e-5.
-  assert abs(pts[0].eval["eval_loss"] - pts[1].eval["eval_loss"]) < np.hypot(0.002, 0.002)
+  assert abs(pts[0].eval.eval_loss - pts[1].eval.eval_loss) < np.hypot(0.002, 0.002)
   diff, se, paired = isoloss.loss_difference(pts[1], pts[0])
   assert paired and diff == pytest.approx(0.002, abs=2e-4) and abs(diff) / se > 10
   assert isoloss.matched_pairs(pts, tol=1.0) == []
-  text = open(report.build_report([a, b], str(tmp_path / "out"))).read()
+  text = open(write_report([a, b], str(tmp_path / "out"))).read()
   assert "No checkpoints of different runs match in loss" in text
   # Without the per-pair file (older runs) the unpaired rule is used, and says so.
   for d in (a, b):
     os.remove(os.path.join(d, pair_losses.FILE))
-  pts = [p for d in (a, b) for p in points.points_of(points.load_run(d))]
+  pts = [p for d in (a, b) for p in points.points_of(reader.read_run(d))]
   (x, y), = isoloss.matched_pairs(pts, tol=1.0)
   assert (x.run, y.run) == ("b", "a")
   assert ", unpaired)" in "\n".join(isoloss.isoloss_lines(pts, ["A"], 1.0))
@@ -140,7 +141,7 @@ def test_size_table_compares_traces_own_and_embedded(tmp_path):
     curv["steps"]["600"].update(loss=1.005, hessian_trace_embedded={
         "value": embedded, "stderr": 0.05, "into": "big", "embedded_loss": 1.005 + 2e-7})
     json.dump(curv, open(path, "w"))
-  text = open(report.build_report([big, small], str(tmp_path / "out"))).read()
+  text = open(write_report([big, small], str(tmp_path / "out"))).read()
   assert "## Model size at the final checkpoints" in text and "| Tr(H) embedded in big |" in text
   assert "| small | 600 | 1,000 | 0.50 ± 0.20 | 4.00 ± 0.05 | 2.90 ± 0.05 | +2.0e-07 |" in text
   # One seed each: measurements (t on the estimators' 31 dof), untested.
@@ -157,14 +158,14 @@ def test_finetune_accuracies_get_their_own_columns(tmp_path):
   probes["steps"]["600"]["finetune"] = {"A": {"accuracy_mean": 0.9, "accuracy_std": 0.01,
                                               "accuracy_per_seed": [0.89, 0.9, 0.91]}}
   json.dump(probes, open(path, "w"))
-  text = open(report.build_report([big], str(tmp_path / "out"))).read()
+  text = open(write_report([big], str(tmp_path / "out"))).read()
   assert "| fine-tune A % |" in text and "| 90.0 ± 1.0 |" in text
 
 
 def test_fixed_size_table_compares_each_arm_with_the_first_of_its_size_over_seeds(tmp_path):
   root = str(tmp_path)
   dirs = _seeded(root, "adamw", 1000, 0.60, 0.04, 5.0) + _seeded(root, "sam", 1000, 0.66, 0.04, 3.0)
-  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  text = open(write_report(dirs, str(tmp_path / "out"))).read()
   assert "## Fixed size: each arm against the first arm of its size" in text
   row = [l for l in text.splitlines() if l.startswith("| sam − adamw | 1,000 | 3 vs 3 |")][0]
   cells = row.split(" | ")
@@ -180,13 +181,13 @@ def test_arms_not_at_equal_loss_get_no_verdict(tmp_path):
   root = str(tmp_path)
   dirs = (_seeded(root, "adamw", 1000, 0.70, 0.04, 3.0)
           + _seeded(root, "adversarial", 1000, 0.50, 0.04, 6.0, losses=(1.07, 1.06, 1.055)))
-  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  text = open(write_report(dirs, str(tmp_path / "out"))).read()
   finding = [l for l in text.splitlines() if l.startswith("| The algorithm matters at fixed size, task A")][0]
   assert "untested: not at equal loss (Δgap +5.0% of L*)" in finding and "reproduced" not in finding
   assert "AdamW vs adversarial" in finding  # the paper's PCFG numbers
   sizes = (_seeded(str(tmp_path / "s"), "small", 1000, 0.60, 0.04, 5.0, losses=(1.04, 1.03, 1.025))
            + _seeded(str(tmp_path / "s"), "big", 4000, 0.70, 0.05, 3.5))
-  text = open(report.build_report(sizes, str(tmp_path / "out2"))).read()
+  text = open(write_report(sizes, str(tmp_path / "out2"))).read()
   row = [l for l in text.splitlines() if l.startswith("| Larger is better at equal loss, task A")][0]
   assert "untested: not at equal loss (Δgap -2.0% of L*)" in row
 
@@ -207,9 +208,9 @@ def test_comparisons_at_an_indefinite_final_checkpoint_get_no_verdict(tmp_path):
   big = _seeded(os.path.join(root, "a"), "big", 4000, 0.70, 0.05, 3.5)
   for d in small + big:
     _set_lambda_max(d, 600, 0.5)
-  before = open(report.build_report(small + big, str(tmp_path / "r0"))).read()
+  before = open(write_report(small + big, str(tmp_path / "r0"))).read()
   _set_lambda_max(big[1], 600, 8.0)
-  after = open(report.build_report(small + big, str(tmp_path / "r1"))).read()
+  after = open(write_report(small + big, str(tmp_path / "r1"))).read()
   def row(text, claim):
     return [l for l in text.splitlines() if l.startswith(f"| {claim}")][0]
   for claim in ("Larger is better at equal loss, task A", "Larger is flatter, Tr(H) own parameterization"):
@@ -224,7 +225,7 @@ def test_comparisons_at_an_indefinite_final_checkpoint_get_no_verdict(tmp_path):
   adamw = _seeded(os.path.join(root, "b"), "adamw", 1000, 0.60, 0.04, 5.0)
   sam = _seeded(os.path.join(root, "b"), "sam", 1000, 0.66, 0.04, 3.0)
   _set_lambda_max(sam[0], 600, 9.0)
-  text = open(report.build_report(adamw + sam, str(tmp_path / "r2"))).read()
+  text = open(write_report(adamw + sam, str(tmp_path / "r2"))).read()
   assert "untested: not at a minimum (1 of 6 checkpoints; sam/seed_0" in row(
       text, "The algorithm matters at fixed size, task A")
   assert "- ΔTr(H) at fixed size (sam − adamw), tiny: " in text
@@ -245,10 +246,10 @@ def _drift_runs(root, rate_times_b, noise):
 
 
 def test_drift_verdict_needs_an_interval_that_separates_the_prediction_from_zero(tmp_path):
-  clear = open(report.build_report(_drift_runs(str(tmp_path / "a"), 2.56, 0.0), str(tmp_path / "ra"))).read()
+  clear = open(write_report(_drift_runs(str(tmp_path / "a"), 2.56, 0.0), str(tmp_path / "ra"))).read()
   assert "**consistent with** against the predicted −1" in clear
   assert "significant (95%): 4 of 4" in clear
-  noisy = open(report.build_report(_drift_runs(str(tmp_path / "b"), 0.256, 5.0), str(tmp_path / "rb"))).read()
+  noisy = open(write_report(_drift_runs(str(tmp_path / "b"), 0.256, 5.0), str(tmp_path / "rb"))).read()
   # Seeded noise of SD 5 against a drift of at most 0.004·1000 = 4: slope 0.16 ± 0.82, no single run resolved.
   assert "**too uncertain to test** against the predicted −1" in noisy
   assert "significant (95%): 0 of 4" in noisy
@@ -257,6 +258,6 @@ def test_drift_verdict_needs_an_interval_that_separates_the_prediction_from_zero
 def test_size_table_without_embedding_has_no_embedded_columns(tmp_path):
   root = str(tmp_path)
   dirs = _seeded(root, "small", 1000, 0.60, 0.04, 5.0) + _seeded(root, "big", 4000, 0.70, 0.05, 3.5)
-  text = open(report.build_report(dirs, str(tmp_path / "out"))).read()
+  text = open(write_report(dirs, str(tmp_path / "out"))).read()
   assert "| run | step | params | gap % of L* | Tr(H) own | Fisher Tr | acc A % |" in text
   assert "embedded" not in text

@@ -4,6 +4,7 @@ import pytest
 from scipy import stats as sps
 
 from flatness_jax.analysis import stats
+from flatness_jax.rundir import records
 
 
 def test_pearson_spearman_match_scipy():
@@ -43,9 +44,9 @@ def test_bootstrap_is_deterministic_and_covers():
 def test_difference_ci_and_verdict():
   d, lo, hi = stats.difference_ci(1.0, 0.1, 0.5, 0.1)  # normal: infinite dof
   assert d == pytest.approx(0.5) and lo > 0
-  assert stats.verdict(lo, hi, +1) == "reproduced"
-  assert stats.verdict(lo, hi, -1) == "opposite"
-  assert stats.verdict(-0.1, 0.2, +1) == "not significant at this scale"
+  assert str(stats.verdict(lo, hi, +1)) == "reproduced"
+  assert str(stats.verdict(lo, hi, -1)) == "opposite"
+  assert str(stats.verdict(-0.1, 0.2, +1)) == "not significant at this scale"
 
 
 def test_difference_intervals_use_t_quantiles():
@@ -85,9 +86,9 @@ def test_cluster_bootstrap_holds_the_false_verdict_rate_under_a_planted_null():
   for i in range(sims):
     run, trace, acc = _planted_null(rng)
     _, lo, hi = stats.cluster_bootstrap_ci(stats.spearman, run, trace, acc, num_boot=500, seed=i)
-    false_cluster += stats.verdict(lo, hi, -1) in ("reproduced", "opposite")
+    false_cluster += stats.verdict(lo, hi, -1).kind in (records.REPRODUCED, records.OPPOSITE)
     _, lo, hi = stats.bootstrap_ci(stats.spearman, trace, acc, num_boot=500, seed=i)  # checkpoints as units
-    false_checkpoint += stats.verdict(lo, hi, -1) in ("reproduced", "opposite")
+    false_checkpoint += stats.verdict(lo, hi, -1).kind in (records.REPRODUCED, records.OPPOSITE)
   # Nominal 5% (two-sided), with a Monte Carlo allowance of 2 SE at 400 simulations.
   assert false_cluster / sims <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / sims), false_cluster / sims
   # Resampling checkpoints treats 32 points as independent: it calls an effect far more often (so this test can
@@ -104,7 +105,7 @@ def test_cluster_bootstrap_finds_a_real_run_level_relation():
     trace = u[run] + 0.3 * rng.standard_normal(32)
     acc = -2 * u[run] + 0.3 * rng.standard_normal(32)  # flatter runs are better
     _, lo, hi = stats.cluster_bootstrap_ci(stats.spearman, run, trace, acc, num_boot=500, seed=i)
-    hits += stats.verdict(lo, hi, -1) == "reproduced"
+    hits += stats.verdict(lo, hi, -1).kind == records.REPRODUCED
   assert hits >= 80, hits
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from experiments.configs import base
 from flatness_jax.data import glue, make_language, task_data, text_tokenizer
-from flatness_jax.models import opt_checkpoint
+from flatness_jax.decoder import hf_checkpoint
 
 tfds = pytest.importorskip("tensorflow_datasets")
 pytest.importorskip("array_record")
@@ -79,11 +79,11 @@ def test_checkpoint_tokenizer_and_paper_preset(tmp_path):
   bpe.train_from_iterator(["abc de fgh ij " * 20, "jihg fed cba"], vocab_size=300, min_frequency=1,
                           special_tokens=["<s>", "<pad>", "</s>", "<unk>"])
   path = str(tmp_path / "opt")
-  cfg = opt_checkpoint.config_from_hf(dict(vocab_size=bpe.get_vocab_size(), hidden_size=16, num_hidden_layers=1,
+  cfg = hf_checkpoint.config_from_hf(dict(vocab_size=bpe.get_vocab_size(), hidden_size=16, num_hidden_layers=1,
                                            num_attention_heads=2, ffn_dim=32, max_position_embeddings=16))
   params = jax.tree.map(lambda x: 0.2 * np.random.default_rng(0).standard_normal(x.shape),
-                        opt_checkpoint.abstract_params(cfg))
-  opt_checkpoint.save_opt(path, cfg, params)
+                        hf_checkpoint.abstract_params(cfg))
+  hf_checkpoint.save_opt(path, cfg, params)
   bpe.save_model(path)  # vocab.json + merges.txt, as OPT's released checkpoints
   d = base.data_config("lm", "paper")
   d.checkpoint, d.num_tokens, d.max_length, d.frequency_sentences = path, 30, 8, 300

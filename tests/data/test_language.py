@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from flatness_jax.data import GrammarWarning, make_language
-from flatness_jax.data.card import run_data_card
+from flatness_jax.jobs.data_card import run_data_card
 from tests.conftest import REPO_ROOT
 
 

@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 
 from flatness_jax.data import lm
-from flatness_jax.models import decoder, opt_checkpoint
+from flatness_jax.decoder import hf_checkpoint, opt as decoder
 
 SHAPE = dict(vocab_size=9, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, ffn_dim=16,
              max_position_embeddings=8)
@@ -23,11 +23,11 @@ CASES = {
 
 def tiny_language(case, dtype=jnp.float64, **kw):
   overrides, token_ids, length, temperature, std = CASES[case]
-  cfg = opt_checkpoint.config_from_hf(dict(SHAPE, **overrides))
+  cfg = hf_checkpoint.config_from_hf(dict(SHAPE, **overrides))
   rng = np.random.default_rng(7)
   params = jax.tree_util.tree_map_with_path(  # large weights: a peaked, context-dependent distribution
       lambda path, x: (path[-1].key == "scale") + std * rng.standard_normal(x.shape),
-      opt_checkpoint.abstract_params(cfg))
+      hf_checkpoint.abstract_params(cfg))
   return lm.LMLanguage(cfg, params, token_ids, length, temperature, dtype=dtype, batch_size=16, sample_batch=512,
                        **kw)
 

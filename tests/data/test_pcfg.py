@@ -104,7 +104,7 @@ def test_node_posteriors_and_bayes_accuracy_equal_enumeration(which, tiny, mixed
     np.testing.assert_allclose(ours, exact.max(1).sum(), atol=1e-12)  # = Σ_x max_l P(x, l), the Bayes accuracy
     # The Monte Carlo estimate reported by the data card agrees within its standard error.
     if name == "A":
-      card = compute_card(lang, 4000, sample_seed=5, progress=False)
+      card = compute_card(lang, 4000, sample_seed=5)
       est, se = card["tasks"]["A"]["bayes_accuracy"], card["tasks"]["A"]["bayes_accuracy_se"]
       assert abs(est - exact.max(1).sum()) < 4 * se + 1e-9
       assert abs(card["tasks"]["A"]["majority_accuracy_exact"] - exact.sum(0).max()) < 1e-12

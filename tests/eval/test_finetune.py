@@ -11,10 +11,11 @@ import pytest
 from experiments.configs import probes as probes_config
 from experiments.configs import tiny
 from flatness_jax import models
-from flatness_jax.analysis import points
-from flatness_jax.data import batching
-from flatness_jax.eval import finetune, probe, probe_run
-from flatness_jax.train import loop
+from flatness_jax.tokens import batching
+from flatness_jax.eval import finetune, probe
+from flatness_jax.jobs import probes as probes_job
+from flatness_jax.rundir import records
+from tests.run_dirs import initial_run_dir
 
 V, L, N = 10, 8, 800  # words, sentence length, labelled sentences (560 train / 80 val / 160 test)
 SEEDS, EPOCHS, LR = (0, 1, 2), 8, 1e-3  # a randomly initialised encoder needs a larger step than the paper's 1e-4
@@ -122,12 +123,7 @@ def test_bad_input_names_the_problem(tiny_model):
 def _run_dir(path):
   """A run directory of configs/tiny.py holding only the initial parameters (checkpoint 0)."""
   config = tiny.get_config()
-  run = loop.Run(config, str(path))
-  _, state = run.initial_state()
-  run.checkpointer.save(0, state)
-  run.checkpointer.close()
-  json.dump(config.to_dict(), open(path / "config.json", "w"))
-  return str(path)
+  return initial_run_dir(path, config)[0]
 
 
 def _probes_config(**overrides):
@@ -149,7 +145,8 @@ def _check_entries(workdir, capsys, seeds):
     assert set(ft) == set(row[t]) | {"seconds"}
     assert len(ft["accuracy_per_seed"]) == seeds and 0.0 <= ft["accuracy_mean"] <= 1.0 and ft["seconds"] > 0
     assert all(1 <= e <= 2 for e in ft["best_epoch"])
-    assert points.Point("r", 0, 0, {}, {}, row).accuracy(t)[0] == row[t]["accuracy_mean"]  # probes still read
+    read = records.Probes.from_json(saved).steps[0]  # the one reader sees probes and fine-tuning
+    assert read.accuracy(t).mean == row[t]["accuracy_mean"] and read.finetune_accuracy(t).mean == ft["accuracy_mean"]
   assert sorted(saved["tasks"]) == ["A", "B"]
   assert "step 0 finetune: A " in capsys.readouterr().out
 
@@ -169,19 +166,19 @@ def test_probes_job_passes_its_split_and_settings_to_finetune(tmp_path, capsys, 
   monkeypatch.setattr(finetune, "finetune", fake)
   workdir = _run_dir(tmp_path / "r")
   with pytest.raises(ValueError, match="finetune_examples must be in"):
-    probe_run.run_probes(_probes_config(finetune_examples=201), workdir)
-  probe_run.run_probes(_probes_config(finetune_pooling="first"), workdir)
+    probes_job.run_probes(_probes_config(finetune_examples=201), workdir)
+  probes_job.run_probes(_probes_config(finetune_pooling="first"), workdir)
   assert len(calls) == 2  # one checkpoint × tasks A, B
   for sizes, num_classes, kw in calls:
     assert sizes == [70, 10, 20] and num_classes == 2
     assert kw == {"seeds": (0, 1), "epochs": 2, "learning_rate": 1e-4, "batch_size": 16, "pooling": "first"}
   _check_entries(workdir, capsys, seeds=2)
-  probe_run.run_probes(_probes_config(finetune=False), workdir)
+  probes_job.run_probes(_probes_config(finetune=False), workdir)
   assert "finetune" not in json.load(open(f"{workdir}/probes.json"))["steps"]["0"] and len(calls) == 2
 
 
 @pytest.mark.slow  # compiles fine-tuning for the tiny run's model: ~20 s on 2 busy cores
 def test_probes_job_writes_finetune_entries(tmp_path, capsys):
   workdir = _run_dir(tmp_path / "r")
-  probe_run.run_probes(_probes_config(), workdir)
+  probes_job.run_probes(_probes_config(), workdir)
   _check_entries(workdir, capsys, seeds=2)

@@ -1,10 +1,10 @@
 """Presets, config resolution and validation, the factory and closed-form parameter counts."""
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import pytest
 
 from flatness_jax import models
+from flatness_jax.models import presets
 
 
 def _config(**kw):
@@ -65,6 +65,27 @@ def test_preset_resolution_and_overrides():
   assert isinstance(models.make_model(_config(preset="lstm_cpu_s"), 50, 16), models.BiLSTMMLM)
   model = models.make_model(_config(preset="cpu_s", dtype="bfloat16"), 50, 16)
   assert isinstance(model, models.BertMLM) and model.dtype == jnp.bfloat16 and model.d_model == 64
+
+
+def test_size_fields_start_unset_and_an_explicit_value_wins_even_when_it_equals_the_default():
+  """The old rule (a field still equal to its default took the preset's value) made d_ff=256 under cpu_m train 512."""
+  c = models.default_model_config()
+  assert [c[k] for k in presets.SIZE_DEFAULTS] == [None] * len(presets.SIZE_DEFAULTS)
+  assert models.resolve_model_config(c).to_dict() == {**c.to_dict(), **presets.SIZE_DEFAULTS}
+  c = models.resolve_model_config(_config(preset="cpu_m", d_ff=256, num_layers=2))
+  assert (c.d_model, c.num_layers, c.num_heads, c.d_ff) == (128, 2, 4, 256)
+  lstm = models.resolve_model_config(_config(preset="lstm_cpu_xs"))  # kind from the preset, unused fields defaulted
+  assert (lstm.kind, lstm.d_model, lstm.num_heads, lstm.d_ff) == ("lstm", 32, 4, 256)
+  record = dict(_config(preset="cpu_m", d_model=64).to_dict())  # a config.json written before resolution: None
+  assert models.make_model(record, 50, 16).d_model == 64
+  resolved = models.resolve_model_config(record)
+  assert models.make_model(resolved, 50, 16).d_ff == models.make_model(record, 50, 16).d_ff == 512
+
+
+def test_an_explicit_kind_that_contradicts_the_preset_is_named():
+  with pytest.raises(ValueError, match="model.kind='lstm' contradicts model.preset='cpu_s'"):
+    models.make_model(_config(kind="lstm", preset="cpu_s"), 50, 16)
+  assert models.resolve_model_config(_config(kind="lstm", preset="lstm_cpu_s")).kind == "lstm"
 
 
 @pytest.mark.parametrize("overrides,field", [

@@ -44,8 +44,8 @@ def test_lambda_waits_for_the_start_step(tmp_path):
 
 
 def test_start_step_is_an_event_and_out_of_range_is_named():
-  from flatness_jax.train import schedule, sweep  # pylint: disable=g-import-not-at-top
-  sub = sweep.run_configs(algorithms.get_config("hmm,adversarial"))["adversarial/seed_0"]
+  from flatness_jax.train import arms, schedule  # pylint: disable=g-import-not-at-top
+  sub = arms.run_configs(algorithms.get_config("hmm,adversarial"))["adversarial/seed_0"]
   assert sub.adversarial.start_step == 600  # the HMM's plateau: the adversary switches on after AdamW leaves it
   assert 600 in schedule.event_steps(sub)
   assert all(a >= 600 or b <= 600 for a, b in schedule.chunk_bounds(sub, 0))  # no chunk straddles it
@@ -60,8 +60,8 @@ def test_start_step_is_an_event_and_out_of_range_is_named():
 
 
 def test_released_adversarial_starts_after_the_early_phase():
-  from flatness_jax.train import sweep  # pylint: disable=g-import-not-at-top
-  subs = sweep.run_configs(algorithms.get_config("released,adversarial"))
+  from flatness_jax.train import arms  # pylint: disable=g-import-not-at-top
+  subs = arms.run_configs(algorithms.get_config("released,adversarial"))
   assert subs["adversarial/seed_0"].adversarial.start_step == 600
   assert subs["adamw/seed_0"].train.algorithm == "standard"
 
@@ -90,8 +90,8 @@ def test_missing_reference_is_named(tmp_path):
                                                  ("lambda_max", 0.01, "lambda_max")])
 def test_bad_control_settings_are_named(field, value, pattern):
   c = algorithms.get_config("adversarial")
-  from flatness_jax.train import sweep  # pylint: disable=g-import-not-at-top
-  sub = sweep.run_configs(c)["adversarial/seed_0"]
+  from flatness_jax.train import arms  # pylint: disable=g-import-not-at-top
+  sub = arms.run_configs(c)["adversarial/seed_0"]
   sub.adversarial[field] = value
   with pytest.raises(ValueError, match=pattern):
     config_checks.validate_train_config(sub)
@@ -99,12 +99,12 @@ def test_bad_control_settings_are_named(field, value, pattern):
 
 def test_adversarial_arm_tracks_the_adamw_arm_of_its_seed():
   c = algorithms.get_config("hmm,adversarial")
-  from flatness_jax.train import sweep  # pylint: disable=g-import-not-at-top
-  subs = sweep.run_configs(c)
+  from flatness_jax.train import arms  # pylint: disable=g-import-not-at-top
+  subs = arms.run_configs(c)
   names = list(subs)
   assert names.index("adamw/seed_2") < names.index("adversarial/seed_2")  # the reference trains first
   sub = subs["adversarial/seed_2"]
   assert sub.adversarial.match_gap_of == "adamw" and sub.adversarial.task == "state10" and sub.seed == 2
-  from flatness_jax.rundir import rundir  # pylint: disable=g-import-not-at-top
-  assert rundir.sibling_dir("/x/algorithms_hmm/adversarial/seed_2", sub, "adamw") == os.path.join(
+  from flatness_jax.rundir import layout  # pylint: disable=g-import-not-at-top
+  assert layout.sibling_dir("/x/algorithms_hmm/adversarial/seed_2", sub, "adamw") == os.path.join(
       "/x/algorithms_hmm/adamw/seed_2")

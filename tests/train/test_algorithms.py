@@ -106,12 +106,13 @@ def _probe_loss(workdir, step=None):
 
 @pytest.mark.slow  # two training runs and probes: minutes on 2 cores
 def test_adversarial_training_hurts_the_probe_at_equal_loss(tmp_path):
-  from flatness_jax.rundir import rundir
+  from flatness_jax.rundir import reader, rundir
   _run(str(tmp_path / "std"), "--config.checkpoint.every=4", "--config.checkpoint.keep_period=4")
   adv = _run(str(tmp_path / "adv"), "--config.train.algorithm=adversarial", "--config.train.adversarial_lambda=1.0")
   # Iso-loss: the standard run's checkpoint whose held-out loss is closest to the adversarial run's final loss.
   std_run = rundir.RunDir(str(tmp_path / "std"))
-  losses = {s: std_run.eval_at(s)["eval_loss"] for s in std_run.steps() if std_run.eval_at(s)}
+  evals = reader.read_evaluations(std_run.workdir)
+  losses = {s: evals[s].eval_loss for s in std_run.steps() if s in evals}
   match = min(losses, key=lambda s: abs(losses[s] - adv["final_loss"]))
   assert abs(losses[match] - adv["final_loss"]) < 0.1
   # At (about) the same pre-training loss the adversarially trained encoder is worse for the downstream probe.

@@ -27,14 +27,14 @@ def test_summary_is_the_paired_difference():
   nll = h.optimal_nll + 0.1 + 0.05 * rng.standard_normal(200)
   s = heldout.summarize(h, nll, rng.random(200) < 0.5)
   diff = nll - h.optimal_nll
-  np.testing.assert_allclose(s["gap"], diff.mean())
-  np.testing.assert_allclose(s["gap_se"], diff.std(ddof=1) / np.sqrt(200))
-  np.testing.assert_allclose(s["gap"], s["eval_loss"] - s["optimal_loss"], atol=1e-12)
-  np.testing.assert_allclose(s["gap_relative"], s["gap"] / s["optimal_loss"])
-  assert s["gap_se"] < s["eval_loss_se"] / 3  # pairing removes the sentence-to-sentence variation
+  np.testing.assert_allclose(s.gap, diff.mean())
+  np.testing.assert_allclose(s.gap_se, diff.std(ddof=1) / np.sqrt(200))
+  np.testing.assert_allclose(s.gap, s.eval_loss - s.optimal_loss, atol=1e-12)
+  np.testing.assert_allclose(s.gap_relative, s.gap / s.optimal_loss)
+  assert s.gap_se < s.eval_loss_se / 3  # pairing removes the sentence-to-sentence variation
   # Delta method for the ratio of two means over the same pairs: var of d − R·ℓ*.
   r = diff.mean() / h.optimal_nll.mean()
-  np.testing.assert_allclose(s["gap_relative_se"], (diff - r * h.optimal_nll).std(ddof=1) / np.sqrt(200)
+  np.testing.assert_allclose(s.gap_relative_se, (diff - r * h.optimal_nll).std(ddof=1) / np.sqrt(200)
                              / h.optimal_nll.mean(), rtol=1e-12)
 
 
@@ -51,8 +51,8 @@ def test_relative_gap_interval_covers(x64):
     h = heldout.HeldOut(np.zeros((n, 2), np.int32), np.zeros(n, np.int32), np.zeros(n, np.int32), opt,
                         np.zeros(n, bool))
     s = heldout.summarize(h, nll, np.zeros(n, bool))
-    hits_delta += abs(s["gap_relative"] - 0.1) <= 1.96 * s["gap_relative_se"]
-    hits_naive += abs(s["gap_relative"] - 0.1) <= 1.96 * s["gap_se"] / s["optimal_loss"]
+    hits_delta += abs(s.gap_relative - 0.1) <= 1.96 * s.gap_relative_se
+    hits_naive += abs(s.gap_relative - 0.1) <= 1.96 * s.gap_se / s.optimal_loss
   assert 0.93 <= hits_delta / trials <= 0.97, hits_delta / trials
   assert hits_naive / trials < 0.5, hits_naive / trials
 

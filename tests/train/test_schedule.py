@@ -14,3 +14,9 @@ def test_chunks_tile_the_run_and_respect_events():
     assert {e for e in schedule.event_steps(c) if e > start} <= ends
   lengths = {b - a for a, b in schedule.chunk_bounds(c, 0)}
   assert lengths == {20, 1}  # two compiled programs per run
+
+
+def test_checkpoint_schedule_is_log_spaced_then_periodic():
+  assert schedule.checkpoint_steps(100, 350) == [0, 1, 2, 4, 8, 16, 32, 64, 100, 200, 300, 350]
+  assert schedule.checkpoint_steps(4, 10) == [0, 1, 2, 4, 8, 10]
+  assert schedule.protected_steps(100, 350) == [0, 1, 2, 4, 8, 16, 32, 64]

@@ -36,8 +36,8 @@ def test_one_step_is_a_gradient_step_of_the_masked_lm_loss():
   mesh, _, state, chunk = _setup()
   p0 = jax.tree.map(np.asarray, state.params)
   tok, lens, tokens, lengths = _data(mesh, [0])
-  new, metrics, head = chunk(state, tok, lens, KEY, {})
-  assert head is None and int(new.step) == 1
+  new, metrics = chunk(state, tok, lens, KEY)
+  assert new.algo == {} and int(new.step) == 1
   # The same masks the step drew: make_batch under split(fold_in(key, step 0))[0].
   k_mask = jax.random.split(jax.random.fold_in(KEY, 0), 3)[0]
   batch = objective.make_batch(k_mask, tokens[0], lengths[0], LANG.vocab_size, "one")
@@ -50,11 +50,11 @@ def test_one_step_is_a_gradient_step_of_the_masked_lm_loss():
 def test_chunking_does_not_change_the_trajectory():
   mesh, _, state, chunk = _setup()
   tok, lens, _, _ = _data(mesh, range(4))
-  whole, m_whole, _ = chunk(jax.tree.map(jnp.copy, state), tok, lens, KEY, {})
+  whole, m_whole = chunk(jax.tree.map(jnp.copy, state), tok, lens, KEY)
   part = jax.tree.map(jnp.copy, state)
   losses = []
   for a in (0, 2):
-    part, m, _ = chunk(part, tok[a:a + 2], lens[a:a + 2], KEY, {})
+    part, m = chunk(part, tok[a:a + 2], lens[a:a + 2], KEY)
     losses.extend(np.asarray(m["loss"]).tolist())
   np.testing.assert_allclose(losses, np.asarray(m_whole["loss"]), rtol=1e-6)
   for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(part.params)):
@@ -64,7 +64,7 @@ def test_chunking_does_not_change_the_trajectory():
 def test_loss_falls_and_metrics_have_one_value_per_step():
   mesh, _, state, chunk = _setup()
   tok, lens, _, _ = _data(mesh, range(40), batch=32)
-  state, m, _ = chunk(state, tok, lens, KEY, {})
+  state, m = chunk(state, tok, lens, KEY)
   for k in ("loss", "grad_norm", "lr", "param_norm"):
     assert np.asarray(m[k]).shape == (40,)
   losses = np.asarray(m["loss"])
@@ -75,10 +75,10 @@ def test_standard_algorithm_config_equals_the_default():
   mesh, shardings, state, chunk = _setup()
   cfg = ml_collections.ConfigDict({"algorithm": "standard", "adversarial_head_lr": 0.1})
   other = step_lib.jit_train_chunk(
-      step_lib.make_train_chunk(MODEL, TX, LANG.vocab_size, "one", SCHEDULE, dropout=False, train_cfg=cfg),
+      step_lib.make_train_chunk(MODEL, TX, LANG.vocab_size, "one", SCHEDULE, dropout=False, algo_cfg=cfg),
       mesh, shardings)
   tok, lens, _, _ = _data(mesh, range(3))
-  a, _, _ = chunk(jax.tree.map(jnp.copy, state), tok, lens, KEY, {})
-  b, _, _ = other(jax.tree.map(jnp.copy, state), tok, lens, KEY, {})
+  a, _ = chunk(jax.tree.map(jnp.copy, state), tok, lens, KEY)
+  b, _ = other(jax.tree.map(jnp.copy, state), tok, lens, KEY)
   for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -1,0 +1,92 @@
+"""The 'quickstart' job, every experiment's pipeline: data card → train every arm and seed → curvature → probes →
+report (one command).
+
+Each stage writes into the workdir, and each is also its own job (configs/data_card.py, quickstart's sizes,
+configs/curvature.py, configs/probes.py, configs/report.py), so a stage can be rerun alone; a rerun of the whole
+pipeline resumes training from checkpoints and re-measures only what is missing from curvature.json/probes.json.
+The pipeline holds its workdir's writer lock, and each stage holds its run directory's.
+"""
+import os
+
+from flatness_jax.data import card as card_lib
+from flatness_jax.data import make_language
+from flatness_jax.jobs import curvature as curvature_job, data_card as data_card_job, probes as probes_job
+from flatness_jax.jobs import report as report_job, timing, train as train_job
+from flatness_jax.rundir import fields, jsonio, layout, lock, records, rundir
+from flatness_jax.train import arms
+
+STAGES = ("data_card", "train", "curvature", "probes", "report")
+TIMINGS = "timings.json"
+
+
+def _stages(config) -> list[str]:
+  stages = fields.split_list(config.stages)
+  unknown = [s for s in stages if s not in STAGES]
+  if unknown:
+    raise ValueError(f"stages: unknown {unknown}; known stages: {list(STAGES)}")
+  return stages
+
+
+def _has_curvature(workdir: str, steps: list[int]) -> bool:
+  """Whether curvature.json has every step."""
+  return set(steps) <= set(records.read_curvature_steps(jsonio.read_json(os.path.join(workdir, layout.CURVATURE))))
+
+
+def _has_probes(workdir: str, steps: list[int], finetune: bool) -> bool:
+  """Whether probes.json has every step (with fine-tuning results, if asked for)."""
+  have = records.Probes.from_json(jsonio.read_json(os.path.join(workdir, layout.PROBES))).steps
+  return all(s in have and (not finetune or have[s].finetune) for s in steps)
+
+
+def run_quickstart(config, workdir: str) -> None:
+  """Runs the configured stages in order; prints where the report lies and where the time went (timings.json)."""
+  stages = _stages(config)
+  times = timing.StageTimes()
+  try:
+    with lock.writer_lock(workdir):
+      _run(config, workdir, stages, times)
+  finally:
+    times.close()
+  print("\n" + times.table())
+  if jsonio.is_writer():
+    # The latest timing of every stage this workdir ran: a report-only call replaces the report's entry only.
+    path = os.path.join(workdir, TIMINGS)
+    jsonio.write_json_atomic(path, {**jsonio.read_json(path, {}), **times.as_dict()})
+
+
+def _run(config, workdir, stages, times) -> None:
+  if "data_card" in stages:
+    with times.stage("data_card"):
+      card = data_card_job.compute_card(make_language(config.data), config.card.num_sentences,
+                                        config.card.sample_seed)
+    if jsonio.is_writer():
+      jsonio.write_json_atomic(os.path.join(workdir, data_card_job.FILE), card)
+    print(card_lib.format_card(card))
+  runs = arms.run_configs(config)
+  run_dirs = [os.path.join(workdir, name) for name in runs]
+  if "train" in stages:
+    summaries = {}
+    for name, sub in runs.items():
+      with times.stage(f"train {name}"):
+        summaries[name] = train_job.train_and_evaluate(sub, os.path.join(workdir, name))
+    table = arms.format_table(summaries)
+    if jsonio.is_writer():
+      jsonio.write_text_atomic(os.path.join(workdir, "sizes.md"), table + "\n")
+    print(table)
+  for name, d in zip(runs, run_dirs):
+    if "curvature" in stages:
+      steps = rundir.RunDir(d).select_steps(config.curvature.steps)
+      if not _has_curvature(d, steps):
+        with times.stage(f"curvature {name}"):
+          curvature_job.run_curvature(config, d)
+    if "probes" in stages:
+      steps = rundir.RunDir(d).select_steps(config.probes.steps)
+      if not _has_probes(d, steps, bool(config.probes.get("finetune"))):
+        with times.stage(f"probes {name}"):
+          probes_job.run_probes(config, d)
+  if "report" in stages:
+    with times.stage("report"):
+      path = report_job.write_report(run_dirs, workdir, saturated_gap=config.report.saturated_gap,
+                                     iso_tol=config.report.iso_tol)
+    print(open(path).read())
+    print(f"\nreport: {os.path.abspath(path)}")
