@@ -10,11 +10,11 @@ batch 256 — the size of the project's CPU quickstart. Data: sentences from a r
 first (loss printed) so the curvature is measured near a trained point rather than at initialisation.
 
 Reported, all measured in this run, float32:
-  * one gradient of the batch loss (the unit), a fresh forward-over-reverse HVP, and the amortised per-probe cost
-    of hessian_trace (jax.linearize once, probes mapped through the linear function): marginal seconds per probe
-    from the difference of two budgets, and total seconds per probe including the linearisation;
+  * one gradient of the batch loss (the unit), a fresh forward-over-reverse HVP, and the amortised per-vector cost
+    of hessian_trace (jax.linearize once, random vectors mapped through the linear function): marginal seconds per random vector
+    from the difference of two budgets, and total seconds per random vector including the linearisation;
   * compiled memory (XLA memory_analysis: temporaries + outputs) of the gradient, of a fresh HVP, and of the whole
-    Hutchinson estimator (linearization, probes vmapped `chunk_size` at a time: memory grows with chunk_size; on a
+    Hutchinson estimator (linearization, random vectors vmapped `chunk_size` at a time: memory grows with chunk_size; on a
     batch split into microbatches, curvature.split_batch: one microbatch's residuals alive at a time), relative to
     the gradient of the whole batch;
   * for hutchinson, hutchpp, xtrace (adaptive, rtol) and the sampled-label Fisher trace (Liu et al. 2023): the
@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from flatness_jax import curvature
+import flatness_curvature as curvature
 
 VOCAB, LENGTH, MASK = 52, 16, 52
 
@@ -133,7 +133,7 @@ def main():
   parser.add_argument("--train_steps", type=int, default=300)
   parser.add_argument("--rtol", type=float, default=0.02)
   parser.add_argument("--chunk", type=int, default=1, help="chunk_size of the estimator runs")
-  parser.add_argument("--chunks", default="1,4,16", help="chunk sizes of the per-probe cost/memory rows")
+  parser.add_argument("--chunks", default="1,4,16", help="chunk sizes of the per-vector cost/memory rows")
   parser.add_argument("--microbatches", default="2,4", help="microbatch counts (curvature.split_batch) of those rows")
   parser.add_argument("--max_matvecs", type=int, default=3000)
   args = parser.parse_args()
@@ -171,12 +171,12 @@ def main():
     t_small, t_large = (measure(lambda: curvature.hessian_trace(loss_fn, params, data, key, method="hutchinson",
                                                                 num_matvecs=m, chunk_size=chunk), reps=5)
                         for m in (m_small, m_large))
-    # The whole estimator's program (probes, linearization, chunked map, accumulation), not a bare HVP.
+    # The whole estimator's program (random vectors, linearization, chunked map, accumulation), not a bare HVP.
     mem = memory(lambda p: curvature.hessian_trace(loss_fn, p, data, key, method="hutchinson", num_matvecs=m_large,
                                                    chunk_size=chunk).value, params)
     where = f"1 batch of {args.batch}" if micro == 1 else f"{micro} microbatches of {args.batch // micro}"
-    cost_rows.append((f"Hutchinson estimator per probe, {where}, chunk_size={chunk}: marginal (incl. linearize, "
-                      f"{m_large} probes)", (t_large - t_small) / (m_large - m_small), t_large / m_large, mem))
+    cost_rows.append((f"Hutchinson estimator per random vector, {where}, chunk_size={chunk}: marginal (incl. linearize, "
+                      f"{m_large} random vectors)", (t_large - t_small) / (m_large - m_small), t_large / m_large, mem))
 
   est_rows = []
   for method in ("hutchinson", "hutchpp", "xtrace"):

@@ -49,7 +49,8 @@ def main():
   from pyhessian import hessian  # pylint: disable=g-import-not-at-top
 
   from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
-  from flatness_jax import curvature, models  # pylint: disable=g-import-not-at-top
+  import flatness_curvature as curvature  # pylint: disable=g-import-not-at-top
+  from flatness_jax import models  # pylint: disable=g-import-not-at-top
   from flatness_jax.eval import curvature as curvature_eval  # pylint: disable=g-import-not-at-top
   from flatness_jax.rundir import rundir  # pylint: disable=g-import-not-at-top
   from flatness_jax.train import objective  # pylint: disable=g-import-not-at-top

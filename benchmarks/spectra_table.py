@@ -3,7 +3,7 @@
     python benchmarks/spectra_table.py                    # n=1000, 500 seeds, float64: ≈ 5–10 min on 2 CPU cores
     python benchmarks/spectra_table.py --seeds 200 --budgets 30,60
 
-For each spectrum (flatness_jax/curvature/synthetic.py: λᵢ = i^-2, i^-1, i^-0.5 and an alternating-sign indefinite
+For each spectrum (flatness_curvature/synthetic.py: λᵢ = i^-2, i^-1, i^-0.5 and an alternating-sign indefinite
 one, random orthogonal eigenbasis, n = 1000), each method and each budget of matvecs, every cell is
 "median relative error · coverage of the reported 95% interval · mean SE / RMSE" over the seeds (the last number is
 the calibration of the error bar: ≈ 1 calibrated, < 1 optimistic, > 1 conservative). "xtrace (authors' SE)" is the
@@ -15,8 +15,7 @@ import time
 
 import jax
 
-from flatness_jax.curvature import synthetic
-from flatness_jax.curvature.trace import trace_estimate
+from flatness_curvature import synthetic, trace_estimate
 
 METHODS = {
     "hutchinson": dict(method="hutchinson"),

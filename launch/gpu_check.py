@@ -199,7 +199,7 @@ def _best_time(fn, *args, repeats=3):
 def time_hessian_trace(bench, s):
   """(trace estimate, its stderr, seconds, seconds of one gradient) on one batch of s['hessian_batch'] sentences."""
   import jax  # pylint: disable=g-import-not-at-top
-  from flatness_jax.curvature import trace as trace_lib  # pylint: disable=g-import-not-at-top
+  import flatness_curvature as trace_lib  # pylint: disable=g-import-not-at-top
   from flatness_jax.train import objective  # pylint: disable=g-import-not-at-top
   tokens, lengths = bench.data(s["hessian_batch"], key_int=2)
   batch = objective.make_batch(jax.random.key(3), tokens[0], lengths[0], s["vocab"], "one")

@@ -1,20 +1,8 @@
-"""Curvature toolkit: Hessian-vector products, trace estimators with error bars, Lanczos and SLQ on pytrees.
+"""Compatibility name for the curvature library, now its own distribution `flatness-curvature`.
 
-Pytree-generic and independent of the rest of flatness_jax: functions of a params pytree and a batch in, numbers
-with error bars out. See README.md in this directory for an example and DESIGN.md for where it fits.
+`from flatness_jax import curvature` keeps working for existing callers; new code imports `flatness_curvature`
+directly (see curvature/README.md at the repository root).
 """
-from flatness_jax.curvature.estimate import TraceEstimate
-from flatness_jax.curvature.fisher import fisher_trace, per_example_sq_grad_norms
-from flatness_jax.curvature.hvp import (batch_weights, hessian_matvec, hessian_operator, hvp, linearized_hvp,
-                                       split_batch)
-from flatness_jax.curvature.lanczos import LanczosResult, lanczos_eigenvalues
-from flatness_jax.curvature.masks import leaf_paths, mask_by_regex, mask_size, masked_matvec
-from flatness_jax.curvature.slq import SpectralDensity, slq_density
-from flatness_jax.curvature.trace import METHODS, hessian_trace, trace_estimate
-
-__all__ = [
-    "METHODS", "LanczosResult", "SpectralDensity", "TraceEstimate", "batch_weights", "fisher_trace", "hessian_matvec",
-    "hessian_operator", "hessian_trace", "hvp", "lanczos_eigenvalues", "leaf_paths", "linearized_hvp",
-    "mask_by_regex", "mask_size", "masked_matvec", "per_example_sq_grad_norms", "slq_density", "split_batch",
-    "trace_estimate",
-]
+# pylint: disable=wildcard-import,unused-wildcard-import
+from flatness_curvature import *
+from flatness_curvature import __all__, synthetic

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flatness_jax import curvature
+import flatness_curvature as curvature
 from flatness_jax.data import task_data
 from flatness_jax.models import count_params, embed as embed_lib, readout
 from flatness_jax.rundir import fields, layout, records, rundir

@@ -21,7 +21,7 @@ import jax
 import ml_collections
 import optax
 
-from flatness_jax import curvature
+import flatness_curvature as curvature
 from flatness_jax.models import readout
 
 ALGORITHMS = ("standard", "sam", "trace_penalty", "adversarial")

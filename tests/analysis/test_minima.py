@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from flatness_jax import curvature
+import flatness_curvature as curvature
 from flatness_jax.analysis import minima, points, replicates
-from flatness_jax.curvature import synthetic
+from flatness_curvature import synthetic
 from flatness_jax.rundir import records
 
 

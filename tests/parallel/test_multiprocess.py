@@ -86,7 +86,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flatness_jax import models
-from flatness_jax.curvature.trace import hessian_trace
+from flatness_curvature import hessian_trace
 from flatness_jax.parallel import mesh as mesh_lib
 
 VOCAB, LENGTH, BATCH = 50, 16, 32

@@ -1,12 +1,20 @@
 """Theory tests: the check model's start point on Γ, and fast compilation.
 
-As in tests/curvature, a test's time here is mostly XLA compilation of tiny float64 programs; its autouse
+As in curvature/tests, a test's time here is mostly XLA compilation of tiny float64 programs; its autouse
 `_fast_compile` fixture (XLA's optimisations mostly off, results unchanged beyond rounding) applies here too.
 """
+import jax
 import pytest
 
 from flatness_jax.theory import model
-from tests.curvature.conftest import _fast_compile  # pylint: disable=unused-import  (autouse fixture)
+
+
+@pytest.fixture(autouse=True)
+def _fast_compile():
+  previous = jax.config.read("jax_disable_most_optimizations")
+  jax.config.update("jax_disable_most_optimizations", True)
+  yield
+  jax.config.update("jax_disable_most_optimizations", previous)
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def test_sam_and_trace_penalty_are_flatter_than_plain_descent():
 
 
 def test_trace_penalty_term_and_its_gradient_are_hutchinson_with_the_toolkits_probes(x64):
-  from flatness_jax.curvature.probes import probe  # pylint: disable=g-import-not-at-top
+  from flatness_curvature import random_vector as probe  # pylint: disable=g-import-not-at-top
   p = {"w1": jnp.asarray(1.7), "w2": jnp.asarray([0.3, -0.8])}
   loss = lambda q: (q["w1"] * jnp.sum(q["w2"] ** 2) - 1.0) ** 2 + jnp.prod(q["w2"]) * q["w1"] ** 3
   key = jax.random.key(9)

@@ -1,0 +1,82 @@
+"""Building blocks: pytree QR, random vectors, masks, the t quantile, and XTrace's jackknife against brute force."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from flatness_curvature import leaf_paths, mask_by_regex, mask_size
+from flatness_curvature._estimate import t_quantile_975
+from flatness_curvature._operator import as_operator
+from flatness_curvature._random_vectors import random_vectors
+from flatness_curvature._tree_linalg import orthonormalize
+from flatness_curvature._xtrace import xtrace_from_sketch
+
+LIKE = {"a": jnp.zeros((3, 4)), "b": {"c": jnp.zeros((5,))}}
+
+
+def _flat_stack(stack):
+  """Stacked pytree -> [k, n] numpy array in ravel_pytree order (no jax programs)."""
+  leaves = [np.asarray(x) for x in jax.tree.leaves(stack)]
+  return np.concatenate([x.reshape(x.shape[0], -1) for x in leaves], axis=1)
+
+
+def _vectors(key, start, num, **kw):
+  like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, jnp.float64), LIKE)
+  return jax.jit(lambda k: random_vectors(k, start, num, like, **kw))(key)
+
+
+def test_orthonormalize_pytree_and_rank_deficiency(x64):
+  y = jax.tree.map(np.array, _vectors(jax.random.key(0), 0, 6, distribution="gaussian"))
+  for x in jax.tree.leaves(y):
+    x[4] = 2 * x[1] - x[0]                                                 # column 4 dependent on 0, 1
+  q, r = jax.jit(orthonormalize)(y)
+  qf, yf, r = _flat_stack(q), _flat_stack(y), np.asarray(r)
+  np.testing.assert_allclose(r.T @ qf, yf, atol=1e-12)                   # Y = Q R (rows are vectors)
+  keep = [0, 1, 2, 3, 5]
+  np.testing.assert_allclose(qf[keep] @ qf[keep].T, np.eye(5), atol=1e-12)
+  assert np.all(qf[4] == 0) and r[4, 4] == 0 and np.allclose(np.tril(r, -1), 0)
+
+
+def test_random_vector_distributions(x64):
+  z = _flat_stack(_vectors(jax.random.key(1), 0, 4000))
+  assert set(np.unique(z)) == {-1.0, 1.0}
+  np.testing.assert_allclose(z.T @ z / len(z), np.eye(z.shape[1]), atol=0.07)   # E zzᵀ = I (4000 draws)
+  g = _flat_stack(_vectors(jax.random.key(1), 0, 4000, distribution="gaussian"))
+  assert abs(g.mean()) < 0.02 and abs(g.var() - 1) < 0.03
+  # Vector i does not depend on which block it was generated in.
+  np.testing.assert_array_equal(_flat_stack(_vectors(jax.random.key(1), 7, 3)), z[7:10])
+
+
+def test_masks_by_leaf_path():
+  params = {"params": {"Dense_0": {"kernel": jnp.zeros((2, 3)), "bias": jnp.zeros(3)},
+                       "embed": {"embedding": jnp.zeros((5, 2))}}}
+  assert leaf_paths(params)["params"]["Dense_0"]["kernel"] == "params/Dense_0/kernel"
+  mask = mask_by_regex(params, exclude=r"bias|embed")
+  assert mask == {"params": {"Dense_0": {"kernel": True, "bias": False}, "embed": {"embedding": False}}}
+  assert mask_size(params, mask) == 6 and mask_size(params, None) == 19
+  assert mask_by_regex(params, include="Dense", exclude="bias")["params"]["Dense_0"]["kernel"]
+
+
+def test_t_quantile_matches_tables():
+  """Against scipy.stats.t.ppf(0.975, dof) (values copied here: the library's tests need no scipy)."""
+  dof = np.array([3, 5, 10, 19, 30, 100, 1000])
+  table = np.array([3.182446305, 2.570581836, 2.228138852, 2.093024054, 2.042272456, 1.983971519, 1.962339081])
+  np.testing.assert_allclose(t_quantile_975(dof), table, rtol=2e-3)
+
+
+def test_xtrace_jackknife_equals_brute_force(x64):
+  """The O(s³) leave-one-out formulas equal re-running XTrace on Ω without ωⱼ (which spends fresh matvecs)."""
+  n, s = 40, 7
+  rng = np.random.default_rng(0)
+  basis, _ = np.linalg.qr(rng.standard_normal((n, n)))
+  a = jnp.asarray((basis * np.arange(1, n + 1) ** -1.0) @ basis.T)
+  op = as_operator(lambda v: a @ v, jnp.zeros(n))
+  omega = np.asarray(jax.jit(lambda k: random_vectors(k, 0, s, jax.ShapeDtypeStruct((n,), jnp.float64)))(
+      jax.random.key(2)))
+  y = omega @ np.asarray(a)
+  run = jax.jit(lambda om, y, kind: xtrace_from_sketch(op, om, y, error_estimate=kind), static_argnums=2)
+  full = run(omega, y, "jackknife")
+  assert float(full.value) == float(run(omega, y, "xtrace").value)
+  loo = np.array([float(run(np.delete(omega, j, 0), np.delete(y, j, 0), "xtrace").value) for j in range(s)])
+  np.testing.assert_allclose(float(full.stderr), np.sqrt((s - 1) / s * np.sum((loo - loo.mean()) ** 2)),
+                             rtol=1e-9)
+  assert int(full.num_matvecs) == 2 * s and int(full.dof) == s - 1
