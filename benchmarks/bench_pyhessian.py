@@ -1,4 +1,4 @@
-"""Tr(H) by Hutchinson: flatness_jax.curvature against PyHessian (Yao et al. 2020) on the same trained weights.
+"""Tr(H) by Hutchinson: flatness_curvature against PyHessian (Yao et al. 2020) on the same trained weights.
 
     pip install -e '.[bench]'     # torch==2.13.0 (CPU wheel) and pyhessian==0.1
     python benchmarks/bench_pyhessian.py --run_dir=runs/quickstart/cpu_s [--pairs=512] [--probes=100]

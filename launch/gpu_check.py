@@ -12,7 +12,7 @@ What it measures, on one device (launch/gpu_check.sh runs it on an H100-class GP
      it; a RESOURCE_EXHAUSTED at run time halves it again. --batch fixes it instead.
   3. tokens/s = B·L·steps / time (time after a compiling warm-up call), model FLOPs per step from plan.train_flops,
      MFU = FLOPs/s ÷ the device's bf16 dense peak (H100/H200 989 TFLOP/s, A100 312; --peak_tflops overrides).
-  4. One Hutchinson estimate of tr ∇²L (flatness_jax.curvature.hessian_trace, --probes Rademacher probes) on
+  4. One Hutchinson estimate of tr ∇²L (flatness_curvature.hessian_trace, --probes Rademacher vectors) on
      --hessian_batch sentences, timed against one gradient of the same loss on the same batch (both jitted,
      timed after warm-up): the ratio is the estimate's cost in gradient evaluations.
 Prints a summary and writes it as JSON to --out.

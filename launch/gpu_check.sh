@@ -3,7 +3,7 @@
 # bf16 compute, at the largest batch that fits: tokens/s and model FLOP utilisation (FLOPs from
 # flatness_jax/parallel/resources.py), and the cost of one Hutchinson Hessian-trace estimate in gradient evaluations.
 #
-# Usage (repository root; the package and jax[cuda12] installed: pip install -e ".[cuda]"):
+# Usage (repository root; the package and jax[cuda12] installed: pip install -e ./curvature -e ".[cuda]"):
 #   launch/gpu_check.sh [--out=gpu_check.json] [--preset=bert_235m] [--batch=N] [--steps=30]   # on the GPU
 #   launch/gpu_check.sh --tiny --out=/tmp/gpu_check.json       # the same code path on CPU in seconds
 # Flags are those of launch/gpu_check.py (see its docstring). GPU_CHECK_TIMEOUT (seconds, default 900) bounds

@@ -12,7 +12,7 @@
 #
 # On a worker (what the ssh command runs; also usable by hand on a single-host TPU VM):
 #   launch/run_tpu.sh [--dry-run] [--no-install] -- ARGS...
-# installs the checkout with the tpu extra (`python -m pip install -e ".[tpu]"`, skipped with --no-install or
+# installs the checkout with the tpu extra (`python -m pip install -e ./curvature -e ".[tpu]"`, skipped with --no-install or
 # once it is installed), then runs `FLATNESS_DISTRIBUTED=tpu python -m experiments.main ARGS...`: every host calls
 # jax.distributed.initialize() (flatness_jax.parallel.distributed), which reads the slice topology from the TPU
 # metadata. Every host runs the same command; only process 0 writes metrics. The workdir must be one directory
@@ -90,7 +90,7 @@ cd "$repo_root"
 if [[ "$install" == 1 ]]; then
   if [[ "$dry_run" == 1 ]] || ! { "$python_bin" -m pip show flatness_jax && "$python_bin" -c 'import libtpu'; } \
       >/dev/null 2>&1; then
-    run "$python_bin" -m pip install --quiet -e ".[tpu]"
+    run "$python_bin" -m pip install --quiet -e ./curvature -e ".[tpu]"
   fi
 fi
 export FLATNESS_DISTRIBUTED=tpu

@@ -1,6 +1,6 @@
 """Curvature of a trained run's checkpoints: `Measurer(run, cfg).measure(step, key) -> records.Curvature`.
 
-Per checkpoint step it measures, with flatness_jax.curvature (the 'curvature' job, flatness_jax.jobs.curvature,
+Per checkpoint step it measures, with flatness_curvature (the 'curvature' job, flatness_jax.jobs.curvature,
 writes the records to <run>/curvature.json):
 - `hessian_trace.<method>`: Tr ∇²L(θ) of the pre-training loss (one masked token per sentence, true labels) on a
   fixed set of `num_pairs` held-out (sentence, position) pairs, by Hutchinson / Hutch++ / XTrace; the standard

@@ -5,7 +5,7 @@ takes, as a function of the objective.
 - 'sam' (Foret et al. 2021, sharpness-aware minimisation): ∇L(θ + ρ ĝ), ĝ = ∇L(θ)/‖∇L(θ)‖, the gradient at the
   worst-case point of a ρ-ball to first order; it is known to lower Tr(H) (Wen, Ma & Li 2023).
 - 'trace_penalty': ∇[L(θ) + μ·T̂(θ)], T̂(θ) = (1/k) Σᵢ vᵢᵀ ∇²L(θ) vᵢ with fresh Rademacher probes vᵢ each step
-  (Hutchinson 1989; the curvature toolkit's estimator, flatness_jax.curvature.trace_estimate), an unbiased
+  (Hutchinson 1989; the curvature toolkit's estimator, flatness_curvature.trace_estimate), an unbiased
   estimate of Tr ∇²L whose gradient is taken by automatic differentiation (reverse over forward-over-reverse);
   μ trades loss for flatness explicitly.
 - 'adversarial' (the paper's App. A.4): ∇[L_pre(ψ) − λ·L_down(ψ)], L_down the cross-entropy of a linear probe head
