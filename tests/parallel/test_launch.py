@@ -73,7 +73,7 @@ def test_run_tpu_dry_run():
   worker = _run([os.path.join(LAUNCH, "run_tpu.sh"), "--dry-run", "--", "--config=configs/tiny.py"])
   assert worker.returncode == 0, worker.stderr
   assert worker.stdout.splitlines() == [
-      "python3 -m pip install --quiet -e .\\[tpu\\]", "export FLATNESS_DISTRIBUTED=tpu",
+      "python3 -m pip install --quiet -e ./curvature -e .\\[tpu\\]", "export FLATNESS_DISTRIBUTED=tpu",
       "python3 -m experiments.main --config=configs/tiny.py"]
 
 
