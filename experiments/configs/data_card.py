@@ -7,7 +7,10 @@ Commands (from the repository root) and what they gave on 2 CPU cores shared wit
   python -m experiments.main --config=configs/data_card.py:released --workdir=/tmp/dc_released \
       --config.num_sentences=45000
       ~2 min: L* = 4.183 ± 0.005 (token-weighted 4.457 ± 0.003), not the paper's 3.196; task A (9 classes)
-      Bayes 0.500, majority 0.270. Another file: --config.data.grammar_path=PATH.
+      Bayes 0.500, majority 0.270. The authors' file is downloaded once from their repository, checksum-verified and
+      cached per user (flatness_jax.data.released); offline, name a local copy with
+      --config.data.grammar_path=PATH or FLATNESS_RELEASED_GRAMMAR=PATH (it is verified too). Another grammar in
+      the authors' format: --config.data.preset=file --config.data.grammar_path=PATH.
   python -m experiments.main --config=configs/data_card.py --workdir=/tmp/dc_pcfg --config.data.preset=paper \
       --config.num_sentences=10000
       ~30 s: L* = 3.144 ± 0.002; tasks A/B/C Bayes 0.84/0.95/0.98.
@@ -23,7 +26,7 @@ from experiments.configs import common
 
 
 def get_config(arg=None):
-  """arg 'released': the authors' released grammar (base.RELEASED_GRAMMAR)."""
+  """arg 'released': the authors' released grammar (flatness_jax.data.released)."""
   a = common.parse_arg(arg, __file__, variant=common.Choice("", ("released",)))
   c = ml_collections.ConfigDict()
   c.job = "data_card"          # What experiments.main runs (experiments/jobs.py -> flatness_jax.data.card).

@@ -7,12 +7,13 @@ itself).
             state10, the hidden state at positions 6 and 10 as in the paper (its sentences have 16 tokens too,
             so no rescaling is needed); the adversary and the downstream-loss trace use state10 (the paper's
             headline HMM task).
-  released  the authors' released grammar (../shared/reference/rule_deep_mlm.txt: L* = 4.18 nats, 200 words,
-            lengths 2..16; Bayes accuracies only 0.50 / 0.72 / 0.57 on tasks A / B / C, so effects have room).
+  released  the authors' released grammar (their pcfg/rule_deep_mlm.txt, fetched once, checksum-verified and
+            cached per user by flatness_jax.data.released; --config.data.grammar_path=PATH or
+            FLATNESS_RELEASED_GRAMMAR=PATH names a local copy): 200 words, lengths 2..16, tasks A / B / C with Bayes
+            ceilings far below 100%, so effects have room (the data card gives L* and the ceilings).
 A language is one row of LANGUAGES: the fields it sets (data, probe tasks, downstream-loss curvature task,
 adversary task). `apply(c, lang)` sets them and names the run `<name>_<lang>` for the non-default languages.
 """
-from experiments.configs import base
 from experiments.configs import common
 from flatness_jax.train import arms
 
@@ -21,7 +22,7 @@ LANGUAGES = {
              "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A"},
     "hmm": {"data.kind": "hmm", "data.preset": "cpu", "data.grammar_path": "",
             "probes.tasks": "state6,state10", "curvature.tasks": "state10", "adversarial.task": "state10"},
-    "released": {"data.kind": "pcfg", "data.preset": "released", "data.grammar_path": base.RELEASED_GRAMMAR,
+    "released": {"data.kind": "pcfg", "data.preset": "released", "data.grammar_path": "",
                  "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A"},
 }
 DEFAULT = "pcfg"
