@@ -26,6 +26,8 @@ def data_config(kind: str = "pcfg", preset: str = "cpu_easy") -> ml_collections.
   d.temperature = 0.0        # T: p(w | context) ∝ exp(logit_w / T) before the restriction.
   d.token_ids = ""           # S as comma-separated decoder ids ('': the K most frequent in sampled sentences).
   d.frequency_sentences = 0  # Sentences of the unrestricted model whose token counts pick the default S.
+  d.num_prompts = 0          # C: latent prompts the sentences are generated after (>= 2: the task 'prompt').
+  d.prompt_length = 0        # P: decoder tokens per prompt.
   d.glue_dir = ""            # tensorflow-datasets data dir with glue/qnli and glue/sst2 ('': TFDS's default).
   return d
 

@@ -105,6 +105,8 @@ def format_card(card: dict) -> str:
               f"token set S: K = {s['num_tokens']} words (EOS not in S: every sentence has the maximum length)",
               f"  selection: {s['selection']}", f"  decoder: {s['decoder']}",
               f"  word ids: {card['word_ids']}"]
+    if "prompts" in s:
+      lines.append(f"  prompts: {s['prompts']}: {card['prompts']['ids']}")
   if "grammar_file" in card:
     lines.append(f"grammar file: {card['grammar_file']['path']} (sha256 {card['grammar_file']['sha256']})")
   lines += [
