@@ -123,6 +123,8 @@ def format_card(card: dict) -> str:
       lines.append(f"{name:10s} {t['num_classes']:7d} {t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f} "
                    f"{'–':>17s}  {t['description']}; out-of-set tokens: {oov}")
       continue
-    lines.append(f"{name:10s} {t['num_classes']:7d} {t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f} "
+    majority = (f"{t['majority_accuracy_exact']:9.4f} (exact)" if "majority_accuracy_exact" in t else
+                f"{t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f}")
+    lines.append(f"{name:10s} {t['num_classes']:7d} {majority:>17s} "
                  f"{t['bayes_accuracy']:9.4f} ± {t['bayes_accuracy_se']:.4f}  {t['description']}")
   return "\n".join(lines)
