@@ -101,7 +101,8 @@ def format_lm_plan(p: LMPlan) -> str:
   return "\n".join([
       f"LM language: decoder {cfg.num_layers} layers × d {cfg.hidden_size} ({cfg.non_embedding_params / 1e6:.1f}M "
       f"block parameters, vocabulary {cfg.vocab_size}), K = {p.num_tokens}, L = {p.length}"
-      + (f", C = {p.prompts} prompts of P = {p.prompt_length}" if p.prompts > 1 or p.prompt_length else "") + "; on one "
+      + (f", C = {p.prompts} prompts of P = {p.prompt_length}" if p.prompts > 1 or p.prompt_length else "")
+      + "; on one "
       f"{hw.name} at {100 * p.mfu:.0f}% MFU × {p.float32_fraction:g} (float32)",
       f"  exact L* (one position per sentence, K' candidate suffixes of mean padded length "
       f"{mean_window(p.length):.2f}): {p.sentence_flops:.3g} FLOP per sentence -> {per_s:,.1f} sentences/s",

@@ -82,7 +82,8 @@ def test_bad_lm_field_is_one_line():
 LM_EXPERIMENTS = [(continued, "lm"), (model_size, "lm"), (algorithms, "lm,adversarial")]
 
 
-@pytest.mark.parametrize("module,arg", LM_EXPERIMENTS, ids=[f"{m.__name__.split('.')[-1]}:{a}" for m, a in LM_EXPERIMENTS])
+@pytest.mark.parametrize("module,arg", LM_EXPERIMENTS,
+                         ids=[f"{m.__name__.split('.')[-1]}:{a}" for m, a in LM_EXPERIMENTS])
 def test_every_experiment_takes_the_lm_language(module, arg):
   config = module.get_config(arg)
   assert config.name.endswith("_lm") and (config.data.kind, config.data.preset) == ("lm", "cpu")
