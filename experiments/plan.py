@@ -80,7 +80,8 @@ def _lm_plan(config) -> str:
   return lm_plan.format_lm_plan(lm_plan.LMPlan(
       cfg=lm_config.decoder_shape(config.data), num_tokens=r["num_tokens"], length=r["max_length"],
       frequency_sentences=0 if r["token_ids"] else r["frequency_sentences"], card_sentences=card,
-      heldout_pairs=config.eval.num_pairs, batch=config.train.batch_size, hardware=FLAGS.hardware, mfu=FLAGS.mfu))
+      heldout_pairs=config.eval.num_pairs, batch=config.train.batch_size, hardware=FLAGS.hardware, mfu=FLAGS.mfu,
+      prompts=r["num_prompts"], prompt_length=r["prompt_length"]))
 
 
 if __name__ == "__main__":

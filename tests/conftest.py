@@ -17,7 +17,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # One persistent XLA cache for this test session (inherited by the subprocess runs of experiments.main), so the
 # many tiny runs compile their programs once; private to the session, never the user's own cache.
 os.environ.setdefault("FLATNESS_COMPILATION_CACHE", tempfile.mkdtemp(prefix="flatness_jax_xla_cache_"))
-SHARED_REFERENCE = os.path.join(os.path.dirname(REPO_ROOT), "shared", "reference")
+# Tests never touch the network: the released grammar is never downloaded (flatness_jax.data.released); the tests of
+# the download itself serve it from 127.0.0.1 and lift this for their own duration.
+os.environ["FLATNESS_OFFLINE"] = "1"
 
 
 @pytest.fixture
@@ -29,10 +31,14 @@ def x64():
 
 @pytest.fixture
 def released_grammar_path():
-  """Path of the authors' released grammar (../shared/reference/rule_deep_mlm.txt); skips when absent."""
-  path = os.path.join(SHARED_REFERENCE, "rule_deep_mlm.txt")
-  if not os.path.exists(path):
-    pytest.skip(f"released grammar not found at {path}")
+  """A checksum-verified local copy of the authors' released grammar, never downloaded: the file named by
+  FLATNESS_RELEASED_GRAMMAR, else the per-user cache's copy (flatness_jax.data.released); skips, saying which
+  variable to set, when neither holds it. A wrong file under either name fails the test instead."""
+  from flatness_jax.data import released  # pylint: disable=g-import-not-at-top
+  path = released.grammar_path() if os.environ.get(released.PATH_ENV) else released.cached_copy()
+  if path is None:
+    pytest.skip(f"the authors' released grammar is not available offline: set {released.PATH_ENV}=PATH to a copy "
+                f"of {released.URL} (sha256 {released.SHA256})")
   return path
 
 

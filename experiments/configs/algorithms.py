@@ -86,5 +86,5 @@ def get_config(arg=None):
   # An early checkpoint besides the two converged ones: SGD converges more slowly, and the iso-loss table matches
   # checkpoints of different algorithms at equal held-out loss; 9 points also allow correlation CIs.
   c.curvature.steps = c.probes.steps = "600,2400,2600"
-  languages.apply(c, a.lang)
+  languages.apply(c, a.lang, tiny=a.tiny)
   return common.tiny(c) if a.tiny else c

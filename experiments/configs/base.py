@@ -3,25 +3,21 @@
 `train_config()` returns a ConfigDict with every field of a 'train' job; configs/quickstart.py, pcfg.py and
 hmm.py start from it and change what they need. Field comments say what each one means.
 """
-import os
-
 import ml_collections
 
 from flatness_jax.models import default_model_config
 from flatness_jax.train.optim import default_optimizer_config
 
-# The authors' released grammar, beside the project checkout (../shared/reference); override the path with
-# --config.data.grammar_path=PATH.
-RELEASED_GRAMMAR = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference",
-                                                 "rule_deep_mlm.txt"))
-
 
 def data_config(kind: str = "pcfg", preset: str = "cpu_easy") -> ml_collections.ConfigDict:
   d = ml_collections.ConfigDict()
   d.kind = kind              # 'pcfg' | 'hmm' | 'lm': the synthetic language.
-  d.preset = preset          # A preset of flatness_jax.data (pcfg: cpu_easy, cpu_hard, paper, tiny; hmm: cpu,
-  #                            paper, tiny; lm: cpu, paper, tiny), or 'released' to load grammar_path.
-  d.grammar_path = ""        # A grammar in the authors' text format (with preset='released').
+  d.preset = preset          # A preset of flatness_jax.data (pcfg: cpu_easy, cpu_hard, paper, tiny, 'released'
+  #                            (the authors' grammar, fetched and checksum-verified) or 'file' (grammar_path); hmm:
+  #                            cpu, paper, tiny; lm: cpu, paper, tiny).
+  d.grammar_path = ""        # preset='file': a grammar in the authors' text format. preset='released': a local copy
+  #                            of the authors' file (checked against its sha256; '': $FLATNESS_RELEASED_GRAMMAR, else
+  #                            the per-user cache, else downloaded: flatness_jax.data.released).
   d.seed = 0                 # Seed generating the grammar / HMM / random decoder (the language, not the samples).
   # kind='lm' only (flatness_jax.data.lm_config; 0 / '' = the preset's value). Presets: tiny, cpu, paper.
   d.checkpoint = ""          # OPT checkpoint directory (config.json + *.safetensors), required by preset 'paper'.
@@ -30,13 +26,16 @@ def data_config(kind: str = "pcfg", preset: str = "cpu_easy") -> ml_collections.
   d.temperature = 0.0        # T: p(w | context) ∝ exp(logit_w / T) before the restriction.
   d.token_ids = ""           # S as comma-separated decoder ids ('': the K most frequent in sampled sentences).
   d.frequency_sentences = 0  # Sentences of the unrestricted model whose token counts pick the default S.
+  d.num_prompts = 0          # C: latent prompts the sentences are generated after (>= 2: the task 'prompt').
+  d.prompt_length = 0        # P: decoder tokens per prompt.
   d.glue_dir = ""            # tensorflow-datasets data dir with glue/qnli and glue/sst2 ('': TFDS's default).
   return d
 
 
 def released_data(d) -> None:
-  """Sets a data config to the authors' released grammar (L* = 4.18 nats sentence-weighted, not the paper's 3.196)."""
-  d.kind, d.preset, d.grammar_path = "pcfg", "released", RELEASED_GRAMMAR
+  """Sets a data config to the authors' released grammar (the data layer finds, verifies or downloads the file;
+  --config.data.grammar_path=PATH names a local copy)."""
+  d.kind, d.preset, d.grammar_path = "pcfg", "released", ""
 
 
 def train_config() -> ml_collections.ConfigDict:

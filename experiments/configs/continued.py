@@ -41,5 +41,5 @@ def get_config(arg=None):
   measured = ",".join(str(s) for s in range(2000, 6001, 400))
   c.curvature.steps = c.probes.steps = measured
   c.curvature.same_probes = True  # Common random numbers across checkpoints (their differences are the question).
-  languages.apply(c, a.lang)
+  languages.apply(c, a.lang, tiny=a.tiny)
   return common.tiny(c) if a.tiny else c

@@ -112,5 +112,5 @@ def get_config(arg=None):
     languages.apply(c, "hmm")
     c.name += "_lstm"
   else:
-    languages.apply(c, a.lang)
+    languages.apply(c, a.lang, tiny=a.tiny)
   return common.tiny(c) if a.tiny else c

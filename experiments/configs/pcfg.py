@@ -4,7 +4,7 @@ Command:  python -m experiments.main --config=configs/pcfg.py --workdir=runs/pcf
 Variants: configs/pcfg.py            the harder CPU grammar (cpu_hard: (4,6,6,6,6) non-terminals, 3 rules,
                                      L* ≈ 2.10 nats), cpu_m model (0.4M), 4,000 steps: about 12 min on 2 CPU cores;
                                      DESIGN.md's prototype stalled near a 7% gap on this grammar: expect a few %.
-          configs/pcfg.py:released   the authors' released grammar (../shared/reference/rule_deep_mlm.txt, or
+          configs/pcfg.py:released   the authors' released grammar (fetched and verified once; offline:
                                      --config.data.grammar_path=PATH); L* = 4.18 nats sentence-weighted, not the
                                      paper's 3.196 (see the data card); cpu_m, 4,000 steps, ~12 min on 2 cores.
                                      Measured 2026-12-02 on 2 quiet cores, 6,000 steps: cpu_s (--config.model.preset
@@ -34,7 +34,7 @@ def get_config(arg=None):
   c.eval.every = 250
   if a.variant == "released":
     c.name = "pcfg_released"
-    base.released_data(c.data)  # Override the path with --config.data.grammar_path=PATH.
+    base.released_data(c.data)  # A local copy: --config.data.grammar_path=PATH (flatness_jax.data.released).
   elif a.variant == "paper":
     c.name = "pcfg_paper"
     base.paper_scale(c, "bert_235m", learning_rate=1e-4, warmup_steps=10_000)

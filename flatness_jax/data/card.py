@@ -105,6 +105,10 @@ def format_card(card: dict) -> str:
               f"token set S: K = {s['num_tokens']} words (EOS not in S: every sentence has the maximum length)",
               f"  selection: {s['selection']}", f"  decoder: {s['decoder']}",
               f"  word ids: {card['word_ids']}"]
+    if "prompts" in s:
+      lines.append(f"  prompts: {s['prompts']}: {card['prompts']['ids']}")
+  if "grammar_file" in card:
+    lines.append(f"grammar file: {card['grammar_file']['path']} (sha256 {card['grammar_file']['sha256']})")
   lines += [
       "",
       f"{'task':10s} {'classes':>7s} {'majority':>17s} {'bayes':>17s}  description",
@@ -119,6 +123,8 @@ def format_card(card: dict) -> str:
       lines.append(f"{name:10s} {t['num_classes']:7d} {t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f} "
                    f"{'–':>17s}  {t['description']}; out-of-set tokens: {oov}")
       continue
-    lines.append(f"{name:10s} {t['num_classes']:7d} {t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f} "
+    majority = (f"{t['majority_accuracy_exact']:9.4f} (exact)" if "majority_accuracy_exact" in t else
+                f"{t['majority_accuracy']:9.4f} ± {t['majority_accuracy_se']:.4f}")
+    lines.append(f"{name:10s} {t['num_classes']:7d} {majority:>17s} "
                  f"{t['bayes_accuracy']:9.4f} ± {t['bayes_accuracy_se']:.4f}  {t['description']}")
   return "\n".join(lines)

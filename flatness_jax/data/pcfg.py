@@ -147,10 +147,14 @@ def optimal_loss(grammar: Grammar, num_sentences: int, seed) -> dict:
 class PCFGLanguage(Language):
   """A PCFG as a `Language`; tasks A/B/C (tree nodes) and A/B/C_argmax (flatness_jax.data.pcfg_tasks)."""
 
-  def __init__(self, grammar: Grammar, batch_size: int = 512):
+  def __init__(self, grammar: Grammar, batch_size: int = 512, provenance=None):
     super().__init__(grammar.name, grammar.vocab_size, grammar.max_length, grammar.min_length, batch_size)
     self.grammar = grammar
+    self.provenance = dict(provenance or {})  # where a grammar file came from (recorded in the data card)
     self.tasks = pcfg_tasks.make_tasks(self)
+
+  def card_extras(self) -> dict:
+    return {"grammar_file": self.provenance} if self.provenance else {}
 
   def sample(self, key, n: int) -> Sample:
     return sample(self.grammar, key, n)

@@ -10,7 +10,8 @@ bounds the compiled shapes), each scoring the L prefix keys (masked past t) and 
 over S:
     F_sentence = L·f(L, K) + K'·E_t[W·f(L + W, K)]
 with t uniform (one position per sentence: the data card and every held-out pair). The plan takes n = L (an upper
-bound; the card's mean length scales the suffix term down) and K' = K (EOS in S makes it K − 1).
+bound; the card's mean length scales the suffix term down) and K' = K (EOS in S makes it K − 1). A language
+generated after C prompts of P tokens costs C times this, with P + L in place of L (the prompt is read first).
 Seconds assume the device's bf16 peak × MFU, halved on accelerators because the language runs its decoder in
 float32 (TF32-class matmuls); measure before trusting (the data card prints its seconds). Measured on 2 shared CPU
 cores: the CPU default (K = 48, L = 12, d = 64, 2 layers; 8.2e7 FLOP per sentence) ran 225 sentences/s, where
@@ -56,6 +57,8 @@ class LMPlan:
   batch: int
   hardware: str
   mfu: float
+  prompts: int = 1        # C: each exact conditional enumerates the candidates after every prompt
+  prompt_length: int = 0  # P: prompt tokens the decoder reads before each sentence
 
   @property
   def float32_fraction(self) -> float:
@@ -67,16 +70,20 @@ class LMPlan:
 
   @property
   def sentence_flops(self) -> float:
+    """C × F_sentence with the prompt's P tokens in front (prefix and context P + L)."""
     w = windows(self.length)
-    return sum(enumeration_flops(self.cfg, self.num_tokens, self.length, x) for x in w) / len(w)
+    return self.prompts * sum(enumeration_flops(self.cfg, self.num_tokens, self.length + self.prompt_length, x)
+                              for x in w) / len(w)
 
   @property
   def frequency_flops(self) -> float:
-    return self.frequency_sentences * self.length * token_flops(self.cfg, self.length, self.cfg.vocab_size)
+    context = self.length + self.prompt_length
+    return self.frequency_sentences * context * token_flops(self.cfg, context, self.cfg.vocab_size)
 
   @property
   def sampling_flops(self) -> float:
-    return self.batch * self.length * token_flops(self.cfg, self.length, self.num_tokens)
+    context = self.length + self.prompt_length
+    return self.batch * context * token_flops(self.cfg, context, self.num_tokens)
 
 
 def _time(seconds: float) -> str:
@@ -93,7 +100,9 @@ def format_lm_plan(p: LMPlan) -> str:
   per_s = p.rate / p.sentence_flops
   return "\n".join([
       f"LM language: decoder {cfg.num_layers} layers × d {cfg.hidden_size} ({cfg.non_embedding_params / 1e6:.1f}M "
-      f"block parameters, vocabulary {cfg.vocab_size}), K = {p.num_tokens}, L = {p.length}; on one "
+      f"block parameters, vocabulary {cfg.vocab_size}), K = {p.num_tokens}, L = {p.length}"
+      + (f", C = {p.prompts} prompts of P = {p.prompt_length}" if p.prompts > 1 or p.prompt_length else "")
+      + "; on one "
       f"{hw.name} at {100 * p.mfu:.0f}% MFU × {p.float32_fraction:g} (float32)",
       f"  exact L* (one position per sentence, K' candidate suffixes of mean padded length "
       f"{mean_window(p.length):.2f}): {p.sentence_flops:.3g} FLOP per sentence -> {per_s:,.1f} sentences/s",

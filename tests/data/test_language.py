@@ -63,8 +63,8 @@ def test_released(released_grammar_path):
     (dict(checkpoint="/x"), r"data.checkpoint is only meaningful for data.kind='lm'"),
     (dict(preset="huge"), r"data.preset='huge'.*'cpu_easy'.*'released'"),
     (dict(kind="hmm", preset="cpu_easy"), r"data.preset='cpu_easy'.*kind='hmm'.*'cpu'"),
-    (dict(preset="released"), r"data.grammar_path"),
-    (dict(preset="tiny", grammar_path="/x.txt"), r"data.preset='released'"),
+    (dict(preset="file"), r"data.preset='file' needs data.grammar_path"),
+    (dict(preset="tiny", grammar_path="/x.txt"), r"set data.preset='file' .* or 'released'"),
 ])
 def test_unknown_values_raise(fields, pattern):
   with pytest.raises(ValueError, match=pattern):

@@ -30,7 +30,10 @@ def test_tiny_preset_default_token_set_is_the_most_frequent():
     (dict(num_tokens=1), r"data.num_tokens=1 must be an int >= 2"),
     (dict(num_tokens=9), r"data.num_tokens=9 must be below the decoder's vocabulary 9"),
     (dict(max_length=-3), r"data.max_length=-3 must be an int >= 1"),
-    (dict(max_length=8), r"data.max_length=8 needs 9 positions"),
+    (dict(max_length=8), r"data.max_length=8 after prompts of 2 tokens needs 11 positions"),
+    (dict(num_prompts=-1), r"data.num_prompts=-1 must be an int >= 1"),
+    (dict(prompt_length=-2), r"data.prompt_length=-2 must be an int >= 0"),
+    (dict(num_prompts=40, prompt_length=1), r"data.num_prompts=40: prompts of 1 tokens drawn with seed 0 coincide"),
     (dict(temperature=-1.0), r"data.temperature=-1.0 must be a number > 0"),
     (dict(token_ids="3,x"), r"data.token_ids='3,x' must be comma-separated"),
     (dict(token_ids="3,3"), r"data.token_ids must list at least 2 distinct ids"),
@@ -46,6 +49,17 @@ def test_tiny_preset_default_token_set_is_the_most_frequent():
 def test_bad_fields_name_the_field(fields, pattern):
   with pytest.raises((ValueError, FileNotFoundError), match=pattern):
     make_language(_config(**fields))
+
+
+def test_prompts_of_the_preset_and_of_the_fields():
+  lang = make_language(_config())
+  assert lang.prompts.ids.shape == (2, 2) and set(lang.tasks) >= {"prompt"}
+  assert not np.isin(lang.prompts.ids, [1, 2]).any()  # neither PAD nor BOS/EOS
+  assert "2 prompts of 2 decoder ids" in lang.provenance["prompts"]
+  plain = make_language(_config(num_prompts=1, prompt_length=1))  # one fixed prefix: nothing to recover
+  assert plain.prompts.ids.shape == (1, 1) and "prompt" not in plain.tasks
+  with pytest.raises(ValueError, match=r"data.num_prompts=3 needs data.prompt_length >= 1"):
+    lm_config.resolve(_config("paper", num_prompts=3), require_checkpoint=False)
 
 
 def test_shape_needs_no_weights():

@@ -59,11 +59,11 @@ def test_parse_arg_types_the_words():
 
 @pytest.mark.parametrize("arg,message", [
     ("hmm,adversarail", r"configs/algorithms.py:hmm,adversarail: unknown word 'adversarail'; accepted: pcfg \| hmm \| "
-                        r"released \(lang\), adversarial, trace_penalty, tiny, seeds=INT"),
+                        r"released \| lm \(lang\), adversarial, trace_penalty, tiny, seeds=INT"),
     ("seeds=three", r"configs/algorithms.py:seeds=three: seeds='three' is not int"),
     ("tiny=yes", r"configs/algorithms.py:tiny=yes: tiny='yes' is not a bool \(true or false\)"),
     ("hmm,released", r"configs/algorithms.py:hmm,released: 'hmm' and 'released' both set lang; give one"),
-    ("lang=ptb", r"configs/algorithms.py:lang=ptb: lang='ptb' is not one of \['pcfg', 'hmm', 'released'\]"),
+    ("lang=ptb", r"configs/algorithms.py:lang=ptb: lang='ptb' is not one of \['pcfg', 'hmm', 'released', 'lm'\]"),
     ("size=s", r"configs/algorithms.py:size=s: unknown word 'size=s'"),
 ])
 def test_a_bad_argument_is_named(arg, message):

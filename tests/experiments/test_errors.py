@@ -25,7 +25,7 @@ def _one_line(proc):
 def test_bad_grammar_file_is_one_line(tmp_path):
   bad = tmp_path / "bad.txt"
   bad.write_text("S A 1.0\nA a b c d 0.5\n")
-  proc = _main("--config=configs/data_card.py:released", f"--config.data.grammar_path={bad}",
+  proc = _main("--config=configs/data_card.py", "--config.data.preset=file", f"--config.data.grammar_path={bad}",
                f"--workdir={tmp_path / 'card'}")
   line = _one_line(proc)
   assert line.startswith("error: ") and f"{bad}:2" in line and "arity" in line, line

@@ -1,5 +1,5 @@
-"""configs/lm.py end to end on its tiny variant (mock GLUE), its one-line errors, and the experiment configs that
-take the LM language through the same training loop."""
+"""configs/lm.py end to end on its tiny variant (mock GLUE), its one-line errors, and every experiment config on the
+LM language (`:lm`): built and validated at full size, and end to end in its tiny variant."""
 import contextlib
 import json
 import os
@@ -17,6 +17,7 @@ from flatness_jax.parallel import mesh as mesh_lib
 from flatness_jax.rundir import rundir
 from flatness_jax.train import arms, config_checks
 from tests.conftest import REPO_ROOT
+from tests.experiments.test_configs import _tiny
 
 
 def _mock_glue():
@@ -44,9 +45,13 @@ def test_tiny_lm_pipeline_end_to_end(tmp_path, capsys):
   assert abs(card["optimal_loss"] - summary["optimal_loss"]) < 5 * se  # two estimates of one L*
   rebuilt = rundir.RunDir(run).language  # from config.json alone
   assert rebuilt.name == card["name"] and rebuilt.token_ids.tolist() == card["token_set"]["token_ids"]
+  prompt = card["tasks"]["prompt"]
+  assert prompt["num_classes"] == 4 and prompt["majority_accuracy_exact"] == 0.25
+  assert prompt["bayes_accuracy"] > 0.25 + 4 * prompt["bayes_accuracy_se"]  # the prompt can be told from the text
   probes = json.load(open(os.path.join(run, "probes.json")))
+  step = max(probes["steps"], key=int)
+  assert 0.0 <= probes["steps"][step]["prompt"]["accuracy_mean"] <= 1.0
   if have_glue:
-    step = max(probes["steps"], key=int)
     for task in ("qnli", "sst2"):
       assert 0.0 <= probes["steps"][step][task]["accuracy_mean"] <= 1.0
       assert 0.0 <= probes["tasks"][task]["test (GLUE validation)"]["out_of_set_rate"] <= 1.0
@@ -74,29 +79,57 @@ def test_bad_lm_field_is_one_line():
   assert proc.stderr.strip().splitlines()[-1] == "error: data.temperature=-1.0 must be a number > 0"
 
 
-LM_OVERRIDES = {"data.kind": "lm", "data.preset": "tiny", "probes.tasks": "qnli,sst2", "probes.pooling": "mean",
-                "probes.lookup": False, "curvature.tasks": ""}
+LM_EXPERIMENTS = [(continued, "lm"), (model_size, "lm"), (algorithms, "lm,adversarial")]
 
 
-@pytest.mark.parametrize("module", [continued, model_size, algorithms])
-def test_experiment_configs_accept_the_lm_language(module):
-  config = module.get_config()
-  with config.unlocked():
-    for key, value in LM_OVERRIDES.items():
-      section, field = key.split(".")
-      config[section][field] = value
+@pytest.mark.parametrize("module,arg", LM_EXPERIMENTS,
+                         ids=[f"{m.__name__.split('.')[-1]}:{a}" for m, a in LM_EXPERIMENTS])
+def test_every_experiment_takes_the_lm_language(module, arg):
+  config = module.get_config(arg)
+  assert config.name.endswith("_lm") and (config.data.kind, config.data.preset) == ("lm", "cpu")
   mesh = mesh_lib.make_mesh(1)
-  for name, sub in arms.run_configs(config).items():
+  lang = make_language(config.data)
+  assert {"prompt", "qnli", "sst2"} <= set(lang.tasks) and lang.tasks["prompt"].labels is not None
+  runs = arms.run_configs(config)
+  assert len(runs) == 3 * len(config.arms)
+  for name, sub in runs.items():
     config_checks.validate_train_config(sub)
-    lang = make_language(sub.data)
-    config_checks.validate_against_data(sub, lang, mesh)
-    assert probing.task_names(lang, sub.probes.tasks) == ["qnli", "sst2"], name
+    config_checks.validate_against_data(sub, lang, mesh)  # the adversary's task labels sampled sentences
+    assert probing.task_names(lang, sub.probes.tasks) == ["prompt", "qnli", "sst2"], name
+    assert sub.curvature.tasks == "prompt" and sub.probes.pooling == "mean" and not sub.probes.lookup
     make_model(sub.model, lang.vocab_size, lang.max_length)
 
 
 def test_adversarial_pretraining_refuses_a_glue_task():
   config = lm.get_config("tiny")
   config.train.algorithm = "adversarial"
+  config.adversarial.task = "sst2"
   lang = make_language(config.data)
   with pytest.raises(ValueError, match="adversarial.task='sst2' labels external text"):
     config_checks.validate_against_data(config, lang, mesh_lib.make_mesh(1))
+
+
+def test_tiny_lm_algorithms_with_the_adversary_on_the_prompt_task(tmp_path):
+  """Default tier, one training run: an experiment config on the LM language (its tiny form) end to end, with the
+  adversary on the prompt task (fixed λ: its λ control is tested on the HMM), prompt probes and the report; every
+  arm and the curvature stage run in the slow tier below."""
+  wd = _tiny(algorithms, "lm,adversarial", str(tmp_path / "alg"), "--config.run_arms=adversarial",
+             "--config.arms.adversarial.adversarial.match_gap_of=", "--config.stages=train,probes,report")
+  assert json.load(open(os.path.join(wd, "adversarial", "config.json")))["data"]["max_length"] == 4  # tiny form
+  rows = [json.loads(line) for line in open(os.path.join(wd, "adversarial", "metrics.jsonl"))]
+  used = [(r["step"], r["adversarial_lambda"]) for r in rows if "train_loss" in r]
+  assert used and all(lam > 0 for s, lam in used if s > 10)  # the adversary is on after its start step
+  probes = json.load(open(os.path.join(wd, "adversarial", "probes.json")))
+  assert all(0.0 <= step["prompt"]["accuracy_mean"] <= 1.0 for step in probes["steps"].values())
+  assert sorted(probes["skipped"]) == ["qnli", "sst2"] or "qnli" in json.dumps(probes["steps"])
+  assert "acc prompt %" in open(os.path.join(wd, "report.md")).read()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module,arg", [(continued, "lm"), (model_size, "lm"), (algorithms, "lm,adversarial")])
+def test_tiny_lm_experiment_end_to_end(module, arg, tmp_path):
+  """Every arm and stage, curvature included (the prompt task's downstream-loss trace)."""
+  wd = _tiny(module, arg, str(tmp_path / "run"))
+  arm = list(module.get_config(arg).arms.keys())[0]
+  assert "prompt" in json.dumps(json.load(open(os.path.join(wd, arm, "curvature.json"))))
+  assert "## Findings" in open(os.path.join(wd, "report.md")).read()

@@ -5,7 +5,7 @@ import sys
 
 import jax.numpy as jnp
 
-from flatness_jax.data import lm
+from flatness_jax.data import lm_scores
 from flatness_jax.decoder import hf_checkpoint, opt as decoder
 from flatness_jax.parallel import lm_resources as lm_plan
 from tests.conftest import REPO_ROOT
@@ -28,7 +28,8 @@ def test_enumeration_flops_match_xla_cost_analysis():
   ids = jnp.arange(4, 4 + k)
   args = (params, jnp.zeros((1, length + 1), jnp.int32), jnp.array([length]), jnp.array([4]), ids, ids,
           jnp.zeros((cfg.vocab_size,), jnp.int32), 1.0)
-  cost = lm._candidate_scores.lower(*args, module=module, window=window, chunk=k).compile().cost_analysis()
+  cost = lm_scores.candidate_scores.lower(*args, module=module, window=window, chunk=k,
+                                          prompt_len=0).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   ratio = cost["flops"] / lm_plan.enumeration_flops(cfg, k, length, window)
   assert 1.0 <= ratio <= 1.10, ratio
