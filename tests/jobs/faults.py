@@ -8,6 +8,7 @@
   checksums   after the rename of checkpoint S, before its checksums.json is written
   row         half-way through writing the metrics.jsonl row of step S (a torn line)
   summary     after summary.json's temporary file is written, before it is renamed into place
+  no_space    (no signal) the filesystem reports no free space from checkpoint S on: a full disk, simulated
 SIGKILL dies there; SIGTERM and SIGINT are delivered there and the run handles them (a stop request).
 """
 import os
@@ -94,6 +95,16 @@ def install(event: str, step: int, sig: str) -> None:
         _fire(sig)
       return original(src, dst, *args, **kw)
     os.replace = replace
+  elif event == "no_space":
+    from flatness_jax.rundir import checkpoints
+    original = os.statvfs
+
+    def statvfs(path):
+      info = original(path)
+      full = checkpoints.complete_steps(os.path.dirname(os.path.abspath(path))) and step <= max(
+          checkpoints.complete_steps(os.path.dirname(os.path.abspath(path))))
+      return os.statvfs_result(info[:4] + (0,) + info[5:]) if full else info
+    os.statvfs = statvfs
   elif event != "none":
     raise ValueError(f"unknown fault event {event!r}")
 
