@@ -116,8 +116,8 @@ def verify(path: str) -> bool:
   if size < entry["bytes"] or (size > entry["bytes"] and not entry.get("append")):
     raise CorruptFileError(f"{path} is corrupt: {size:,} bytes where {entry['bytes']:,} were written")
   if sha256(path, entry["bytes"]) != entry["sha256"]:
-    raise CorruptFileError(f"{path} is corrupt: its bytes do not match the checksum recorded when it was written "
-                           f"({MANIFEST})")
+    raise CorruptFileError(f"{path} is corrupt: its bytes changed since they were written (checksum in "
+                           f"{MANIFEST})")
   return True
 
 

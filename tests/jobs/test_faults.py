@@ -74,10 +74,8 @@ def _files_and_mtimes(workdir):
           if f != ".writer.lock"}
 
 
-def test_kills_and_stops_at_every_event_leave_the_record_of_an_uninterrupted_run(tmp_path):
-  ref, wd = str(tmp_path / "ref"), str(tmp_path / "run")
-  proc = faults.main(ref)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+def test_kills_and_stops_at_every_event_leave_the_record_of_an_uninterrupted_run(tmp_path, finished_tiny_run):
+  ref, wd = finished_tiny_run, str(tmp_path / "run")
   for event, step, sig, status in SEQUENCE:
     proc = faults.main(wd, fault=(event, step, sig))
     assert proc.returncode == status, f"{event} {step} {sig}: {proc.returncode}\n{proc.stderr[-3000:]}"

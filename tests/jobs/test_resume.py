@@ -13,16 +13,12 @@ import pytest
 from experiments.configs import tiny
 from flatness_jax.jobs import train as train_job
 from flatness_jax.rundir import checkpoints, layout, lock
-from tests.jobs import faults
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-  """A finished tiny run (40 steps, checkpoints 0, 1, 2, 4, 8, 16, 20, 40), trained once for the module."""
-  wd = str(tmp_path_factory.mktemp("finished") / "run")
-  proc = faults.main(wd)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  return wd
+@pytest.fixture
+def finished(finished_tiny_run):
+  """The session's finished tiny run (tests/jobs/conftest.py): copy it before changing anything."""
+  return finished_tiny_run
 
 
 def _moved(workdir):
@@ -91,9 +87,9 @@ EXTEND = {"train.num_steps": 60, "optimizer.schedule_steps": 40}
 
 
 @pytest.fixture(scope="module")
-def extended(finished, tmp_path_factory):
+def extended(finished_tiny_run, tmp_path_factory):
   """The finished run extended to 60 steps with its schedule kept (trained once for the module)."""
-  wd = _copy(finished, tmp_path_factory.mktemp("extended"))
+  wd = _copy(finished_tiny_run, tmp_path_factory.mktemp("extended"))
   train_job.train_and_evaluate(_config(**EXTEND), wd)
   return wd
 

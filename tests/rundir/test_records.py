@@ -82,7 +82,7 @@ def test_a_json_record_that_changed_is_named_as_corrupt(tmp_path):
   text = open(path).read()
   with open(path, "w") as f:
     f.write(text.replace("14342", "14343"))
-  with pytest.raises(integrity.CorruptFileError, match=f"{path} is corrupt: its bytes do not match"):
+  with pytest.raises(integrity.CorruptFileError, match=f"{path} is corrupt: its bytes changed since they were written"):
     jsonio.read_json(path)
   with open(path, "w") as f:
     f.write('{"num_params": 1')
