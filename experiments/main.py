@@ -6,9 +6,11 @@ it names (`config.job`); the jobs live in importable, tested modules (flatness_j
 so the literal command works from the repository root. Dotted overrides work as usual:
 `--config.model.num_layers=4`.
 
-Bad input (a malformed config value, grammar file or checkpoint, a run directory another process is writing)
-stops with one line, `error: <what is wrong>`, and exit status 2 (experiments/errors.py); `--traceback` shows the
-whole traceback instead. Unexpected errors always keep their traceback.
+Bad input (an unknown config field, a missing or broken config file, a malformed config value, grammar file or
+checkpoint, a full or read-only disk, a run directory another process is writing) stops with one line,
+`error: <what is wrong>`, and exit status 2 (experiments/errors.py); `--traceback` shows the whole traceback
+instead. Unexpected errors always keep their traceback. A training run stopped by SIGTERM or SIGINT saves its
+checkpoint and exits with status 75 (flatness_jax.train.loop.EXIT_STOPPED); the same command resumes it.
 """
 import logging as std_logging
 import os
@@ -37,6 +39,17 @@ class _QuietLibraries(std_logging.Filter):
     return record.levelno >= std_logging.WARNING or "flatness_jax" in record.pathname or "experiments" in record.pathname
 
 
+def parse_flags(argv):
+  """absl's flag parsing, with the config file loaded and its overrides applied here, so that their errors are
+  answered in one line (errors.config_flags_one_line)."""
+  with errors.config_flags_one_line(argv, show_traceback="--traceback" in argv):
+    rest = FLAGS(argv)
+    if FLAGS.config is None:
+      raise ValueError("--config is required (--config=configs/NAME.py[:ARG])")
+    FLAGS.config.get("job")  # a config file that failed to load raises on first use: here
+  return rest
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -54,7 +67,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("config")
   sys.argv = _resolve_config_argv(sys.argv)
-  with errors.one_line(show_traceback="--traceback" in sys.argv):  # bad config files fail while flags parse
-    app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -10,7 +10,9 @@
 #   JAX_COORDINATOR_ADDRESS=127.0.0.1:PORT  JAX_NUM_PROCESSES=N  JAX_PROCESS_ID=i
 # which flatness_jax.parallel.distributed.maybe_initialize() turns into jax.distributed.initialize(...), so the run
 # sees N * DEVICES_PER_PROCESS global devices. The script waits for all processes and exits non-zero if any fails
-# (the others are then stopped). With --log-dir, process i writes its output to DIR/process_i.log instead of the
+# (the others are then stopped). SIGINT and SIGTERM are passed on to every process, and the script keeps waiting:
+# a training run checkpoints a step all processes agree on and exits with status 75 (stopped, resumable), which the
+# script returns. With --log-dir, process i writes its output to DIR/process_i.log instead of the
 # terminal. PORT is $FLATNESS_PORT or a free port. PYTHON selects the interpreter (default: python).
 #
 # Example (2 processes x 2 devices = the 4-device run of configs/tiny.py):
@@ -84,12 +86,21 @@ fi
 
 [[ -n "$log_dir" ]] && mkdir -p "$log_dir"
 pids=()
+EXIT_STOPPED=75
 stop_all() {
   for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
 }
-trap 'stop_all; exit 130' INT TERM
+# shellcheck disable=SC2317  # called from the traps below
+forward() {  # Passes signal $1 on to every process; the wait loop below goes on until they exit.
+  echo "local_multiprocess: SIG$1; passing it on to the processes" >&2
+  for pid in "${pids[@]}"; do
+    kill -s "$1" "$pid" 2>/dev/null || true
+  done
+}
+trap 'forward INT' INT
+trap 'forward TERM' TERM
 
 cd "$repo_root"
 for ((i = 0; i < num_processes; i++)); do
@@ -103,15 +114,22 @@ for ((i = 0; i < num_processes; i++)); do
 done
 
 status=0
-for ((k = 0; k < num_processes; k++)); do
+remaining="$num_processes"
+while ((remaining > 0)); do
   rc=0
   finished=""
   wait -n -p finished || rc=$?
-  [[ -n "$finished" ]] || break  # no child left
+  if [[ -z "${finished:-}" ]]; then
+    ((rc > 128)) && continue  # a trapped signal interrupted the wait
+    break                     # no child left
+  fi
+  remaining=$((remaining - 1))
   if [[ "$rc" != 0 && "$status" == 0 ]]; then
     status="$rc"
-    echo "local_multiprocess: process ${finished} exited with status ${rc}; stopping the others" >&2
-    stop_all
+    if [[ "$rc" != "$EXIT_STOPPED" ]]; then  # stopped processes stop together; a failure stops the rest
+      echo "local_multiprocess: process ${finished} exited with status ${rc}; stopping the others" >&2
+      stop_all
+    fi
   fi
 done
 trap - INT TERM

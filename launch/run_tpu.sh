@@ -20,6 +20,10 @@
 # Filestore NFS or gcsfuse mount at the same path on every worker. (A bare gs:// path is not supported: the
 # metric writer uses plain file I/O.)
 # --dry-run prints the commands instead of running them. PYTHON selects the interpreter (default: python3).
+#
+# Preemption: on a worker the script execs Python, so SIGTERM (what a preempted TPU VM's shutdown sends) reaches
+# experiments.main directly: it finishes its running chunk, saves a checkpoint of a step every host agreed on, and
+# exits with status 75 (EX_TEMPFAIL). Run the same command again (on the recreated slice) to resume from it.
 set -euo pipefail
 
 usage() {
@@ -94,5 +98,9 @@ if [[ "$install" == 1 ]]; then
   fi
 fi
 export FLATNESS_DISTRIBUTED=tpu
-[[ "$dry_run" == 1 ]] && echo "export FLATNESS_DISTRIBUTED=tpu"
-run "$python_bin" -m experiments.main "$@"
+if [[ "$dry_run" == 1 ]]; then
+  echo "export FLATNESS_DISTRIBUTED=tpu"
+  run "$python_bin" -m experiments.main "$@"
+  exit 0
+fi
+exec "$python_bin" -m experiments.main "$@"

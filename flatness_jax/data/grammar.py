@@ -9,6 +9,11 @@ with  Σ_r [lhs_r = A] p_r + Σ_w e(A, w) = 1  for every A. A non-terminal may h
 (the released grammar's A1..A3 do), so sentence lengths vary. The rule graph must be acyclic: sentences then have a
 bounded length (`max_length`) and trees a bounded depth (`depth`), which the samplers and charts rely on.
 
+Size bounds. The sampler lays a tree out in heap order, 2^(depth+1) − 1 nodes per sentence whatever its shape, so
+a grammar deeper than `MAX_DEPTH` is refused before anything is sampled (a chain of 26 rules would need 2^26 nodes
+per sentence), with its depth, longest sentence and expected sentence length in the message; `MAX_DEPTH` also bounds
+the longest sentence (2^MAX_DEPTH tokens).
+
 The authors' text format is read by flatness_jax.data.grammar_text.load_grammar.
 """
 import collections
@@ -16,6 +21,8 @@ import dataclasses
 import functools
 
 import numpy as np
+
+MAX_DEPTH = 10  # Deepest non-terminal level the sampler supports: 2^11 − 1 heap nodes per sentence, ≤ 1024 tokens.
 
 
 class GrammarError(ValueError):
@@ -103,6 +110,30 @@ class Grammar:
     return int(self.depths.max())
 
 
+def expected_lengths(g: Grammar) -> np.ndarray:
+  """E[sentence length | root A] for every non-terminal, [N]: ℓ(A) = Σ_w e(A, w) + Σ_r [lhs_r = A] p_r (ℓ(B_r) +
+  ℓ(C_r)), solved by relaxation over the acyclic rule graph (at most N rounds)."""
+  ell = g.lexical_mass.copy()
+  for _ in range(g.num_nonterminals + 1):
+    new = g.lexical_mass + np.bincount(g.rule_lhs, g.rule_prob * (ell[g.rule_left] + ell[g.rule_right]),
+                                       minlength=g.num_nonterminals)
+    if np.allclose(new, ell, rtol=0, atol=0):
+      break
+    ell = new
+  return ell
+
+
+def check_size(g: Grammar) -> None:
+  """Raises GrammarError when the grammar's trees are deeper than MAX_DEPTH (module docstring), naming its depth,
+  its longest sentence and its expected sentence length; cheap (no sentence is sampled)."""
+  if g.depth <= MAX_DEPTH:
+    return
+  expected = float(g.start @ expected_lengths(g))
+  raise GrammarError(f"grammar depth {g.depth} exceeds {MAX_DEPTH}: sentences up to {g.max_length:,} tokens "
+                     f"(expected {expected:,.4g}) would need {2 ** (g.depth + 1) - 1:,} tree nodes each in the "
+                     "sampler; use a shallower grammar")
+
+
 def _yield_bounds(g: Grammar):
   """(min, max) sentence length derivable from each non-terminal, by relaxation over the acyclic rule graph."""
   n = g.num_nonterminals
@@ -152,6 +183,7 @@ def check_grammar(g: Grammar, atol=1e-9) -> None:
     raise GrammarError(f"rules of {g.nonterminals[bad[0]]} sum to {rows[bad[0]]}, not 1")
   check_structure(g.nonterminals, g.start > 0, g.lexical_mass > 0, g.rule_lhs, g.rule_left, g.rule_right,
                    where=lambda a: "")
+  check_size(g)
 
 
 def terminating(has_lexical, lhs, left, right):

@@ -4,7 +4,8 @@ One rule a line, `LHS RHS1 [RHS2] prob`; `S X prob` are the start rules; a 3-fie
 left-hand side anywhere is a lexical rule (a word). Duplicate rules are summed; rows that do not sum to 1 are
 renormalised with a `GrammarWarning`; blank lines and `#` comments are skipped. Words get ids in sorted order,
 non-terminals in order of first appearance as a left-hand side. Malformed files raise `GrammarError` with
-`file:line` in the message.
+`file:line` in the message; so do a directory, a file that is not UTF-8 text (a binary), a file larger than
+`MAX_BYTES`, and a grammar too deep to sample (flatness_jax.data.grammar.MAX_DEPTH).
 """
 import collections
 import math
@@ -16,6 +17,27 @@ import numpy as np
 from flatness_jax.data import grammar as grammar_lib
 from flatness_jax.data.grammar import Grammar, GrammarError, GrammarWarning, make_grammar
 
+MAX_BYTES = 64 << 20  # A grammar file larger than this is not a grammar (the released one is ~150 KB).
+
+
+def _read_text(path: str) -> list[str]:
+  """The lines of the grammar file at `path`; GrammarError naming it when it is not a readable text file."""
+  if os.path.isdir(path):
+    raise GrammarError(f"{path}: is a directory, not a grammar file")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"grammar file {path} does not exist")
+  if os.path.getsize(path) > MAX_BYTES:
+    raise GrammarError(f"{path}: {os.path.getsize(path):,} bytes is larger than a grammar file ({MAX_BYTES:,} max)")
+  with open(path, "rb") as f:
+    data = f.read()
+  nul = data.find(bytes(1))
+  if nul >= 0:
+    raise GrammarError(f"{path}: a binary file (byte {nul:,} is NUL), not a grammar in text format")
+  try:
+    return data.decode("utf-8").splitlines()
+  except UnicodeDecodeError as e:
+    raise GrammarError(f"{path}: not a UTF-8 text file (byte {e.start:,} cannot be decoded)") from None
+
 
 def load_grammar(path, start_symbol="S", atol=1e-6, strict=False, name=None) -> Grammar:
   """Reads the authors' text format (module docstring); GrammarError names file:line of what is wrong.
@@ -25,8 +47,7 @@ def load_grammar(path, start_symbol="S", atol=1e-6, strict=False, name=None) -> 
   probabilities sum to more than `atol` away from 1 are renormalised with a warning.
   """
   path = os.fspath(path)
-  with open(path, encoding="utf-8") as f:
-    lines = f.read().splitlines()
+  lines = _read_text(path)
   entries = []  # (lineno, fields, prob)
   for lineno, raw in enumerate(lines, 1):
     text = raw.split("#", 1)[0].strip()
@@ -137,4 +158,7 @@ def load_grammar(path, start_symbol="S", atol=1e-6, strict=False, name=None) -> 
   rules = list(zip(lhs.tolist(), left.tolist(), right.tolist(), rule_prob.tolist()))
   if name is None:
     name = os.path.splitext(os.path.basename(path))[0]
-  return make_grammar(nts, words, start_arr, rules, emission, name=name)
+  try:
+    return make_grammar(nts, words, start_arr, rules, emission, name=name)
+  except GrammarError as e:
+    raise GrammarError(f"{path}: {e}") from None

@@ -153,8 +153,7 @@ def decoder_shape(data_config) -> hf_checkpoint.DecoderConfig:
   r = resolve(data_config, require_checkpoint=False)
   path = os.path.join(r["checkpoint"], "config.json")
   if r["checkpoint"] and os.path.exists(path):
-    with open(path) as f:
-      return hf_checkpoint.config_from_hf(json.load(f), path)
+    return hf_checkpoint.config_from_hf(hf_checkpoint.read_config_json(path), path)
   return hf_checkpoint.config_from_hf(PRESETS[r["preset"]].get("decoder") or OPT_125M)
 
 

@@ -123,10 +123,27 @@ def read_tensors(directory: str) -> dict:
   from safetensors import safe_open  # pylint: disable=g-import-not-at-top
   out = {}
   for f in files:
-    with safe_open(f, framework="flax") as handle:  # "flax" reads bfloat16 too
-      for name in handle.keys():
-        out[name] = np.asarray(handle.get_tensor(name), np.float32)
+    try:
+      with safe_open(f, framework="flax") as handle:  # "flax" reads bfloat16 too
+        for name in handle.keys():
+          out[name] = np.asarray(handle.get_tensor(name), np.float32)
+    except Exception as e:  # pylint: disable=broad-except  (safetensors' own error types: truncated, not a header)
+      detail = (str(e).strip().splitlines() or [""])[0][:120]
+      raise ValueError(f"{f} is not a readable safetensors file ({type(e).__name__}: {detail})") from None
   return out
+
+
+def read_config_json(path: str) -> dict:
+  """The JSON object of a checkpoint's config.json; ValueError naming the file when it is not one."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      doc = json.load(f)
+  except (ValueError, UnicodeDecodeError) as e:
+    where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
+    raise ValueError(f"{path} is not valid JSON{where}") from None
+  if not isinstance(doc, dict):
+    raise ValueError(f"{path} is not a JSON object")
+  return doc
 
 
 def load_opt(path: str, dtype=np.float32):
@@ -135,8 +152,7 @@ def load_opt(path: str, dtype=np.float32):
   config_path = os.path.join(directory, "config.json")
   if not os.path.exists(config_path):
     raise FileNotFoundError(f"checkpoint {directory!r} has no config.json")
-  with open(config_path) as f:
-    cfg = config_from_hf(json.load(f), config_path)
+  cfg = config_from_hf(read_config_json(config_path), config_path)
   tensors = read_tensors(directory)
   prefix = next((p for p in PREFIXES if any(k.startswith(p) for k in tensors)), None)
   if prefix is None:

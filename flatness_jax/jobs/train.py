@@ -1,36 +1,98 @@
 """The 'train' job: masked-LM pre-training of one run into its run directory (configs/pcfg.py, hmm.py, tiny.py, and
 every arm of the experiment configs through the pipeline).
 
-Under the directory's writer lock it records config.json (the config that trains), resumes from the newest
-readable checkpoint or initialises (optionally from `train.init_from`'s newest parameters), and runs
-flatness_jax.train.loop with the hooks that make the record:
+Before anything is written, the directory is checked (read only): a new run needs an empty or missing directory;
+an existing run must have recorded a config that trains the same function (flatness_jax.train.resume: otherwise one
+line names the differing fields and nothing changes); a finished run with the same config returns its summary and
+writes nothing. Then, under the directory's writer lock, config.json records the resolved config (for a new run or
+an extension), training resumes from the newest restorable checkpoint (flatness_jax.rundir.checkpoints: corrupt
+ones are moved aside, never deleted) or initialises (optionally from `train.init_from`'s newest parameters) — but
+never from step 0 over a run that has training records and no checkpoint — and flatness_jax.train.loop runs with
+the hooks that make the record:
   metrics   after every chunk one metrics.jsonl row (and TensorBoard scalars); at evaluation steps the held-out
             evaluation joins it, its per-pair losses go to heldout_losses.npz and λ's control (adversarial
             pre-training at equal loss) takes the new gap;
-  checkpoint at the log-spaced checkpoint steps (flatness_jax.train.schedule.checkpoint_steps);
+  checkpoint at the log-spaced checkpoint steps (flatness_jax.train.schedule.checkpoint_steps), and where a stop
+            request ends the run;
   progress  a one-line bar on stderr.
-At the end: summary.json and one printed line. A resumed run replays exactly the steps an uninterrupted one would
-(data and masks are functions of seed and step); a non-finite loss stops the run naming the step and the last good
-checkpoint, which stays on disk.
+A resumed run first drops the rows, TensorBoard records and per-pair losses of steps after its checkpoint, and
+replays exactly the steps an uninterrupted one would (data and masks are functions of seed and step), so every
+step is recorded once. At the end: summary.json and one printed line.
+
+Stopping. SIGTERM and SIGINT (what SLURM, TPU preemption and Ctrl-C send) finish the running chunk, checkpoint its
+last step, close the records, release the lock and raise loop.Stopped (exit status loop.EXIT_STOPPED); the same
+command resumes. A second signal stops at once. A non-finite loss or state stops the run naming the step and the
+last good checkpoint, which stays on disk.
 """
+import contextlib
 import os
+import signal
+import threading
 import time
 
 from absl import logging
 
 from flatness_jax import models as models_lib
 from flatness_jax.jobs import progress
-from flatness_jax.rundir import checkpoints, jsonio, layout, lock, metrics as metrics_lib, pair_losses, reader
-from flatness_jax.rundir import records, rundir
-from flatness_jax.train import arms, loop, schedule, trainer as trainer_lib
+from flatness_jax.rundir import checkpoints, integrity, jsonio, layout, lock, metrics as metrics_lib, pair_losses
+from flatness_jax.rundir import reader, records, rundir
+from flatness_jax.train import arms, config_checks, loop, resume, schedule, trainer as trainer_lib
+
+_OURS = (lock.LOCK_NAME, integrity.MANIFEST)  # what a run directory may hold before its config.json is written
 
 
-def _initial_state(trainer, config, checkpointer):
-  """(step, state): the newest readable checkpoint, else a fresh state (warm-started from train.init_from)."""
+def check_workdir(workdir: str, config):
+  """The recorded config of the run in `workdir` (None for a new run) after the read-only checks of the module
+  docstring; ValueError naming the problem (a foreign directory, a config that trains another function)."""
+  wd = os.path.abspath(workdir)
+  if os.path.exists(wd) and not os.path.isdir(wd):
+    raise NotADirectoryError(f"--workdir {wd} is a file, not a run directory")
+  if not os.path.isdir(wd):
+    return None
+  recorded = jsonio.read_json(os.path.join(wd, layout.CONFIG))
+  if recorded is None:
+    foreign = sorted(n for n in os.listdir(wd) if n not in _OURS and not n.startswith(".tmp_"))
+    if foreign:
+      raise ValueError(f"{wd} is not empty and has no {layout.CONFIG}, so it is not a run directory "
+                       f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); use a new --workdir")
+    return None
+  if not layout.is_run_config(recorded):
+    raise ValueError(layout.not_a_run(wd, recorded, layout.RUN_SECTIONS) + "; nothing was written, use a new --workdir")
+  steps = checkpoints.complete_steps(wd)
+  resume.check(wd, recorded, config.to_dict(), steps[-1] if steps else None)
+  return recorded
+
+
+def finished_summary(workdir: str, config):
+  """The summary of a run that already ended at config's train.num_steps (final checkpoint and summary.json on
+  disk), else None."""
+  summary = jsonio.read_json(os.path.join(workdir, layout.SUMMARY))
+  steps = checkpoints.complete_steps(workdir)
+  n = config.train.num_steps
+  return summary if summary and summary.get("steps") == n and steps and steps[-1] == n else None
+
+
+def _history(workdir: str) -> str:
+  """What the run directory recorded of earlier training ('' when nothing beyond step 0)."""
+  rows = jsonio.read_jsonl(os.path.join(workdir, layout.METRICS))
+  last = max((int(r["step"]) for r in rows if isinstance(r.get("step"), int)), default=0)
+  moved = checkpoints.moved_aside(workdir)
+  if last > 0 or moved or os.path.exists(os.path.join(workdir, layout.SUMMARY)):
+    return f"metrics up to step {last}" + (f", checkpoints moved aside: {', '.join(moved)}" if moved else "")
+  return ""
+
+
+def _initial_state(trainer, config, checkpointer, workdir: str):
+  """(step, state): the newest restorable checkpoint, else a fresh state (warm-started from train.init_from) when
+  the directory holds no earlier training."""
   step, state = checkpointer.restore(trainer.abstract)
   if state is not None:
     logging.info("resuming %s from step %d", checkpointer.directory, step)
     return step, state
+  history = _history(workdir)
+  if history:
+    raise checkpoints.CheckpointError(f"{workdir} has training records ({history}) but no checkpoint to resume "
+                                      "from; not starting again from step 0 over them. Use a new --workdir")
   state = trainer.fresh_state()
   source = config.train.get("init_from")
   if source:
@@ -54,13 +116,26 @@ class _Record:
     config = trainer.config
     self.eval_steps = set(schedule.evaluation_steps(config))
     self.save_steps = set(schedule.checkpoint_steps(config.checkpoint.every, config.train.num_steps))
-    prior = [r for r in jsonio.read_jsonl(os.path.join(workdir, layout.METRICS)) if "wall_seconds" in r]
-    self.wall0, self.t0 = (prior[-1]["wall_seconds"] if prior else 0.0), time.time()
+    keep = start if start > 0 else -1  # the rows of steps this run does not compute again
+    problems = []
+    prior = jsonio.read_jsonl(os.path.join(workdir, layout.METRICS), problems)
+    for p in problems:
+      logging.warning("%s: %s", workdir, p)
+    timed = [r for r in prior if "wall_seconds" in r and r.get("step", 0) <= keep]
+    self.wall0, self.t0 = (timed[-1]["wall_seconds"] if timed else 0.0), time.time()
     if trainer.control:
-      trainer.adversary.lam = trainer.control.replay(jsonio.read_jsonl(os.path.join(workdir, layout.METRICS)), start)
+      trainer.adversary.lam = trainer.control.replay(prior, start)
     if jsonio.is_writer():
-      pair_losses.truncate(workdir, start)
-    self.writer = metrics_lib.MetricWriter(workdir, resume_step=start)
+      try:
+        pair_losses.truncate(workdir, keep)
+      except integrity.CorruptFileError as e:
+        logging.warning("%s; moved aside to %s (steps from now on are recorded anew)", e,
+                        pair_losses.move_aside(workdir))
+    self.writer = metrics_lib.MetricWriter(workdir, keep_through=keep)
+    for d in self.writer.dropped:
+      logging.warning("%s: dropped %s", workdir, d)
+    self.last_tokens_per_second = next((r["tokens_per_second"] for r in reversed(prior)
+                                        if r.get("step", 0) <= keep and "tokens_per_second" in r), 0.0)
     self.last_eval = None
     self.bar = progress.ProgressBar(config.train.num_steps, start, label=os.path.basename(os.path.normpath(workdir)),
                                     unit="steps")
@@ -85,7 +160,7 @@ class _Record:
     self.last_eval = evaluation
 
   def checkpoint(self, step, state, _):
-    self.checkpointer.save(step, state)
+    self.checkpointer.save(step, state, transient=step not in self.save_steps)
 
   def progress(self, step, _, row):
     gap = self.last_eval.gap_relative if self.last_eval else float("nan")
@@ -93,47 +168,92 @@ class _Record:
                     **{"gap%": 100 * gap}, tok_s=int(row.get("tokens_per_second", 0)))
 
   def hooks(self):
-    return [loop.Hook(self.metrics), loop.Hook(self.checkpoint, frozenset(self.save_steps)),
+    return [loop.Hook(self.metrics), loop.Hook(self.checkpoint, frozenset(self.save_steps), on_stop=True),
             loop.Hook(self.progress)]
+
+  def close(self):
+    self.bar.close()
+    self.writer.close()
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: loop.StopRequest, signals=(signal.SIGTERM, signal.SIGINT)):
+  """While the block runs, the first of `signals` asks `stop` to stop at the next chunk boundary; a second one
+  raises KeyboardInterrupt at once. Outside the main thread (where Python delivers signals) nothing is installed."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def handler(signum, _):
+    name = signal.Signals(signum).name
+    if stop.reason is not None:
+      raise KeyboardInterrupt(f"second stop request ({name})")
+    stop.request(name)
+    logging.warning("%s: finishing the current chunk, then checkpointing and stopping (again to stop now)", name)
+
+  previous = {s: signal.signal(s, handler) for s in signals}
+  try:
+    yield
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains per `config` into the run directory `workdir` (under its writer lock); returns the summary dict.
   config.json records the fully resolved config (the model preset expanded: what is actually trained)."""
   config = arms.resolve_run_config(config)
-  trainer = trainer_lib.Trainer(config, workdir)
+  config_checks.validate_train_config(config)
+  check_workdir(workdir, config)  # before the lock: a foreign directory gets no lock file
+  done = finished_summary(workdir, config)
+  trainer = None if done else trainer_lib.Trainer(config, workdir)
   with lock.writer_lock(workdir):
-    return _train(trainer, config, workdir)
+    recorded = check_workdir(workdir, config)  # again, now that no other writer can change it
+    done = finished_summary(workdir, config)
+    if done:
+      logging.info("%s already finished at step %d; nothing to do", workdir, config.train.num_steps)
+      return done
+    trainer = trainer or trainer_lib.Trainer(config, workdir)
+    stop = loop.StopRequest()
+    with stop_on_signals(stop):
+      return _train(trainer, config, workdir, recorded, stop)
 
 
-def _train(trainer, config, workdir: str) -> dict:
+def _train(trainer, config, workdir: str, recorded, stop) -> dict:
   if jsonio.is_writer():
-    jsonio.write_json_atomic(os.path.join(workdir, layout.CONFIG), config.to_dict())
+    for path in integrity.remove_temporaries(workdir):
+      logging.info("removed %s, the temporary file of a killed write", path)
+    if recorded is None or resume.extends(recorded, config.to_dict()):
+      jsonio.write_json_atomic(os.path.join(workdir, layout.CONFIG), config.to_dict())
   checkpointer = checkpoints.Checkpointer(
       workdir, protected=schedule.protected_steps(config.checkpoint.every, config.train.num_steps),
       keep_period=config.checkpoint.keep_period, max_to_keep=config.checkpoint.max_to_keep)
-  start, state = _initial_state(trainer, config, checkpointer)
-  num_params = models_lib.count_params(state.params)
-  logging.info("model: %d parameters; language %s (optimal loss known exactly)", num_params, trainer.language.name)
-  record = _Record(trainer, workdir, start, checkpointer)
   try:
-    state = loop.run(trainer, state, start, record.hooks())
-  except trainer_lib.TrainingDivergedError as e:
-    kept = checkpointer.all_steps()
-    raise trainer_lib.TrainingDivergedError(
-        f"{e} ({workdir}); stopped. The last good checkpoint is step {kept[-1] if kept else None} in "
-        f"{checkpointer.directory}. Lower optimizer.learning_rate or enable optimizer.clip_norm.") from None
+    start, state = _initial_state(trainer, config, checkpointer, workdir)
+    num_params = models_lib.count_params(state.params)
+    logging.info("model: %d parameters; language %s (optimal loss known exactly)", num_params,
+                 trainer.language.name)
+    record = _Record(trainer, workdir, start, checkpointer)
+    try:
+      state = loop.run(trainer, state, start, record.hooks(), stop)
+    except FloatingPointError as e:  # a non-finite loss at step s, or state of step s: checkpoint s is not good
+      bad = getattr(e, "step", None)
+      good = [k for k in checkpointer.all_steps() if bad is None or k < bad]
+      raise trainer_lib.TrainingDivergedError(
+          f"{e} ({workdir}); stopped. The last good checkpoint is step {good[-1] if good else None}. Lower "
+          "optimizer.learning_rate or enable optimizer.clip_norm", bad) from None
+    except loop.Stopped as e:
+      raise loop.Stopped(e.step, e.reason, f"{workdir}: stopped by {e.reason} at step {e.step} with its checkpoint "
+                                           "saved; run the same command again to resume") from None
+    finally:
+      record.close()
   finally:
-    record.bar.close()
+    checkpointer.close()
   final = record.last_eval or _recorded_evaluation(workdir, config.train.num_steps)
-  record.writer.close()
-  checkpointer.close()
-  previous = records.Summary.from_json(jsonio.read_json(os.path.join(workdir, layout.SUMMARY)))
   summary = records.Summary(
       num_params=num_params, steps=config.train.num_steps, language=trainer.language.name, final=final,
       wall_seconds=record.wall(),
-      tokens_per_second=(trainer.tokens_per_second if trainer.tokens_seen or previous is None
-                         else previous.tokens_per_second),
+      tokens_per_second=trainer.tokens_per_second if trainer.tokens_seen else record.last_tokens_per_second,
       adversarial_lambda_final=trainer.adversary.lam if trainer.adversary else float("nan")).to_json()
   if jsonio.is_writer():
     jsonio.write_json_atomic(os.path.join(workdir, layout.SUMMARY), summary)

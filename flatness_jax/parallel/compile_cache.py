@@ -10,8 +10,10 @@ $XDG_CACHE_HOME/flatness_jax/jax (default ~/.cache/flatness_jax/jax). The enviro
 FLATNESS_COMPILATION_CACHE moves it (a path) or turns it off ('off', '0', 'none', '').
 
 Trust: a cache entry is executable code that the process will run. Use only a directory that you alone can write
-to: `enable` refuses (with a warning, and runs without the cache) a directory owned by another user or writable by
-group or others.
+to: `enable` refuses (with a warning, and runs without the cache) a directory that another user could change or
+replace: the directory or any entry in it owned by another user (root excepted for the parents) or writable by
+group or others, an entry that is a symbolic link, or a parent directory writable by group or others without the
+sticky bit (/tmp's sticky bit keeps others from renaming what is ours).
 """
 import os
 import stat
@@ -38,11 +40,33 @@ def configured_path():
   return None if value.strip().lower() in OFF else os.path.abspath(os.path.expanduser(value))
 
 
-def _trusted(path: str) -> bool:
-  info = os.stat(path)
-  if hasattr(os, "getuid") and info.st_uid != os.getuid():
-    return False
-  return not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+def untrusted_reason(path: str):
+  """Why the cache directory `path` is not private to this user (module docstring), or None when it is."""
+  uid = os.getuid() if hasattr(os, "getuid") else None
+  writable = stat.S_IWGRP | stat.S_IWOTH
+
+  def foreign(info, allow_root: bool) -> bool:
+    return uid is not None and info.st_uid != uid and not (allow_root and info.st_uid == 0)
+
+  info = os.lstat(path)
+  if stat.S_ISLNK(info.st_mode) or foreign(info, False) or info.st_mode & writable:
+    return f"{path} is a link, owned by another user, or writable by group/others"
+  parent = os.path.dirname(os.path.abspath(path))
+  while True:
+    p = os.stat(parent)
+    if foreign(p, True) or (p.st_mode & writable and not p.st_mode & stat.S_ISVTX):
+      return f"its parent {parent} is owned by another user or writable by group/others without the sticky bit"
+    up = os.path.dirname(parent)
+    if up == parent:
+      break
+    parent = up
+  for root, dirs, files in os.walk(path):
+    for name in dirs + files:
+      entry = os.path.join(root, name)
+      e = os.lstat(entry)
+      if stat.S_ISLNK(e.st_mode) or foreign(e, False) or e.st_mode & writable:
+        return f"its entry {entry} is a link, owned by another user, or writable by group/others"
+  return None
 
 
 def enable(path=None):
@@ -52,9 +76,10 @@ def enable(path=None):
   if not path:
     return None
   os.makedirs(path, mode=0o700, exist_ok=True)  # writes: the per-user compilation cache
-  if not _trusted(path):
-    warnings.warn(f"compilation cache {path} is not private to this user (owner or group/other write bits); "
-                  f"running without it. Set {ENV} to a directory only you can write to, or {ENV}=off.")
+  reason = untrusted_reason(path)
+  if reason:
+    warnings.warn(f"compilation cache {path} is not private to this user ({reason}); running without it. Set "
+                  f"{ENV} to a directory only you can write to, or {ENV}=off.")
     return None
   jax.config.update("jax_compilation_cache_dir", path)
   jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)

@@ -2,16 +2,19 @@
 
 Only process 0 writes records (multi-host runs call the writers on every process; `is_writer` says which one
 may). `write_json_atomic` / `write_text_atomic` / `save_figure` write a temporary file in the same directory and
-rename it over the target, so a reader (or a killed writer) never sees half a file; `read_jsonl` skips a torn last
-line left by a killed run.
+rename it over the target, so a reader (or a killed writer) never sees half a file. JSON records are checksummed
+(flatness_jax.rundir.integrity): `read_json` checks a file against its checksum and names the file when it does not
+match or does not parse. `read_jsonl` returns the rows that parse and reports the lines that do not (a torn last
+line left by a killed writer, a damaged line in the middle) instead of dropping them silently.
 """
 import json
 import math
 import os
-import tempfile
 
 import jax
 import numpy as np
+
+from flatness_jax.rundir import integrity
 
 
 def is_writer() -> bool:
@@ -34,61 +37,66 @@ def jsonable(x):
   return x
 
 
-def _write_atomic(path: str, write, suffix: str, mode: str = "w") -> None:
-  """write(file object) into a temporary file beside `path`, then os.replace onto it."""
-  d = os.path.dirname(os.path.abspath(path))
-  os.makedirs(d, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp_", suffix=suffix)
-  try:
-    with os.fdopen(fd, mode) as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def write_json_atomic(path: str, obj) -> None:
   """Writes `obj` as JSON to `path` through a temporary file and os.replace (never a half-written file)."""
   def write(f):
     json.dump(jsonable(obj), f, indent=2, sort_keys=True)
     f.write("\n")
-  _write_atomic(path, write, ".json")
+  integrity.write_atomic(path, write, ".json")
+  integrity.record(path)
 
 
 def write_text_atomic(path: str, text: str) -> None:
   """Writes `text` to `path` atomically (report.md and the like)."""
-  _write_atomic(path, lambda f: f.write(text), os.path.splitext(path)[1] or ".txt")
+  integrity.write_atomic(path, lambda f: f.write(text), os.path.splitext(path)[1] or ".txt")
 
 
 def save_figure(fig, path: str, dpi: int = 120) -> str:
   """Saves a matplotlib Figure as PNG at `path` atomically and closes it; returns the file name."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   try:
-    _write_atomic(path, lambda f: fig.savefig(f, dpi=dpi, format="png"), ".png", mode="wb")
+    integrity.write_atomic(path, lambda f: fig.savefig(f, dpi=dpi, format="png"), ".png", mode="wb")
   finally:
     plt.close(fig)
   return os.path.basename(path)
 
 
 def read_json(path: str, default=None):
-  """The JSON object at `path`, or `default` when there is no such file."""
+  """The JSON object at `path`, or `default` when there is no such file; CorruptFileError naming the file when it
+  does not match its checksum or is not JSON."""
   if not os.path.exists(path):
     return default
-  with open(path) as f:
-    return json.load(f)
+  integrity.verify(path)
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except (ValueError, UnicodeDecodeError) as e:
+    where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
+    raise integrity.CorruptFileError(f"{path} is not valid JSON{where}") from None
 
 
-def read_jsonl(path: str) -> list[dict]:
-  """Reads a JSON-lines file (metrics.jsonl), skipping a torn last line left by a killed run."""
+def read_jsonl(path: str, problems: list | None = None) -> list[dict]:
+  """The rows of a JSON-lines file (metrics.jsonl) that parse, in order. Lines that do not parse are skipped and
+  described in `problems` (when given): 'metrics.jsonl line 7 is truncated or damaged'. CorruptFileError when the
+  file does not match its checksum."""
   rows = []
   if not os.path.exists(path):
     return rows
-  with open(path) as f:
-    for line in f:
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError:
-        continue
+  integrity.verify(path)
+  with open(path, "rb") as f:
+    lines = f.read().split(b"\n")
+  for lineno, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      row = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+      row = None
+    if not isinstance(row, dict):
+      if problems is not None:
+        last = lineno == len(lines)  # no newline after it: the write was cut short
+        problems.append(f"{os.path.basename(path)} line {lineno} is {'a torn last line' if last else 'damaged'}: "
+                        f"{len(line)} bytes that are not a JSON row")
+      continue
+    rows.append(row)
   return rows

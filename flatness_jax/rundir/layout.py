@@ -21,6 +21,23 @@ SUMMARY = "summary.json"
 CURVATURE = "curvature.json"
 PROBES = "probes.json"
 TENSORBOARD = "tensorboard"
+RUN_SECTIONS = ("data", "model", "optimizer", "train", "eval", "checkpoint")  # what a training run's config.json has
+
+
+def is_run_config(doc, sections=RUN_SECTIONS) -> bool:
+  """Whether a config.json document has the `sections` of a training run's record (not another tool's)."""
+  return isinstance(doc, dict) and all(isinstance(doc.get(s), dict) for s in sections)
+
+
+def not_a_run(workdir: str, doc, sections=("data",)) -> str:
+  """Why `workdir` with config.json `doc` (None: absent) is not a run directory for a reader that needs the config's
+  `sections` ('' when it is one)."""
+  if doc is None:
+    return f"{workdir} is not a run directory (no {CONFIG})"
+  if not is_run_config(doc, sections):
+    return (f"{workdir} is not a run directory: its {CONFIG} has no {'/'.join(sections)} section (another tool's "
+            "directory?)")
+  return ""
 
 
 def sibling_dir(workdir: str, config, arm: str) -> str:

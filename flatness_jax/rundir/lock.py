@@ -6,6 +6,10 @@ directory and the holder's pid, before it trains or writes anything. The kernel 
 exits for any reason (SIGKILL included), so a lock left by a killed run never blocks the run that resumes it; the
 lock file itself stays (deleting it would let two processes lock different files of one name).
 
+The lock file is opened with O_NOFOLLOW: a `.writer.lock` that is a symbolic link (or anything but a regular file)
+is refused, never followed, so the lock cannot be turned into a write to another file. `holder(workdir)` tells a
+reader whether a writer holds the directory now (a shared, non-blocking flock probe that creates nothing).
+
 The lock is re-entrant within a process (a pipeline that holds its workdir may call jobs that ask for the same
 directory) and is taken only by the writing process (process 0) in multi-host runs: every other process reads.
 Locks work on local and most network filesystems (NFS v4 emulates flock with POSIX locks).
@@ -14,6 +18,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import stat
 
 from flatness_jax.rundir.jsonio import is_writer
 
@@ -34,14 +39,33 @@ def _holder(path: str) -> str:
   return text or "unknown pid"
 
 
+def _lock_path(workdir: str) -> str:
+  return os.path.join(os.path.realpath(workdir), LOCK_NAME)
+
+
+def _open(path: str, flags: int):
+  """The lock file opened without following a symbolic link; ValueError naming it when it is not a regular file."""
+  try:
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+  except OSError as e:
+    if os.path.islink(path):
+      raise ValueError(f"{path} is a symbolic link; the writer lock is never followed to another file (remove the "
+                       "link, then rerun)") from None
+    raise
+  if not stat.S_ISREG(os.fstat(fd).st_mode):
+    os.close(fd)
+    raise ValueError(f"{path} is not a regular file; remove it, then rerun")
+  return os.fdopen(fd, "r+" if flags & os.O_RDWR else "r")
+
+
 def acquire(workdir: str) -> str:
   """Takes the writer lock of `workdir` (creating the directory); returns the lock file's path."""
   os.makedirs(workdir, exist_ok=True)
-  path = os.path.realpath(os.path.join(workdir, LOCK_NAME))
+  path = _lock_path(workdir)
   if path in _held:
     _held[path][1] += 1
     return path
-  f = open(path, "a+")
+  f = _open(path, os.O_RDWR | os.O_CREAT)
   try:
     fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:
@@ -54,6 +78,25 @@ def acquire(workdir: str) -> str:
   f.flush()
   _held[path] = [f, 1]
   return path
+
+
+def holder(workdir: str):
+  """Who holds `workdir`'s writer lock now ('pid N on HOST'), or None when no other process does (also when there
+  is no lock file, or this process holds it). Reads only: creates and changes nothing."""
+  path = _lock_path(workdir)
+  if path in _held or not os.path.isfile(path) or os.path.islink(path):
+    return None
+  try:
+    f = _open(path, os.O_RDONLY)
+  except (OSError, ValueError):
+    return None
+  with f:
+    try:
+      fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+      return _holder(path)
+    fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+  return None
 
 
 def release(path: str) -> None:

@@ -8,14 +8,19 @@ The file holds
   losses   float32 [m, n]   −log f_θ(x_{−t})_{x_t} of every pair at each step
   optimal  float64 [n]      the exact optimal losses ℓ*ᵢ of the pairs
   digest   str              a fingerprint of the pairs (inputs, positions, targets): equal digests, equal pairs
-and is rewritten atomically at each evaluation (a resumed run first drops the steps after its checkpoint).
+and is rewritten atomically at each evaluation (a resumed run first drops the steps after its checkpoint), with its
+checksum (flatness_jax.rundir.integrity). A file that does not match its checksum or cannot be read as this npz
+raises CorruptFileError naming it; the train job then moves it aside (`move_aside`, never deleting it) and records
+the steps it evaluates from then on.
 """
 import dataclasses
 import hashlib
 import os
-import tempfile
+import zipfile
 
 import numpy as np
+
+from flatness_jax.rundir import integrity
 
 FILE = "heldout_losses.npz"
 
@@ -48,20 +53,34 @@ def load(workdir: str):
   path = os.path.join(workdir, FILE)
   if not os.path.exists(path):
     return None
-  with np.load(path) as z:
-    return PairLosses(steps=z["steps"], losses=z["losses"], optimal=z["optimal"], digest=str(z["digest"]))
+  integrity.verify(path)
+  try:
+    with np.load(path) as z:
+      p = PairLosses(steps=z["steps"], losses=z["losses"], optimal=z["optimal"], digest=str(z["digest"]))
+  except (zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError) as e:
+    raise integrity.CorruptFileError(f"{path} is not a readable per-pair loss file ({type(e).__name__})") from None
+  if p.losses.shape != (len(p.steps), len(p.optimal)):
+    raise integrity.CorruptFileError(f"{path}: losses {p.losses.shape} do not match {len(p.steps)} steps of "
+                                     f"{len(p.optimal)} pairs")
+  return p
+
+
+def move_aside(workdir: str) -> str:
+  """Renames the run's heldout_losses.npz to the first free heldout_losses.corrupt_<k>.npz (never deleting it) and
+  returns the new path."""
+  path = os.path.join(workdir, FILE)
+  k = 0
+  while os.path.exists(dst := os.path.join(workdir, f"heldout_losses.corrupt_{k}.npz")):
+    k += 1
+  os.rename(path, dst)
+  integrity.forget(path)
+  return dst
 
 
 def _save(path: str, p: PairLosses) -> None:
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp_", suffix=".npz")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, steps=p.steps, losses=p.losses, optimal=p.optimal, digest=np.asarray(p.digest))
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  integrity.write_atomic(path, lambda f: np.savez(f, steps=p.steps, losses=p.losses, optimal=p.optimal,
+                                                  digest=np.asarray(p.digest)), ".npz", mode="wb")
+  integrity.record(path)
 
 
 def truncate(workdir: str, last_step: int) -> None:

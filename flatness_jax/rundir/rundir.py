@@ -22,8 +22,9 @@ class RunDir:
   def __init__(self, workdir: str):
     self.workdir = os.path.abspath(workdir)  # Orbax reads absolute paths only
     config = jsonio.read_json(os.path.join(self.workdir, layout.CONFIG))
-    if config is None:
-      raise FileNotFoundError(f"{workdir} is not a run directory (no {layout.CONFIG})")
+    why = layout.not_a_run(workdir, config, ("data", "model"))
+    if why:
+      raise FileNotFoundError(why)
     self.config = ml_collections.ConfigDict(config)
 
   @functools.cached_property

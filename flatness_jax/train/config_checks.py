@@ -1,22 +1,44 @@
-"""Cheap checks of a training config, run before anything is compiled; errors name the offending field."""
+"""Cheap checks of a training config, run before anything is compiled; errors name the offending field.
+
+Every number of the config must be finite (a NaN or infinite value is refused wherever it sits), every count a
+positive integer, and every optimizer and checkpoint field inside the range where it means something.
+"""
+import math
+
 from flatness_jax import models as models_lib
 from flatness_jax.parallel import mesh as mesh_lib
 from flatness_jax.train import algorithms, objective, optim
 
 
-def _positive(config, path: str) -> None:
+def _integer(config, path: str, minimum: int = 1) -> None:
   value = config
   for part in path.split("."):
     value = value[part]
-  if not isinstance(value, int) or value <= 0:
-    raise ValueError(f"{path}={value!r} must be a positive integer")
+  if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    raise ValueError(f"{path}={value!r} must be an integer >= {minimum}")
+
+
+def _positive(config, path: str) -> None:
+  _integer(config, path, 1)
+
+
+def check_finite(config, prefix: str = "") -> None:
+  """Raises ValueError naming the first field of `config` (nested dicts) that is a NaN or infinite number."""
+  for key in config.keys():
+    value, path = config[key], f"{prefix}{key}"
+    if hasattr(value, "keys"):
+      check_finite(value, path + ".")
+    elif isinstance(value, float) and not math.isfinite(value):
+      raise ValueError(f"{path}={value!r} must be a finite number")
 
 
 def validate_train_config(config) -> None:
   """Checks fields that need neither the data nor the devices."""
+  check_finite(config)
   for field in ("train.num_steps", "train.batch_size", "train.steps_per_call", "eval.every", "eval.num_pairs",
-                "eval.batch_size", "checkpoint.every"):
+                "eval.batch_size", "checkpoint.every", "checkpoint.max_to_keep"):
     _positive(config, field)
+  _integer(config, "checkpoint.keep_period", 0)
   if config.train.masking not in objective.MASKINGS:
     raise ValueError(f"train.masking={config.train.masking!r} is unknown; choose one of {objective.MASKINGS}")
   optim.validate_optimizer_config(config.optimizer, config.train.num_steps)

@@ -1,10 +1,15 @@
 """Optimisers and learning-rate schedules (optax), built from `config.optimizer`.
 
-Schedules: linear warmup from 0 to `learning_rate` over `warmup_steps` (or `warmup_fraction` of the run; the
-paper's SGD uses 12%), then 'constant', 'linear' (to `end_fraction`·peak at the last step) or 'cosine' (likewise).
+Schedules: linear warmup from 0 to `learning_rate` over `warmup_steps` (or `warmup_fraction` of the schedule; the
+paper's SGD uses 12%), then 'constant', 'linear' (to `end_fraction`·peak at the schedule's last step) or 'cosine'
+(likewise). The schedule spans `schedule_steps` (0: the run's `train.num_steps`); past its end the rate stays at its
+final value, which is how a finished run is extended to more steps without changing the steps it already trained
+(flatness_jax.train.resume).
 Optimisers: AdamW (Loshchilov & Hutter 2019) with decoupled weight decay, SGD with (Nesterov) momentum; both behind
 optional global-norm gradient clipping (`clip_norm` > 0).
 """
+import math
+
 import ml_collections
 import optax
 
@@ -28,37 +33,65 @@ def default_optimizer_config() -> ml_collections.ConfigDict:
   c.momentum = 0.9            # SGD momentum (0 for plain SGD).
   c.nesterov = False          # SGD Nesterov momentum.
   c.clip_norm = 1.0           # Global gradient-norm clipping; 0 disables.
+  c.schedule_steps = 0        # Length of the lr schedule (0: train.num_steps); the lr stays at its end value after.
   return c
 
 
+def _number(c, field: str, low: float, high: float, low_open: bool = False, high_open: bool = False) -> float:
+  """c[field] as a finite number in the interval [low, high] (ends open as asked); ValueError naming the field."""
+  value = c.get(field)
+  ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+  ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+  if not ok:
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    raise ValueError(f"optimizer.{field}={value!r} must be a finite number in {interval}")
+  return value
+
+
+def schedule_length(c, num_steps: int) -> int:
+  """Steps the learning-rate schedule spans: optimizer.schedule_steps, or the run's num_steps when it is 0."""
+  return int(c.get("schedule_steps", 0) or num_steps)
+
+
 def validate_optimizer_config(c, num_steps: int) -> None:
-  """Raises ValueError naming the field for impossible optimizer settings (cheap, before compiling)."""
+  """Raises ValueError naming the field for impossible optimizer settings (cheap, before compiling): unknown names,
+  non-finite numbers, and values outside the range where the update is defined (0 <= b1, b2, momentum < 1,
+  eps > 0: AdamW divides by sqrt(v) + eps, and v = 0 for a parameter that never had a gradient)."""
   if c.name not in OPTIMIZERS:
     raise ValueError(f"optimizer.name={c.name!r} is unknown; choose one of {OPTIMIZERS}")
   if c.schedule not in SCHEDULES:
     raise ValueError(f"optimizer.schedule={c.schedule!r} is unknown; choose one of {SCHEDULES}")
-  if not c.learning_rate > 0:
-    raise ValueError(f"optimizer.learning_rate={c.learning_rate} must be > 0")
-  if not 0 <= c.warmup_fraction < 1:
-    raise ValueError(f"optimizer.warmup_fraction={c.warmup_fraction} must be in [0, 1)")
-  if c.warmup_steps < 0 or warmup_steps(c, num_steps) > num_steps:
-    raise ValueError(f"optimizer.warmup_steps={c.warmup_steps} must be in [0, num_steps={num_steps}]")
-  if not 0 <= c.end_fraction <= 1:
-    raise ValueError(f"optimizer.end_fraction={c.end_fraction} must be in [0, 1]")
-  if c.clip_norm < 0:
-    raise ValueError(f"optimizer.clip_norm={c.clip_norm} must be >= 0")
+  _number(c, "learning_rate", 0, math.inf, low_open=True, high_open=True)
+  _number(c, "warmup_fraction", 0, 1, high_open=True)
+  _number(c, "end_fraction", 0, 1)
+  for field in ("b1", "b2", "momentum"):
+    _number(c, field, 0, 1, high_open=True)
+  _number(c, "eps", 0, math.inf, low_open=True, high_open=True)
+  _number(c, "weight_decay", 0, math.inf, high_open=True)
+  _number(c, "clip_norm", 0, math.inf, high_open=True)
+  if not isinstance(c.get("nesterov", False), bool):
+    raise ValueError(f"optimizer.nesterov={c.nesterov!r} must be true or false")
+  steps = c.get("schedule_steps", 0)
+  if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+    raise ValueError(f"optimizer.schedule_steps={steps!r} must be an integer >= 0 (0: train.num_steps)")
+  length = schedule_length(c, num_steps)
+  if not isinstance(c.warmup_steps, int) or isinstance(c.warmup_steps, bool) or c.warmup_steps < 0 \
+      or warmup_steps(c, num_steps) > length:
+    raise ValueError(f"optimizer.warmup_steps={c.warmup_steps!r} must be an integer in [0, {length}] (the "
+                     "schedule's length)")
 
 
 def warmup_steps(c, num_steps: int) -> int:
-  """Number of warmup steps: warmup_fraction·num_steps when set, else warmup_steps."""
-  return int(round(c.warmup_fraction * num_steps)) if c.warmup_fraction else int(c.warmup_steps)
+  """Number of warmup steps: warmup_fraction of the schedule's length when set, else warmup_steps."""
+  return int(round(c.warmup_fraction * schedule_length(c, num_steps))) if c.warmup_fraction else int(c.warmup_steps)
 
 
 def make_schedule(c, num_steps: int) -> optax.Schedule:
-  """Warmup then constant / linear / cosine decay to end_fraction·peak at `num_steps`."""
+  """Warmup then constant / linear / cosine decay to end_fraction·peak at the schedule's end (`schedule_length`),
+  constant after it."""
   warm = warmup_steps(c, num_steps)
   peak, end = c.learning_rate, c.learning_rate * c.end_fraction
-  decay_steps = max(num_steps - warm, 1)
+  decay_steps = max(schedule_length(c, num_steps) - warm, 1)
   if c.schedule == "constant":
     after = optax.constant_schedule(peak)
   elif c.schedule == "linear":

@@ -23,7 +23,11 @@ from flatness_jax.train import state as state_lib, step as step_lib
 
 
 class TrainingDivergedError(FloatingPointError):
-  """The training loss became NaN or infinite."""
+  """The training loss became NaN or infinite at `step` (computed with the state after `step` steps)."""
+
+  def __init__(self, message: str, step: int | None = None):
+    super().__init__(message)
+    self.step = step
 
 
 class Trainer:
@@ -103,7 +107,7 @@ class Trainer:
     losses = np.asarray(m["loss"])
     if not np.all(np.isfinite(losses)):
       bad = a + int(np.argmin(np.isfinite(losses)))
-      raise TrainingDivergedError(f"training loss is {losses[bad - a]} at step {bad}")
+      raise TrainingDivergedError(f"training loss is {losses[bad - a]} at step {bad}", bad)
     row = {k: float(np.mean(v)) for k, v in m.items() if k not in ("loss", "grad_norm", "lr", "param_norm")}
     row.update({"train_loss": float(losses.mean()), "grad_norm": float(np.mean(m["grad_norm"])),
                 "lr": float(m["lr"][-1]), "param_norm": float(m["param_norm"][-1]),

@@ -116,3 +116,34 @@ def test_released_grammar(released_grammar_path):
     np.testing.assert_allclose(cond[i, :s.lengths[i]], reference.masked_conditionals_dense(g, words, rules),
                                atol=1e-12)
     np.testing.assert_allclose(ll[i], reference.log_likelihood_dense(g, words, rules), rtol=1e-12)
+
+
+def _chain(tmp_path, depth):
+  """S → A0; A_i → A_{i+1} A_{i+1}; A_depth → w: every sentence has 2^depth tokens."""
+  lines = ["S A0 1.0"] + [f"A{i} A{i + 1} A{i + 1} 1.0" for i in range(depth)] + [f"A{depth} w 1.0"]
+  return _write(tmp_path, "\n".join(lines) + "\n")
+
+
+def test_a_grammar_too_deep_to_sample_is_refused_before_sampling(tmp_path):
+  path = _chain(tmp_path, 25)  # 27 lines; 2^26 − 1 tree nodes per sentence in the heap-order sampler
+  with pytest.raises(GrammarError, match=rf"{re.escape(path)}: grammar depth 25 exceeds 10: sentences up to "
+                                         r"33,554,432 tokens \(expected 3\.355e\+07\)"):
+    load_grammar(path)
+  g = load_grammar(_chain(tmp_path, 10))  # at the limit: loads, samples
+  assert g.max_length == 1024 and pcfg.sample(g, 0, 2).lengths.tolist() == [1024, 1024]
+
+
+@pytest.mark.parametrize("kind", ["binary", "directory", "latin1"])
+def test_a_file_that_is_not_a_text_grammar_is_named(tmp_path, kind):
+  path = tmp_path / "g"
+  if kind == "binary":
+    path.write_bytes(b"S A 1.0\n\x00\x01\x02")
+    match = "a binary file (byte 8 is NUL)"
+  elif kind == "directory":
+    path.mkdir()
+    match = "is a directory, not a grammar file"
+  else:
+    path.write_bytes("S A 1.0\nA caf\u00e9 1.0\n".encode("latin-1"))
+    match = "not a UTF-8 text file (byte 13 cannot be decoded)"
+  with pytest.raises(GrammarError, match=re.escape(f"{path}: {match}")):
+    load_grammar(str(path))

@@ -78,8 +78,9 @@ def test_data_card_job(tmp_path):
   card = run_data_card(config, str(tmp_path))
   with open(tmp_path / "data_card.json") as f:
     saved = json.load(f)
-  # No temp file left behind (the writer lock's file stays by design: see flatness_jax.rundir.lock).
-  assert sorted(os.listdir(tmp_path)) == [".writer.lock", "data_card.json"]
+  # No temp file left behind (the writer lock's file stays by design: see flatness_jax.rundir.lock; the checksums
+  # of the records: flatness_jax.rundir.integrity).
+  assert sorted(os.listdir(tmp_path)) == [".checksums.json", ".writer.lock", "data_card.json"]
   for key in ("optimal_loss", "optimal_loss_se", "optimal_loss_token_weighted", "num_sentences", "mean_length",
               "max_length", "config"):
     assert key in saved

@@ -87,3 +87,49 @@ def test_slurm_dry_run():
   with open(os.path.join(LAUNCH, "slurm_gpu.sbatch")) as f:
     header = f.read()
   assert "#SBATCH --ntasks-per-node=8" in header and "#SBATCH --gpus-per-node=8" in header
+
+
+def _fake_bin(tmp_path, name, body):
+  path = tmp_path / "bin" / name
+  path.parent.mkdir(exist_ok=True)
+  path.write_text("#!/usr/bin/env bash\n" + body)
+  path.chmod(0o755)
+  return path
+
+
+@pytest.mark.parametrize("status,requeued", [(75, True), (0, False), (3, False)])
+def test_slurm_requeues_a_run_that_stopped_with_its_checkpoint(tmp_path, status, requeued):
+  """srun exiting 75 (a run stopped by SIGTERM after its checkpoint) makes the job requeue itself; other statuses
+  end the job with them. A SIGTERM to the batch shell while srun runs does not end the wait."""
+  _fake_bin(tmp_path, "srun", f'trap "" TERM\nsleep 1\nexit {status}\n')
+  _fake_bin(tmp_path, "scontrol", f'echo "$@" > {tmp_path}/scontrol.args\n')
+  env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "SLURM_JOB_ID": "123", "SLURM_SUBMIT_DIR": REPO_ROOT}
+  proc = subprocess.Popen(["bash", os.path.join(LAUNCH, "slurm_gpu.sbatch"), "--config=configs/tiny.py"],
+                          env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  import time  # pylint: disable=g-import-not-at-top
+  time.sleep(0.4)
+  proc.send_signal(15)
+  out, err = proc.communicate(timeout=30)
+  assert proc.returncode == status, out + err
+  assert os.path.exists(tmp_path / "scontrol.args") == requeued
+  if requeued:
+    assert (tmp_path / "scontrol.args").read_text().split() == ["requeue", "123"]
+
+
+def test_local_multiprocess_passes_sigterm_on_and_returns_the_stopped_status(tmp_path):
+  """Each process exits 75 on SIGTERM (as a stopped training run does); the launcher forwards the signal, waits for
+  both and returns 75 instead of killing them."""
+  (tmp_path / "stop_probe.py").write_text(textwrap.dedent("""
+      import signal, sys, time
+      signal.signal(signal.SIGTERM, lambda *_: sys.exit(75))
+      time.sleep(60)
+  """))
+  proc = subprocess.Popen([os.path.join(LAUNCH, "local_multiprocess.sh"), "--module=stop_probe", "2"], cwd=tmp_path,
+                          env=dict(os.environ, PYTHONPATH=str(tmp_path)), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  import time  # pylint: disable=g-import-not-at-top
+  time.sleep(2)
+  proc.send_signal(15)
+  _, err = proc.communicate(timeout=60)
+  assert proc.returncode == 75, err
+  assert "SIGTERM; passing it on" in err and "stopping the others" not in err

@@ -166,3 +166,34 @@ def test_hessian_trace_two_processes_equals_one(tmp_path, model):
     assert r["value"] == pytest.approx(ref["value"], rel=1e-5)
     assert r["stderr"] == pytest.approx(ref["stderr"], rel=1e-3)
   assert ref["value"] != 0 and ref["stderr"] > 0
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_process_stops_both_at_one_step_with_its_checkpoint(tmp_path):
+  """Preemption of one host: SIGTERM reaches process 1 only; both processes agree on the step, checkpoint it, exit
+  75; the launcher returns 75; the same command resumes and finishes with every step recorded once."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  wd, logs = str(tmp_path / "run"), str(tmp_path / "logs")
+  args = ["--config=configs/tiny.py", f"--workdir={wd}", "--config.train.num_steps=600",
+          "--config.checkpoint.every=300", "--config.eval.every=300"]
+  launcher = subprocess.Popen([LAUNCHER, f"--log-dir={logs}", "2", "1", "--", *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+  metrics = os.path.join(wd, "metrics.jsonl")
+  deadline = time.time() + 300
+  while time.time() < deadline and not (os.path.exists(metrics) and len(open(metrics).readlines()) > 12):
+    time.sleep(0.2)
+  children = subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True).stdout.split()
+  procs = {open(f"/proc/{pid}/environ", "rb").read().split(b"JAX_PROCESS_ID=")[1].split(b"\0")[0]: int(pid)
+           for pid in children}
+  os.kill(procs[b"1"], signal.SIGTERM)
+  _, err = launcher.communicate(timeout=300)
+  assert launcher.returncode == 75, err
+  lines = [open(os.path.join(logs, f"process_{i}.log")).read().strip().splitlines()[-1] for i in range(2)]
+  step = int(lines[1].split(" at step ")[1].split()[0])
+  assert lines == [f"{wd}: stopped by SIGTERM at step {step} with its checkpoint saved; run the same command again "
+                   "to resume"] * 2, lines
+  assert step in [int(s) for s in os.listdir(os.path.join(wd, "checkpoints")) if s.isdigit()]
+  _launch(2, 1, args, log_dir=logs)
+  steps = [json.loads(line)["step"] for line in open(metrics)]
+  assert steps[-1] == 600 and len(steps) == len(set(steps))

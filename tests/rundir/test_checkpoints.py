@@ -28,7 +28,7 @@ def test_keep_policy(tmp_path):
 
 
 def _largest_file(d):
-  files = [os.path.join(r, f) for r, _, fs in os.walk(d) for f in fs]
+  files = [os.path.join(r, f) for r, _, fs in os.walk(d) for f in fs if f != "checksums.json"]
   return max(files, key=os.path.getsize)
 
 
@@ -52,10 +52,68 @@ def test_all_corrupt_raises_clear_error(tmp_path):
     for f in fs:
       open(os.path.join(r, f), "wb").write(b"garbage")
   c2 = ckpt_lib.Checkpointer(str(tmp_path))
-  with pytest.raises(ckpt_lib.CheckpointError, match="no readable checkpoint"):
+  with pytest.raises(ckpt_lib.CheckpointError, match="could be restored; moved aside: corrupt_2 .*from step 0"):
     c2.restore(_abstract())
+  assert os.path.isdir(tmp_path / "corrupt_2")
 
 
 def test_empty_directory_restores_nothing(tmp_path):
   c = ckpt_lib.Checkpointer(str(tmp_path))
   assert c.restore(_abstract()) == (None, None)
+
+
+def _flip_bytes(path, offset_fraction=0.5):
+  with open(path, "r+b") as f:
+    data = bytearray(f.read())
+    i = int(len(data) * offset_fraction)
+    data[i:i + 4] = bytes(b ^ 0xFF for b in data[i:i + 4])
+    f.seek(0)
+    f.write(data)
+
+
+def test_flipped_bytes_are_named_the_checkpoint_moved_aside_and_the_previous_used(tmp_path, caplog):
+  c = ckpt_lib.Checkpointer(str(tmp_path))
+  c.save(2, _state(2))
+  c.save(4, _state(4))
+  victim = _largest_file(str(tmp_path / "checkpoints" / "4"))
+  _flip_bytes(victim)
+  with pytest.raises(Exception, match=f"checkpoint 4 of {tmp_path} is corrupt: {victim} does not match"):
+    ckpt_lib.restore_params(str(tmp_path), 4)  # a reader names it and moves nothing
+  step, st = ckpt_lib.Checkpointer(str(tmp_path)).restore(_abstract())
+  assert step == 2 and float(st["w"][0, 0]) == 2.0
+  assert ckpt_lib.moved_aside(str(tmp_path)) == ["corrupt_4"]
+  assert f"{victim} does not match its checksum" in caplog.text
+
+
+def test_a_checkpoint_of_another_model_is_refused_and_left_in_place(tmp_path):
+  c = ckpt_lib.Checkpointer(str(tmp_path))
+  c.save(2, _state(2))
+  other = {"w": jax.ShapeDtypeStruct((5, 3), jnp.float32), "step": jax.ShapeDtypeStruct((), jnp.int32)}
+  with pytest.raises(ckpt_lib.CheckpointMismatchError, match=r"checkpoint 2 .*w is \(4, 3\) float32 there, \(5, 3\)"):
+    ckpt_lib.Checkpointer(str(tmp_path)).restore(other)
+  assert ckpt_lib.complete_steps(str(tmp_path)) == [2] and not ckpt_lib.moved_aside(str(tmp_path))
+
+
+def test_a_non_finite_state_is_never_checkpointed(tmp_path):
+  c = ckpt_lib.Checkpointer(str(tmp_path))
+  bad = {"w": jnp.full((4, 3), jnp.inf), "step": jnp.asarray(3, jnp.int32)}
+  with pytest.raises(ckpt_lib.NonFiniteStateError, match="state at step 3 has non-finite values in w"):
+    c.save(3, bad)
+  assert ckpt_lib.complete_steps(str(tmp_path)) == []
+
+
+def test_a_checkpoint_without_checksums_is_restored_when_readable(tmp_path):
+  c = ckpt_lib.Checkpointer(str(tmp_path))
+  c.save(2, _state(2))
+  os.remove(tmp_path / "checkpoints" / "2" / "checksums.json")  # killed between Orbax's rename and the checksums
+  step, st = ckpt_lib.Checkpointer(str(tmp_path)).restore(_abstract())
+  assert step == 2 and float(st["w"][0, 0]) == 2.0
+
+
+def test_a_transient_checkpoint_goes_once_a_newer_one_exists(tmp_path):
+  c = ckpt_lib.Checkpointer(str(tmp_path), max_to_keep=5)
+  c.save(20, _state(20))
+  c.save(30, _state(30), transient=True)  # a run stopped between scheduled checkpoints
+  assert c.all_steps() == [20, 30]
+  c.save(40, _state(40))
+  assert c.all_steps() == [20, 40]

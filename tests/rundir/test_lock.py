@@ -80,3 +80,28 @@ def test_second_training_process_stops_at_once(tmp_path):
   finally:
     proc.kill()
     proc.wait()
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path):
+  wd = tmp_path / "run"
+  wd.mkdir()
+  target = tmp_path / "precious.txt"
+  target.write_text("mine")
+  os.symlink(target, wd / lock.LOCK_NAME)
+  with pytest.raises(ValueError, match=r"\.writer\.lock is a symbolic link; the writer lock is never followed"):
+    with lock.writer_lock(str(wd)):
+      pass
+  assert target.read_text() == "mine"
+  assert lock.holder(str(wd)) is None
+
+
+def test_holder_names_another_writer_and_creates_nothing(tmp_path):
+  wd = str(tmp_path / "run")
+  assert lock.holder(wd) is None and not os.path.exists(wd)
+  proc = _holder(wd)
+  try:
+    assert lock.holder(wd) == f"pid {proc.pid} on {os.uname().nodename}"
+  finally:
+    proc.kill()
+    proc.wait()
+  assert lock.holder(wd) is None

@@ -1,0 +1,163 @@
+"""Records exact and checked: every step once in metrics.jsonl and TensorBoard across restarts, damaged lines
+reported and kept, checksums that name the corrupt file, and a reader that reports instead of hiding."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from flatness_jax.rundir import integrity, jsonio, layout, lock, metrics, pair_losses, reader, tensorboard
+
+
+def _write_rows(workdir, steps, keep_through=-1):
+  w = metrics.MetricWriter(str(workdir), keep_through=keep_through)
+  for s in steps:
+    w.write(s, {"train_loss": float(s)})
+  w.close()
+  return w
+
+
+def _steps(workdir):
+  return [json.loads(l)["step"] for l in open(os.path.join(workdir, layout.METRICS)) if l.strip()]
+
+
+def test_restarts_record_every_step_once_in_metrics_and_tensorboard(tmp_path):
+  _write_rows(tmp_path, [0, 1, 2, 4, 8])                  # killed after step 8's row; checkpoint 4 survived
+  _write_rows(tmp_path, [8, 12], keep_through=4)           # resumed from 4: 8 again, then 12
+  _write_rows(tmp_path, [0, 1], keep_through=-1)           # a fresh start (checkpoint 0 never written)
+  assert _steps(tmp_path) == [0, 1]
+  _write_rows(tmp_path, [2, 4], keep_through=1)
+  scalars = tensorboard.read_scalars(os.path.join(tmp_path, layout.TENSORBOARD))
+  assert _steps(tmp_path) == [0, 1, 2, 4] == sorted(s for s, t, _ in scalars if t == "train_loss")
+  assert integrity.verify(os.path.join(tmp_path, layout.METRICS))
+
+
+def test_a_torn_last_line_is_reported_then_dropped_with_its_step(tmp_path):
+  _write_rows(tmp_path, [0, 1, 2])
+  with open(os.path.join(tmp_path, layout.METRICS), "ab") as f:
+    f.write(b'{"step": 3, "train_lo')                        # a writer killed mid-row
+  problems = []
+  assert [r["step"] for r in jsonio.read_jsonl(os.path.join(tmp_path, layout.METRICS), problems)] == [0, 1, 2]
+  assert problems == ["metrics.jsonl line 4 is a torn last line: 21 bytes that are not a JSON row"]
+  w = _write_rows(tmp_path, [3], keep_through=2)
+  assert _steps(tmp_path) == [0, 1, 2, 3] and w.dropped == [
+      "metrics.jsonl line 4 (21 bytes, not a JSON row) after the rows kept"]
+
+
+def test_a_damaged_line_inside_the_kept_rows_is_kept_and_reported_not_dropped(tmp_path):
+  path = os.path.join(tmp_path, layout.METRICS)
+  with open(path, "w") as f:
+    f.write('{"step": 0}\n{"step": 1, "gap": 0.\n{"step": 2, "gap": 0.1}\n{"step": 3}\n')
+  _write_rows(tmp_path, [3], keep_through=2)
+  lines = open(path).read().splitlines()
+  assert lines[1] == '{"step": 1, "gap": 0.' and _steps_parsed(path) == [0, 2, 3]
+  problems = []
+  reader.read_evaluations(str(tmp_path), problems)
+  assert problems == ["metrics.jsonl line 2 is damaged: 21 bytes that are not a JSON row"]
+
+
+def _steps_parsed(path):
+  return [r["step"] for r in jsonio.read_jsonl(path)]
+
+
+def test_tensorboard_drops_later_steps_and_a_torn_record(tmp_path):
+  logdir = str(tmp_path / "tb")
+  w = tensorboard.SummaryWriter(logdir)
+  for s in (0, 5, 10):
+    w.scalars(s, {"loss": float(s)})
+  w.close()
+  with open(w.path, "ab") as f:
+    f.write(tensorboard.encode_record(tensorboard.encode_event(0.0, 15, {"loss": 15.0}))[:-3])  # torn
+  assert [s for s, _, _ in tensorboard.read_scalars(logdir)] == [0, 5, 10]
+  tensorboard.SummaryWriter(logdir, keep_through=5).close()
+  assert [(s, t, v) for s, t, v in tensorboard.read_scalars(logdir)] == [(0, "loss", 0.0), (5, "loss", 5.0)]
+  assert not [n for n in os.listdir(logdir) if n.startswith(".tmp_")]
+
+
+def test_a_json_record_that_changed_is_named_as_corrupt(tmp_path):
+  path = str(tmp_path / "summary.json")
+  jsonio.write_json_atomic(path, {"num_params": 14342})
+  assert jsonio.read_json(path) == {"num_params": 14342}
+  text = open(path).read()
+  with open(path, "w") as f:
+    f.write(text.replace("14342", "14343"))
+  with pytest.raises(integrity.CorruptFileError, match=f"{path} is corrupt: its bytes changed since they were written"):
+    jsonio.read_json(path)
+  with open(path, "w") as f:
+    f.write('{"num_params": 1')
+  os.remove(tmp_path / integrity.MANIFEST)
+  with pytest.raises(integrity.CorruptFileError, match=rf"{path} is not valid JSON \(line 1, column 17\)"):
+    jsonio.read_json(path)
+
+
+def test_a_truncated_pair_loss_file_is_named_and_moved_aside_never_deleted(tmp_path):
+  wd = str(tmp_path)
+  pair_losses.record(wd, 0, np.ones(4), np.zeros(4), "d")
+  path = os.path.join(wd, pair_losses.FILE)
+  data = open(path, "rb").read()
+  for cut in (data[: len(data) // 2], data[:10]):
+    with open(path, "wb") as f:
+      f.write(cut)
+    with pytest.raises(integrity.CorruptFileError, match=f"{path}"):
+      pair_losses.load(wd)
+  moved = pair_losses.move_aside(wd)
+  assert open(moved, "rb").read() == data[:10] and pair_losses.load(wd) is None
+  pair_losses.record(wd, 0, np.ones(4), np.zeros(4), "d")  # the run goes on with a new file
+  assert pair_losses.load(wd).steps.tolist() == [0]
+
+
+def _run_dir(root, name="run"):
+  d = os.path.join(root, name)
+  os.makedirs(d)
+  jsonio.write_json_atomic(os.path.join(d, layout.CONFIG), {"data": {"kind": "pcfg"}, "arm": "a"})
+  with open(os.path.join(d, layout.METRICS), "w") as f:
+    f.write('{"step": 0, "gap": 0.1, "gap_relative": 0.1}\n{"step": 1, "ga')
+  return d
+
+
+def test_the_reader_reports_missing_damaged_and_in_progress_instead_of_zeros_or_errors(tmp_path):
+  d = _run_dir(str(tmp_path))
+  jsonio.write_json_atomic(os.path.join(d, layout.CURVATURE), {"steps": {}})
+  with open(os.path.join(d, layout.CURVATURE), "a") as f:
+    f.write(" ")
+  with lock.writer_lock(d):
+    held_here = reader.read_run(d)
+  assert not held_here.in_progress  # this process is the writer: not "another" one
+  run = reader.read_run(d)
+  assert run.missing == (layout.SUMMARY, layout.PROBES) and run.summary is None and run.num_params == 0
+  assert list(run.evaluations) == [0] and not run.in_progress
+  assert run.problems == ("metrics.jsonl line 2 is a torn last line: 15 bytes that are not a JSON row",
+                          f"{d}/curvature.json is corrupt: 19 bytes where 18 were written")
+
+
+def test_the_reader_says_when_another_process_writes_the_run(tmp_path):
+  from tests.rundir.test_lock import _holder  # pylint: disable=g-import-not-at-top
+  d = _run_dir(str(tmp_path))
+  proc = _holder(d)
+  try:
+    run = reader.read_run(d)
+    assert run.in_progress and run.writer == f"pid {proc.pid} on {os.uname().nodename}"
+  finally:
+    proc.kill()
+    proc.wait()
+  assert not reader.read_run(d).in_progress
+
+
+def test_another_tools_directory_is_named_not_a_run(tmp_path):
+  d = tmp_path / "hf"
+  d.mkdir()
+  (d / "config.json").write_text('{"model_type": "opt"}')
+  with pytest.raises(FileNotFoundError, match="is not a run directory: its config.json has no data section"):
+    reader.read_run(str(d))
+
+
+def test_temporaries_of_killed_writes_are_removed_and_records_kept(tmp_path):
+  d = _run_dir(str(tmp_path))
+  os.makedirs(os.path.join(d, "tensorboard"))
+  for p in (os.path.join(d, ".tmp_abc.json"), os.path.join(d, "tensorboard", ".tmp_x.tmp")):
+    open(p, "w").close()
+  kept = sorted(os.listdir(d))
+  assert len(integrity.remove_temporaries(d)) == 2
+  assert sorted(os.listdir(d)) == [n for n in kept if not n.startswith(".tmp_")]
+  shutil.rmtree(d)
