@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from flatness_jax.train import arms
 from tests.conftest import REPO_ROOT
 
 
@@ -20,7 +21,8 @@ def test_tiny_quickstart_pipeline_end_to_end(tmp_path):
   card = json.load(open(os.path.join(wd, "data_card.json")))
   run = os.path.join(wd, "cpu_tiny", "seed_0")
   configs = [json.load(open(os.path.join(wd, "cpu_tiny", f"seed_{k}", "config.json"))) for k in (0, 1)]
-  assert [(c["arm"], c["replicate"], c["seed"]) for c in configs] == [("cpu_tiny", 0, 0), ("cpu_tiny", 1, 1)]
+  assert [(c["arm"], c["replicate"], c["seed"]) for c in configs] == [
+      ("cpu_tiny", k, arms.stream_seed(0, "cpu_tiny", k, "pretraining")) for k in (0, 1)]
   losses = [np.load(os.path.join(wd, "cpu_tiny", f"seed_{k}", "heldout_losses.npz")) for k in (0, 1)]
   assert str(losses[0]["digest"]) == str(losses[1]["digest"])  # the same held-out pairs ...
   assert not np.array_equal(losses[0]["losses"][-1], losses[1]["losses"][-1])  # ... and two different models
