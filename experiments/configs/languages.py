@@ -10,7 +10,8 @@ itself).
   released  the authors' released grammar (../shared/reference/rule_deep_mlm.txt: L* = 4.18 nats, 200 words,
             lengths 2..16; Bayes accuracies only 0.50 / 0.72 / 0.57 on tasks A / B / C, so effects have room).
 A language is one row of LANGUAGES: the fields it sets (data, probe tasks, downstream-loss curvature task,
-adversary task). `apply(c, lang)` sets them and names the run `<name>_<lang>` for the non-default languages.
+adversary task, and the primary task: the task of the report's confirmatory rows). `apply(c, lang)` sets them and
+names the run `<name>_<lang>` for the non-default languages.
 """
 from experiments.configs import base
 from experiments.configs import common
@@ -18,11 +19,14 @@ from flatness_jax.train import arms
 
 LANGUAGES = {
     "pcfg": {"data.kind": "pcfg", "data.preset": "cpu_easy", "data.grammar_path": "",
-             "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A"},
+             "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A",
+             "report.primary_task": "A"},
     "hmm": {"data.kind": "hmm", "data.preset": "cpu", "data.grammar_path": "",
-            "probes.tasks": "state6,state10", "curvature.tasks": "state10", "adversarial.task": "state10"},
+            "probes.tasks": "state6,state10", "curvature.tasks": "state10", "adversarial.task": "state10",
+            "report.primary_task": "state10"},
     "released": {"data.kind": "pcfg", "data.preset": "released", "data.grammar_path": base.RELEASED_GRAMMAR,
-                 "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A"},
+                 "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A",
+                 "report.primary_task": "A"},
 }
 DEFAULT = "pcfg"
 CHOICE = common.Choice(DEFAULT, tuple(LANGUAGES))  # The `lang` field of a config's parse_arg.
