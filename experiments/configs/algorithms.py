@@ -48,8 +48,9 @@ Opt-in:   adversarial pre-training (paper App. A.4) and the explicit Tr(H) penal
           +3.6] (n.s.), C +1.3 [+0.1, +2.6] ("reproduced", the smallest of effects). Probes reach A 33–37%, B
           65–69%, C 38–41% against Bayes 54.2 / 76.8 / 56.5% and majority 28 / 53 / 23%. ρ(Tr(H), acc A) over 12
           runs, 36 checkpoints −0.13 [−0.50, +0.27] (n.s.).
-Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
-          the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
+Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, each with streams of
+          its own, flatness_jax.train.arms): the report's verdicts are intervals over seeds and need ≥ 2; each seed
+          costs the runtime above again.
 """
 from experiments.configs import common, languages, quickstart
 from flatness_jax.train import arms
@@ -86,5 +87,8 @@ def get_config(arg=None):
   # An early checkpoint besides the two converged ones: SGD converges more slowly, and the iso-loss table matches
   # checkpoints of different algorithms at equal held-out loss; 9 points also allow correlation CIs.
   c.curvature.steps = c.probes.steps = "600,2400,2600"
+  # Confirmatory: flatter is better at fixed size (the reviewers' "is flatness just size?"), the downstream-loss
+  # flatness question, and with the adversarial arm the paper's algorithm claim (adversarial transfers worse).
+  c.report.claims = ("algorithm," if a.adversarial else "") + "flatter,downstream_flatness"
   languages.apply(c, a.lang, tiny=a.tiny)
   return common.tiny(c) if a.tiny else c

@@ -10,8 +10,9 @@ Runtime:  measured ≈ 45 minutes on 2 CPU cores shared with other jobs (load 5�
 Reaches:  a per-B table of −dTr(H)/dstep ± SE and the fitted exponent with its 95% CI; whether it agrees with −1
           at this scale is computed, not assumed. Measured: no run's decrease is significant (Tr(H) moves by less
           than its ±5 estimation noise in 1,000 steps at lr 0.05), so the exponent is "too uncertain to test".
-Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
-          the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
+Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, each with streams of
+          its own, flatness_jax.train.arms): the report's verdicts are intervals over seeds and need ≥ 2; each seed
+          costs the runtime above again.
 
 Budget to resolve the 1/B slope (issue 15; inputs measured, arithmetic shown):
   Prediction. −dTr(H)/dstep = r_B = η² ‖P_T ∇Tr H‖² / (4B). configs/theory_drift.py confirms the constant and the 1/B
@@ -73,4 +74,5 @@ def get_config(arg=None):
   c.curvature.steps = "0,200,400,600,800,1000"
   c.curvature.methods = "hutchinson"
   c.curvature.tasks = ""
+  c.report.claims = "drift"  # Confirmatory: Theorem 4.3's drift falls with the batch size (log–log slope < 0).
   return common.tiny(c) if a.tiny else c

@@ -21,8 +21,9 @@ Other languages (measured 2026-12-02, 2 cores shared with one or two other jobs;
           :released  3 seeds 34 min; gap 2.18–2.43% of L* = 4.18 at 6,000 steps (3% first reached near step
                      3,300); probes A 33.7–36.5%, B 63.6–68.2%, C 39.6–40.2% (Bayes 54.2 / 76.8 / 56.5: room to
                      move, yet 4,000 → 6,000 changes A by −0.1 [−3.2, +3.1] pts, Tr(H) by −2.7 [−34.8, +29.5]).
-Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
-          the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
+Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, each with streams of
+          its own, flatness_jax.train.arms): the report's verdicts are intervals over seeds and need ≥ 2; each seed
+          costs the runtime above again.
 """
 from experiments.configs import common, languages, quickstart
 from flatness_jax.train import arms
@@ -41,5 +42,6 @@ def get_config(arg=None):
   measured = ",".join(str(s) for s in range(2000, 6001, 400))
   c.curvature.steps = c.probes.steps = measured
   c.curvature.same_probes = True  # Common random numbers across checkpoints (their differences are the question).
+  c.report.claims = "continued"  # Confirmatory: continued training improves the primary task at equal loss.
   languages.apply(c, a.lang, tiny=a.tiny)
   return common.tiny(c) if a.tiny else c

@@ -20,23 +20,27 @@ itself).
             position of every probe sentence: K·C decoder passes each). The experiments' own budgets (the
             quickstart recipe) bring it to the saturation regime, as configs/lm.py states.
 A language is one row of LANGUAGES: the fields it sets (data, probe tasks, downstream-loss curvature task,
-adversary task). `apply(c, lang, tiny)` sets them and names the run `<name>_<lang>` for the non-default languages;
-with `tiny` (a config's `tiny` word) it also applies the language's row of TINY, a smaller form of the language
-whose exact conditionals cost seconds (the LM language with K = 16 tokens and sentences of 4, as configs/lm.py:tiny).
+adversary task, and the primary task: the task of the report's confirmatory rows). `apply(c, lang, tiny)` sets them
+and names the run `<name>_<lang>` for the non-default languages; with `tiny` (a config's `tiny` word) it also applies
+the language's row of TINY, a smaller form of the language whose exact conditionals cost seconds (the LM language
+with K = 16 tokens and sentences of 4, as configs/lm.py:tiny).
 """
 from experiments.configs import common
 from flatness_jax.train import arms
 
 LANGUAGES = {
     "pcfg": {"data.kind": "pcfg", "data.preset": "cpu_easy", "data.grammar_path": "",
-             "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A"},
+             "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A",
+             "report.primary_task": "A"},
     "hmm": {"data.kind": "hmm", "data.preset": "cpu", "data.grammar_path": "",
-            "probes.tasks": "state6,state10", "curvature.tasks": "state10", "adversarial.task": "state10"},
+            "probes.tasks": "state6,state10", "curvature.tasks": "state10", "adversarial.task": "state10",
+            "report.primary_task": "state10"},
     "released": {"data.kind": "pcfg", "data.preset": "released", "data.grammar_path": "",
-                 "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A"},
+                 "probes.tasks": "A,B,C", "curvature.tasks": "A", "adversarial.task": "A",
+                 "report.primary_task": "A"},
     "lm": {"data.kind": "lm", "data.preset": "cpu", "data.grammar_path": "",
            "probes.tasks": "prompt,qnli,sst2", "probes.pooling": "mean", "probes.lookup": False,
-           "curvature.tasks": "prompt", "adversarial.task": "prompt"},
+           "curvature.tasks": "prompt", "adversarial.task": "prompt", "report.primary_task": "prompt"},
 }
 TINY = {"lm": {"data.num_tokens": 16, "data.max_length": 4, "data.frequency_sentences": 500}}
 DEFAULT = "pcfg"

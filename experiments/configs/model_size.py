@@ -72,8 +72,9 @@ Sizes:    xs = 32×2 layers, 2 heads, FFN 128 (5,200 steps; the others 2,600); s
           m = 128×2, 8 heads, FFN 512 (width ×2 per step at one head width, 16, so every smaller model embeds in
           m: residual width, heads and FFN doubled).
           A deeper largest model (cpu_l, 128×4) also works (identity layers) but doubles the CPU time.
-Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, seed k = seed + k):
-          the report's verdicts are intervals over seeds and need ≥ 2; each seed costs the runtime above again.
+Seeds:    3 pre-training seeds per arm by default (--config.seeds=S; runs in <arm>/seed_<k>, each with streams of
+          its own, flatness_jax.train.arms): the report's verdicts are intervals over seeds and need ≥ 2; each seed
+          costs the runtime above again.
 """
 from experiments.configs import common, languages, quickstart
 from flatness_jax.train import arms
@@ -102,6 +103,8 @@ def get_config(arg=None):
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
   c.arms = arms.make_arms(**(LSTM_SIZES if a.lang == "hmm_lstm" else SIZES))
+  # Confirmatory: larger is better at equal loss; flatter is better; the reviewers' two questions.
+  c.report.claims = "size,flatter,flatness_beyond_size,downstream_flatness"
   c.curvature.embed_into = "m"  # Also measure Tr(H) of each run embedded into this run's architecture (for the
   #                               LSTMs too: flatness_jax.models.embed_lstm repeats hidden units).
   if a.long:

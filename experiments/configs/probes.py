@@ -26,7 +26,8 @@ def get_config():
   c.probes.batch_size = 256      # Probe minibatch.
   c.probes.pooling = "concat"    # 'concat': concatenated token representations (paper); 'mean': mean-pooled.
   c.probes.lookup = True         # Also probe the exact conditionals (the lookup-table baseline).
-  c.probes.seed = 2024           # Seed of the labelled sentences and the split (fixed across runs).
+  c.probes.seed = 2024           # Seed of the labelled sentences and the split (a run of an arm draws its own from
+  #                                it: flatness_jax.eval.probing.probe_seed).
   c.probes.finetune = False      # Also fine-tune the whole encoder + a linear head per task (slow; off by default).
   c.probes.finetune_epochs = 30  # Fine-tuning epochs; the test accuracy is taken at the best validation epoch
                                  # (10 epochs on 1,000 sentences left xs at 48.5% on task A, 30 on 2,000 at 79.3%).

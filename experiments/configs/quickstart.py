@@ -49,7 +49,8 @@ def get_config(arg=None):
                           cpu_s={"model.preset": "cpu_s"})
   c.run_arms = ""           # Arms to train, comma-separated, in this order ('': every arm); a model preset that is
   #                           not an arm trains as an arm of its own (--config.run_arms=cpu_s,cpu_m).
-  c.seeds = a.seeds         # Pre-training seeds per arm (seed k uses seed + k; runs in <arm>/seed_<k> when > 1).
+  c.seeds = a.seeds         # Pre-training seeds per arm (each run its own streams from `seed`: train.arms; runs
+  #                           in <arm>/seed_<k> when > 1).
   #                           One seed gives measurements, not verdicts: the report says which rows are untested.
   c.data.kind = "pcfg"
   c.data.preset = "cpu_easy"
@@ -76,6 +77,8 @@ def get_config(arg=None):
   c.probes.steps = "last:2"
   c.probes.num_examples = 2000
   c.report = report_config.get_config().report
+  c.report.claims = "size"  # The confirmatory family (flatness_jax.analysis.claims): larger vs smaller at equal loss.
+  c.report.equal_loss_margin = 0.005  # Equal loss: the 90% Δgap interval inside ±0.5% of L* (TOST at 5%).
   if a.tiny:
     tiny_language_and_model(c)
     common.tiny(c)

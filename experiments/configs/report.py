@@ -1,10 +1,12 @@
-"""A report (report.md + PNG figures) from run directories: gap, Tr(H), probe accuracies with CIs and verdicts.
+"""A report (report.md + PNG figures + findings.json) from run directories: the declared claims tested as one
+family (Holm), every other comparison with its interval.
 
 Command:  python -m experiments.main --config=configs/report.py --workdir=runs/quickstart
           (every run directory below --workdir, or --config.report.runs=DIR1,DIR2)
 Runtime:  seconds (it only reads run directories; run the curvature and probes jobs first).
 """
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config():
@@ -15,4 +17,11 @@ def get_config():
   c.report.runs = ""             # Comma-separated roots searched for run directories ('' : the workdir).
   c.report.saturated_gap = 0.03  # Checkpoints within this fraction of L* count as converged (continued training).
   c.report.iso_tol = 1.0         # Iso-loss matching tolerance, in SEs of the loss difference.
+  # The confirmatory family: comma-separated claims of flatness_jax.analysis.claims (continued, size, algorithm,
+  # flatter, flatness_beyond_size, downstream_flatness, drift); '' none. Unset: what the runs' experiment recorded.
+  c.report.claims = config_dict.placeholder(str)
+  # Equal loss = the 90% interval of Δgap inside ±this fraction of L* (TOST at 5%). Unset: as the runs recorded.
+  c.report.equal_loss_margin = config_dict.placeholder(float)
+  # The task of the confirmatory rows. Unset: as the runs recorded (languages.py), else their adversarial.task.
+  c.report.primary_task = config_dict.placeholder(str)
   return c

@@ -7,7 +7,8 @@ find the same pairs hard: two models with a small but consistent loss difference
 without per-pair losses fall back to the independent-SE rule, marked "unpaired". For each matched pair the report
 shows the accuracy difference (probe seeds, Welch t) and the Tr(H) difference (estimator SEs): at equal
 pre-training loss, is one model better downstream, and is it flatter? These are measurements of two checkpoints,
-not comparisons over pre-training seeds.
+not comparisons over pre-training seeds. Only checkpoints of the same language are matched: losses of different
+languages are not on one scale.
 """
 import numpy as np
 
@@ -25,12 +26,12 @@ def loss_difference(a, b):
 
 
 def matched_pairs(pts, tol: float = 1.0):
-  """[(a, b)] pairs of points from different runs whose losses agree within `tol` SEs of their difference; each
-  point used once, closest pairs first; each pair ordered larger model (then later step) first."""
+  """[(a, b)] pairs of points from different runs of the same language whose losses agree within `tol` SEs of their
+  difference; each point used once, closest pairs first; each pair ordered larger model (then later step) first."""
   cands = []
   for i, a in enumerate(pts):
     for b in pts[i + 1:]:
-      if a.run == b.run:
+      if a.run == b.run or a.language != b.language:
         continue
       diff, se, _ = loss_difference(a, b)
       if abs(diff) <= tol * se:

@@ -32,6 +32,7 @@ class Point:
   seed: int = 0         # the run's pre-training seed
   language: str = ""
   pairs: Optional[pair_losses.PairLosses] = None  # per-pair held-out losses of the run (None without the file)
+  config: dict = dataclasses.field(default_factory=dict, repr=False)  # the run's recorded config
 
   def __post_init__(self):
     self.arm = self.arm or self.run
@@ -90,17 +91,18 @@ def paired_loss_difference(a: Point, b: Point):
   return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))), len(d)
 
 
-def gap_difference(a: Point, b: Point):
-  """(a − b, low, high) of the relative gaps (fraction of L*): paired over the same held-out pairs when both runs
-  saved per-pair losses (the right SE: both were scored on the same pairs), else from the two gaps' SEs."""
+def gap_difference(a: Point, b: Point, level: float = 0.95):
+  """(a − b, low, high) of the relative gaps (fraction of L*) at confidence `level`: paired over the same held-out
+  pairs when both runs saved per-pair losses (the right SE: both were scored on the same pairs), else from the two
+  gaps' SEs."""
   paired = paired_loss_difference(a, b)
   if paired is not None:
     d, se, n = paired
     opt = float(np.mean(a.pairs.optimal))
-    q = stats.t_quantile(n - 1)
+    q = stats.t_quantile(n - 1, level)
     return d / opt, (d - q * se) / opt, (d + q * se) / opt
   return stats.difference_ci(a.eval.gap_relative, a.eval.gap_relative_se, b.eval.gap_relative,
-                             b.eval.gap_relative_se)
+                             b.eval.gap_relative_se, level)
 
 
 def points_of(run: reader.RunRecord) -> list[Point]:
@@ -108,5 +110,5 @@ def points_of(run: reader.RunRecord) -> list[Point]:
   return [Point(run=run.name, step=s, num_params=run.num_params, eval=run.evaluations[s],
                 curvature=run.curvature.get(s) or records.Curvature(step=s),
                 probes=run.probes.steps.get(s) or records.CheckpointProbes(step=s), arm=run.arm, seed=run.seed,
-                language=run.language, pairs=run.pairs)
+                language=run.language, pairs=run.pairs, config=run.config)
           for s in run.measured_steps()]

@@ -1,28 +1,42 @@
-"""The text of report.md and its figures, from the typed records of run directories (the report job writes them):
-`build(runs, ...) -> (markdown, {file name: Figure})`. The paper's claims tested over pre-training seeds come first.
+"""The text of report.md, its figures and the typed record of its rows, from the run directories' records (the
+report job writes them): `build(runs, settings) -> Report(text, figures, findings)`.
 
-report.md opens with the Findings table (flatness_jax.analysis.findings): each claim of Liu et al. 2023 per
-language, the paper's figure, ours with its 95% interval over pre-training seeds, n and the verdict. The seed is the
-unit of replication: a verdict ('reproduced' when the interval excludes zero on the paper's side, 'opposite' on the
-other, else 'not significant at this scale') needs ≥ 2 seeds per arm; with one seed the measurement is shown with
-its own noise and marked "untested: 1 seed". A comparison of minima (continued training, size, algorithm) is marked
-"untested: not at a minimum" when a compared checkpoint's Hessian is measurably indefinite
-(flatness_jax.analysis.minima). Then, from the same run directories: figures per claim (one colour per
-arm), the replication table (between-seed SD next to probe-seed SD and estimator SE), every run's final and every
-measured checkpoint (held-out gap ± SE, Tr(H) ± SE, Fisher trace ± SE, λmax, probe accuracy mean ± std over probe
-seeds, fine-tuning where measured), majority / Bayes / lookup-table references, the fixed-size and model-size
-tables, every finding as a verdict line, iso-loss pairs (paired held-out losses) and the drift-vs-batch table.
+report.md opens with the Findings: the confirmatory family the experiment declared (flatness_jax.analysis.claims:
+one row per claim and language on the primary task), tested with Holm's correction and stated with its gates,
+power and seed design (flatness_jax.analysis.family, findings_tables), then every other comparison as an
+exploratory row (numbers and intervals, no verdict words). Then, from the same records: figures per claim (one
+colour per arm), the replication table (between-seed SD next to probe-seed SD and estimator SE), every run's final
+and every measured checkpoint (held-out gap ± SE, Tr(H) ± SE, Fisher trace ± SE, λmax, probe accuracy mean ± std
+over probe seeds, fine-tuning where measured), majority / Bayes / lookup-table references, the fixed-size and
+model-size tables, every row as a line, iso-loss pairs (paired held-out losses, within a language) and the
+drift-vs-batch table. Nothing depends on the order of the records: arms are sorted, bootstrap clusters are sorted
+and drawn from one seed per report.
 """
+import dataclasses
+
 import numpy as np
 
-from flatness_jax.analysis import drift, figures, findings, fixed_size, isoloss, minima, points as points_lib
-from flatness_jax.analysis import replicates, sizes, stats
+from flatness_jax.analysis import claims, drift, family, figures, findings, findings_tables, fixed_size, isoloss
+from flatness_jax.analysis import points as points_lib, replicates, rows as rows_lib, sizes
 from flatness_jax.analysis.tables import pm
 from flatness_jax.rundir import records
 
 TRACE = findings.TRACE
+Settings = claims.Settings
 REPLICATED = ("configs/continued.py, configs/model_size.py and configs/algorithms.py (3 seeds by default), or "
               "--config.seeds=3 on any experiment config")
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+  """report.md's text, its figures {file name: Figure} and the typed rows (findings.json)."""
+  text: str
+  figures: dict
+  findings: rows_lib.Findings
+
+  @property
+  def rows(self) -> list:
+    return list(self.findings.rows)
 
 
 def tasks_of(runs) -> list[str]:
@@ -106,15 +120,37 @@ def _caption(name: str) -> str:
   return "accuracy vs Tr(H), task " + name.removeprefix("acc_vs_trace_").removesuffix(".png")
 
 
-def build(runs, *, saturated_gap: float = 0.03, iso_tol: float = 1.0):
-  """(report.md text, {file name: Figure}) of the runs (reader.RunRecord, in report order)."""
+def _notes(rows) -> list[str]:
+  out = []
+  reasons = " ".join(f"{r.reason} {r.note}" for r in rows)
+  if "too few runs" in reasons:
+    out += ["", "Rows marked *too few runs* rest on fewer pre-training runs than an interval that can exclude zero "
+            "needs (one seed per arm gives the measurement's own probe/estimator noise only). For the replicated "
+            "answer run " + REPLICATED + "."]
+  if "not at a minimum" in reasons:
+    out += ["", "Rows marked *not at a minimum* compare a checkpoint whose Hessian is not shown positive "
+            "semi-definite (its Tr(H) negative, not resolved from zero, or below its top Lanczos eigenvalue λmax, "
+            "impossible for a PSD Hessian): train it longer or with a lower peak learning rate before reading its "
+            "accuracy or flatness as the paper's converged quantity."]
+  return out
+
+
+def build(runs, settings: Settings = None, *, figures: bool = True) -> Report:
+  """The report of the runs (reader.RunRecord; their order only orders the tables); figures=False skips the
+  figures (simulations)."""
   if not runs:
     raise ValueError("no run directories given to the report")
+  settings = settings or Settings()
+  settings.check()
+  decl = claims.declare(settings, runs)
   tasks = tasks_of(runs)
   pts = [p for r in runs for p in points_lib.points_of(r)]
   arms = replicates.arms_of(pts)
-  kinds = {r.language: r.data_kind for r in runs}
-  found = findings.findings(pts, tasks, kinds, saturated_gap)
+  drafts, designs = findings.drafts(pts, runs, decl, settings)
+  rows = family.finalize(drafts, settings.level)
+  found = rows_lib.Findings(decl.claims, decl.source, family.CORRECTION, settings.level, decl.margin,
+                            "/".join(sorted(set(designs.values()))), sum(r.confirmatory for r in rows),
+                            decl.primary, tuple(rows))
   finals = sizes.final_points(pts)
   finals.sort(key=lambda p: [r.name for r in runs].index(p.run))
   seeds = sorted({a.num_seeds for a in arms})
@@ -123,31 +159,32 @@ def build(runs, *, saturated_gap: float = 0.03, iso_tol: float = 1.0):
            f"Arms: {', '.join(f'{a.name} ({a.num_seeds})' for a in arms)}; {seed_text}. Gap = held-out loss − "
            "exact optimal loss on the same pairs (paired SE). Tr(H): Hutchinson on the pre-training loss (SE over "
            "probes); Fisher: the paper's sampled-label estimator (SE over examples); accuracy: linear probe, mean ± "
-           "std over probe seeds. Intervals in the Findings are over pre-training seeds (the unit of replication).",
-           "", "## Findings", ""]
-  lines += findings.table(found) if found else ["No comparison could be made (run the curvature and probes jobs)."]
-  if any(f.verdict == stats.UNTESTED for f in found):
-    lines += ["", "Rows marked *untested: 1 seed* rest on one pre-training run per arm: they are measurements with "
-              "probe/estimator noise only, not verdicts. For the replicated answer run " + REPLICATED + "."]
-  if any(f.verdict.reason.startswith(minima.NOT_AT_MINIMUM) for f in found):
-    lines += ["", "Rows marked *untested: not at a minimum* compare a checkpoint whose Hessian has negative "
-              "eigenvalues (the upper 95% bound of its Tr(H) is below zero or below its top Lanczos eigenvalue "
-              "λmax, impossible for a positive semi-definite Hessian): train it longer or with a lower peak "
-              "learning rate before reading its accuracy or flatness as the paper's converged quantity."]
-  figs = _figures(runs, arms, pts, tasks)
-  lines += ["", "## Figures", ""] + [f"![{_caption(n)}]({n})" for n in figs]
+           "std over probe seeds. Intervals are over pre-training seeds (the unit of replication).",
+           "", "## Findings", ""] + findings_tables.family_lines(found, designs)
+  if found.confirmatory:
+    lines += ["", "### Confirmatory", ""] + findings_tables.confirmatory_table(found)
+  if len(found.confirmatory) < len(rows):
+    lines += ["", "### Exploratory (numbers and 95% intervals, no verdicts)", ""]
+    lines += findings_tables.exploratory_table(found)
+  if not rows:
+    lines += ["", "No comparison could be made (run the curvature and probes jobs)."]
+  lines += _notes(rows)
+  figs = _figures(runs, arms, pts, tasks) if figures else {}
+  if figs:
+    lines += ["", "## Figures", ""] + [f"![{_caption(n)}]({n})" for n in figs]
   lines += ["", "## Replication: between-seed vs within-run noise", ""] + replication_table(arms, tasks)
   lines += ["", "## Final checkpoints", ""] + point_table(finals, tasks) + ["", "## References", ""]
   lines += reference_table(runs, tasks) + ["", "## Every measured checkpoint", ""] + point_table(pts, tasks)
   fixed = fixed_size.fixed_size_lines(arms, tasks, TRACE)
   if fixed:
-    lines += ["", "## Fixed size: each arm against the first arm of its size", ""] + fixed
+    lines += ["", "## Fixed size: each arm against the reference arm of its size", ""] + fixed
   size = sizes.size_lines(pts, tasks, TRACE)
   if size:
     lines += ["", "## Model size at the final checkpoints", ""] + size
-  lines += ["", "## Verdicts", ""] + ([f.line() for f in found] or ["- No comparison could be made."])
-  lines += ["", f"## Iso-loss pairs (|Δloss| ≤ {iso_tol} SE)", ""] + isoloss.isoloss_lines(pts, tasks, iso_tol, TRACE)
+  lines += ["", "## Every row", ""] + ([findings_tables.line(r) for r in rows] or ["- No comparison could be made."])
+  lines += ["", f"## Iso-loss pairs (|Δloss| ≤ {settings.iso_tol} SE)", ""]
+  lines += isoloss.isoloss_lines(pts, tasks, settings.iso_tol, TRACE)
   drift_table = drift.drift_lines(runs, TRACE)
   if drift_table:
     lines += ["", "## Flatness drift vs batch size (Theorem 4.3: rate ∝ 1/B)", ""] + drift_table
-  return "\n".join(lines) + "\n", figs
+  return Report("\n".join(lines) + "\n", figs, found)

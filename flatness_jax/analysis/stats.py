@@ -1,26 +1,25 @@
-"""Statistics for the report: intervals over pre-training seeds, correlations that resample whole runs.
+"""Statistics for the report: tests and intervals over pre-training runs, correlations and partial correlations.
 
 The unit of replication is the pre-training run (one seed of initialisation, data stream and masks). Probe seeds,
 estimator probes and checkpoints of one run are not independent replicates of "training this way", so:
-- a difference between arms is a difference of per-seed means with a Welch interval over seeds (`welch_ci`:
-  Student-t with Welch–Satterthwaite degrees of freedom ν = (s²ₐ/nₐ + s²_b/n_b)² / Σ (s²/n)²/(n − 1));
-- a change within runs (continued training) is the mean of per-run changes with a one-sample t interval over runs
-  (`mean_ci`);
-- a correlation over checkpoints is resampled by whole runs (`cluster_bootstrap_ci`): each bootstrap draw picks
-  runs with replacement and keeps each drawn run's checkpoints together. With the few runs a CPU budget allows, a
-  percentile interval is too narrow, so the interval is formed on Fisher's z = atanh(r) from the bootstrap standard
-  error inflated by √(G/(G−1)) with Student-t quantiles on G − 1 degrees of freedom (G runs), the usual small-
-  cluster correction; tests/analysis/test_stats.py checks its false-verdict rate under a planted null;
+- a difference between arms is a difference of per-seed means, Welch's t over seeds (`welch_test`: SE
+  √(s²ₐ/nₐ + s²_b/n_b), Satterthwaite ν = (s²ₐ/nₐ + s²_b/n_b)² / Σ (s²/n)²/(n − 1));
+- a change within runs (continued training), or a difference paired by seed, is a one-sample t over runs
+  (`one_sample_test`);
+- a correlation over checkpoints resamples whole runs (flatness_jax.analysis.cluster);
 - a single measurement (one run) gets an interval from its own noise (probe seeds, estimator probes) with t
   quantiles on the degrees of freedom that noise has (`difference_ci`), and no verdict.
-Also: Pearson r and Spearman ρ (average ranks for ties), partial correlation given covariates (the reviewers'
-control: accuracy vs Tr(H) with log(parameters) held fixed), and the verdict vocabulary. Every function that
-resamples takes a fixed seed, so a report is reproducible to the digit.
+Every test is a `TTest`: estimate, SE and degrees of freedom, from which come its two-sided p and its interval at
+any level (the report's family-wise correction picks the level, flatness_jax.analysis.family). Replicates without
+any spread estimate no variance: their test has no interval rather than a zero-width one.
+Also: Pearson r and Spearman ρ (average ranks for ties) and the partial correlation given covariates (the
+reviewers' control: accuracy vs Tr(H) with log(parameters) held fixed).
 """
+import dataclasses
+import functools
+
 import numpy as np
 from scipy import stats as sps
-
-from flatness_jax.rundir import records
 
 
 def _rows(x):
@@ -68,6 +67,11 @@ def partial_correlation(x, y, covariates, method: str = "pearson"):
 
 def t_quantile(df, level: float = 0.95):
   """Upper (1 + level)/2 quantile of Student's t with `df` degrees of freedom (normal for df = inf)."""
+  return _t_quantile(float(df), float(level))
+
+
+@functools.lru_cache(maxsize=4096)
+def _t_quantile(df: float, level: float) -> float:
   return float(sps.t.ppf(0.5 + level / 2, df)) if np.isfinite(df) else float(sps.norm.ppf(0.5 + level / 2))
 
 
@@ -89,32 +93,88 @@ def difference_ci(mean_a, se_a, mean_b, se_b, level: float = 0.95, df_a=np.inf, 
   return d, d - q * se, d + q * se
 
 
-def welch_ci(a, b, level: float = 0.95):
-  """(mean(a) − mean(b), low, high, df) over replicates a, b (each ≥ 2 values): Welch's t interval."""
+def _clip(r):
+  return np.clip(r, -1 + 1e-9, 1 - 1e-9)
+
+
+@dataclasses.dataclass(frozen=True)
+class TTest:
+  """A two-sided Student-t test of "no effect" and its intervals: the statistic (center − 0)/se on `df` degrees of
+  freedom. For a correlation (`fisher`), center = atanh(estimate) (Fisher's z) and the interval is mapped back by
+  tanh. Invalid (no interval, p = nan) when se is not a positive finite number: e.g. replicates without spread,
+  which estimate no variance at all."""
+  estimate: float
+  se: float
+  df: float
+  fisher: bool = False
+
+  @property
+  def center(self) -> float:
+    return float(np.arctanh(_clip(self.estimate))) if self.fisher else float(self.estimate)
+
+  @property
+  def valid(self) -> bool:
+    return bool(np.isfinite(self.center) and np.isfinite(self.se) and self.se > 0 and self.df > 0)
+
+  def interval(self, level: float = 0.95) -> tuple[float, float]:
+    """(low, high) at confidence `level` (on the estimate's scale), or (nan, nan) when invalid."""
+    if not self.valid:
+      return float("nan"), float("nan")
+    half = t_quantile(self.df, level) * self.se
+    lo, hi = self.center - half, self.center + half
+    return (float(np.tanh(lo)), float(np.tanh(hi))) if self.fisher else (float(lo), float(hi))
+
+  @property
+  def p_value(self) -> float:
+    """Two-sided p of "no effect" (nan when invalid)."""
+    if not self.valid:
+      return float("nan")
+    t = abs(self.center) / self.se
+    return float(2 * (sps.t.sf(t, self.df) if np.isfinite(self.df) else sps.norm.sf(t)))
+
+
+def _sd(x) -> float:
+  """Sample SD of replicates, 0 when they differ only by rounding (no spread to estimate a variance from)."""
+  sd = float(x.std(ddof=1))
+  return 0.0 if sd <= 1e-12 * max(float(np.abs(x).max()), 1e-300) else sd
+
+
+def welch_test(a, b) -> TTest:
+  """mean(a) − mean(b) over replicates (each ≥ 2 values): Welch's t (SE √(s²ₐ/nₐ + s²_b/n_b), Satterthwaite ν)."""
   a, b = _rows(a), _rows(b)
   if len(a) < 2 or len(b) < 2:
     raise ValueError(f"welch_ci needs at least 2 replicates per side, got {len(a)} and {len(b)}")
-  se_a, se_b = a.std(ddof=1) / np.sqrt(len(a)), b.std(ddof=1) / np.sqrt(len(b))
+  se_a, se_b = _sd(a) / np.sqrt(len(a)), _sd(b) / np.sqrt(len(b))
   df = welch_df(se_a, len(a) - 1, se_b, len(b) - 1)
-  if not np.isfinite(df):  # both sides without spread: the difference is exact
+  if not np.isfinite(df):  # neither side varies: no variance is estimated, so there is no interval
     df = len(a) + len(b) - 2
-  d, lo, hi = difference_ci(a.mean(), se_a, b.mean(), se_b, level, len(a) - 1, len(b) - 1)
-  return d, lo, hi, df
+  return TTest(float(a.mean() - b.mean()), float(np.hypot(se_a, se_b)), df)
 
 
-def mean_ci(x, level: float = 0.95):
-  """(mean, low, high, df) of replicates x (≥ 2): the one-sample Student-t interval."""
+def one_sample_test(x) -> TTest:
+  """mean(x) over replicates (≥ 2 values): the one-sample t (SE s/√n, n − 1 dof)."""
   x = _rows(x)
   if len(x) < 2:
     raise ValueError(f"mean_ci needs at least 2 replicates, got {len(x)}")
-  half = t_quantile(len(x) - 1, level) * x.std(ddof=1) / np.sqrt(len(x))
-  return float(x.mean()), float(x.mean() - half), float(x.mean() + half), len(x) - 1
+  return TTest(float(x.mean()), _sd(x) / np.sqrt(len(x)), len(x) - 1)
+
+
+def welch_ci(a, b, level: float = 0.95):
+  """(mean(a) − mean(b), low, high, df): Welch's t interval (nan bounds when neither side varies)."""
+  t = welch_test(a, b)
+  return (t.estimate, *t.interval(level), t.df)
+
+
+def mean_ci(x, level: float = 0.95):
+  """(mean, low, high, df) of replicates x (≥ 2): the one-sample Student-t interval (nan bounds without spread)."""
+  t = one_sample_test(x)
+  return (t.estimate, *t.interval(level), t.df)
 
 
 def bootstrap_ci(statistic, *arrays, num_boot: int = 2000, seed: int = 0, level: float = 0.95):
   """(estimate, low, high): percentile bootstrap over resampled rows, for independent rows only (not for
-  checkpoints of a few runs: use `cluster_bootstrap_ci`). Resamples whose statistic is nan are dropped; the
-  interval is nan if fewer than half remain."""
+  checkpoints of a few runs: flatness_jax.analysis.cluster resamples whole runs). Resamples whose statistic is nan
+  are dropped; the interval is nan if fewer than half remain."""
   arrays = [np.asarray(a) for a in arrays]
   n = len(arrays[0])
   est = float(statistic(*arrays))
@@ -126,51 +186,3 @@ def bootstrap_ci(statistic, *arrays, num_boot: int = 2000, seed: int = 0, level:
     return est, float("nan"), float("nan")
   alpha = (1 - level) / 2
   return est, float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
-
-
-def _cluster_draws(clusters, num_boot, rng):
-  """Index arrays of `num_boot` cluster resamples (whole clusters drawn with replacement)."""
-  ids = list(dict.fromkeys(np.asarray(clusters).tolist()))
-  members = [np.flatnonzero(np.asarray(clusters) == c) for c in ids]
-  picks = rng.integers(0, len(ids), (num_boot, len(ids)))
-  return [np.concatenate([members[j] for j in row]) for row in picks], len(ids)
-
-
-def cluster_bootstrap_ci(statistic, clusters, *arrays, num_boot: int = 2000, seed: int = 0, level: float = 0.95):
-  """(estimate, low, high) of a correlation-like `statistic(*arrays)` ∈ [−1, 1] resampling whole clusters.
-
-  clusters: [n] labels (the run of each checkpoint). The interval is tanh(z ± t_{G−1} · √(G/(G−1)) · sd*(z)),
-  z = atanh(estimate), sd* the standard deviation of atanh(statistic) over cluster resamples (module docstring).
-  nan when there are fewer than 3 clusters or fewer than half of the resamples give a finite statistic.
-  """
-  arrays = [np.asarray(a, np.float64) for a in arrays]
-  est = float(statistic(*arrays))
-  rng = np.random.default_rng(seed)
-  draws, g = _cluster_draws(clusters, num_boot, rng)
-  if g < 3 or not np.isfinite(est):
-    return est, float("nan"), float("nan")
-  sizes = {len(d) for d in draws}
-  if len(sizes) == 1:  # equal cluster sizes: one vectorised call
-    idx = np.stack(draws)
-    values = np.asarray(statistic(*[a[idx] for a in arrays]), np.float64)
-  else:
-    values = np.array([statistic(*[a[d] for a in arrays]) for d in draws], np.float64)
-  values = values[np.isfinite(values)]
-  if len(values) < num_boot / 2:
-    return est, float("nan"), float("nan")
-  clip = lambda r: np.clip(r, -1 + 1e-9, 1 - 1e-9)  # pylint: disable=unnecessary-lambda-assignment
-  z, zs = np.arctanh(clip(est)), np.arctanh(clip(values))
-  half = t_quantile(g - 1, level) * np.sqrt(g / (g - 1)) * zs.std(ddof=1)
-  return est, float(np.tanh(z - half)), float(np.tanh(z + half))
-
-
-UNTESTED = records.Verdict.untested("1 seed")
-
-
-def verdict(low: float, high: float, expected_sign: int) -> records.Verdict:
-  """Reproduced when the CI excludes 0 on the expected side, opposite on the other, else not significant."""
-  if not (np.isfinite(low) and np.isfinite(high)):
-    return records.Verdict.untested("no interval")
-  if low > 0 or high < 0:
-    return records.Verdict(records.REPRODUCED if (low > 0) == (expected_sign > 0) else records.OPPOSITE)
-  return records.Verdict(records.NOT_SIGNIFICANT)

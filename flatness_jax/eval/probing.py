@@ -2,7 +2,8 @@
 writes them to <run>/probes.json).
 
 For each task of the run's language and each chosen checkpoint: frozen-encoder features of a fixed labelled set
-(`num_examples` sentences from `seed`, split 70/10/20 into train/validation/test), a linear probe trained with the
+(`num_examples` sentences from the run's probe seed, `probe_seed`: `seed` itself, or for a run of an experiment's
+arm its own stream derived from it; split 70/10/20 into train/validation/test), a linear probe trained with the
 paper's protocol (AdamW lr 1e-3, `epochs` epochs, `seeds` seeds; test accuracy at the validation-selected epoch),
 reported as mean ± std over seeds. Every task also carries its majority-class and Bayes-optimal accuracies on
 the same test split, and the lookup-table baseline (the same probe on the exact conditionals p(· | x_{−t}) of
@@ -22,6 +23,7 @@ from flatness_jax.eval import finetune as finetune_lib, lookup, probe as probe_l
 from flatness_jax.models import readout
 from flatness_jax.rundir import fields
 from flatness_jax.tokens import batching
+from flatness_jax.train import arms
 
 
 def reference_accuracies(data: task_data.TaskData, test_idx, train_idx) -> dict:
@@ -100,6 +102,13 @@ def task_names(language, tasks: str) -> list[str]:
   return names
 
 
+def probe_seed(base: int, run_config) -> int:
+  """The seed of a run's labelled sentences and split: for a run of an experiment's arm, its own stream
+  (train.arms.stream_seed of `base`, the arm and the replicate: the runs are independent replicates), else `base`."""
+  arm = run_config.get("arm", "")
+  return arms.stream_seed(base, arm, int(run_config.get("replicate", 0)), "probes") if arm else int(base)
+
+
 class Prober:
   """The labelled sets, splits and references of one run's probes (config.probes = `cfg`); `measure(step)` probes
   (and optionally fine-tunes) one checkpoint."""
@@ -107,10 +116,11 @@ class Prober:
   def __init__(self, run, cfg):
     self.run, self.cfg = run, cfg
     lang = run.language
-    self.datasets, self.skipped = task_datasets(lang, task_names(lang, cfg.tasks), cfg.num_examples, cfg.seed)
+    self.seed = probe_seed(cfg.seed, run.config)
+    self.datasets, self.skipped = task_datasets(lang, task_names(lang, cfg.tasks), cfg.num_examples, self.seed)
     self.names = list(self.datasets)
     self.splits = {t: d.split if d.split is not None else probe_lib.split_indices(cfg.num_examples, (0.7, 0.1, 0.2),
-                                                                                  cfg.seed)
+                                                                                  self.seed)
                    for t, d in self.datasets.items()}
     self.finetuning = cfg.get("finetune", False)
     self.ft_splits = ({t: finetune_parts(self.datasets[t], self.splits[t], cfg) for t in self.names}

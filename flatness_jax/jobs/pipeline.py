@@ -86,7 +86,6 @@ def _run(config, workdir, stages, times) -> None:
           probes_job.run_probes(config, d)
   if "report" in stages:
     with times.stage("report"):
-      path = report_job.write_report(run_dirs, workdir, saturated_gap=config.report.saturated_gap,
-                                     iso_tol=config.report.iso_tol)
+      path = report_job.write_report(run_dirs, workdir, config)
     print(open(path).read())
     print(f"\nreport: {os.path.abspath(path)}")

@@ -1,23 +1,30 @@
-"""The 'report' job (configs/report.py): report.md and its PNG figures in the workdir, built by
-flatness_jax.analysis.report_markdown from the records of every run directory below `config.report.runs` (default:
-the workdir), read by flatness_jax.rundir.reader; the report is printed too."""
+"""The 'report' job (configs/report.py): report.md, its PNG figures and findings.json (the typed record of every
+row, flatness_jax.analysis.rows) in the workdir, built by flatness_jax.analysis.report_markdown from the records of
+every run directory below `config.report.runs` (default: the workdir), read by flatness_jax.rundir.reader; the
+report is printed too. The family of claims, the equal-loss margin and the primary task come from `config.report`
+where set there, else from what the runs' own configs recorded (the experiment that trained them)."""
 import os
 
-from flatness_jax.analysis import report_markdown
+from flatness_jax.analysis import report_markdown, rows
 from flatness_jax.rundir import fields, jsonio, layout, reader
 
 REPORT = "report.md"
 
 
-def write_report(run_dirs, out_dir: str, *, saturated_gap: float = 0.03, iso_tol: float = 1.0) -> str:
-  """Writes out_dir/report.md and its figures from `run_dirs` (in that order); returns the report's path."""
-  text, figures = report_markdown.build([reader.read_run(d) for d in run_dirs], saturated_gap=saturated_gap,
-                                        iso_tol=iso_tol)
+def write_report(run_dirs, out_dir: str, config=None, **overrides) -> str:
+  """Writes out_dir/report.md, its figures and findings.json from `run_dirs` (in that order); returns the report's
+  path. config: the config whose `report` section sets the report (None: the defaults); overrides: claims.Settings
+  fields."""
+  report = config.get("report") if config is not None else None
+  source = f"the config '{config.get('name', 'report')}'" if config is not None else "the report config"
+  settings = report_markdown.Settings.of(report, source=source, **overrides)
+  built = report_markdown.build([reader.read_run(d) for d in run_dirs], settings)
   path = os.path.join(out_dir, REPORT)
   if jsonio.is_writer():
-    for name, fig in figures.items():
+    for name, fig in built.figures.items():
       jsonio.save_figure(fig, os.path.join(out_dir, name))
-    jsonio.write_text_atomic(path, text)
+    jsonio.write_json_atomic(os.path.join(out_dir, rows.FILE), built.findings.to_json())
+    jsonio.write_text_atomic(path, built.text)
   return path
 
 
@@ -25,6 +32,6 @@ def run_report(config, workdir: str) -> None:
   """Every run directory below config.report.runs (default: workdir) → workdir/report.md, printed."""
   roots = fields.split_list(config.report.runs) or [workdir]
   dirs = sorted({d for root in roots for d in layout.find_run_dirs(root)})
-  path = write_report(dirs, workdir, saturated_gap=config.report.saturated_gap, iso_tol=config.report.iso_tol)
+  path = write_report(dirs, workdir, config)
   print(open(path).read())
   print(f"report: {os.path.abspath(path)}")

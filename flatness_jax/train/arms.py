@@ -14,17 +14,25 @@ arm and the field. Order matters: an arm whose `adversarial.match_gap_of` names 
 model preset (flatness_jax.models.PRESETS) trains that preset as an arm of its own (`--config.run_arms=cpu_s,cpu_m`).
 An arm may set `seeds` too (its own number of pre-training runs).
 
-The pre-training run is the unit of replication: seed k of an arm uses `config.seed + k` for its initialisation,
-data stream and masks (all keyed from it), and the same held-out pairs, probe sets and curvature pairs as every
-other run, so runs differ only in what training did. Run directories: `workdir/<arm>` with seeds = 1 (seed k = 0
-is that run), `workdir/<arm>/seed_<k>` with seeds > 1. Each run's config.json records `arm` and `replicate` (k).
+The pre-training run is the unit of replication, and runs are independent replicates (the seed design the report
+assumes, flatness_jax.analysis.replicates): seed k of an arm draws every random stream of its own from the
+experiment's base seeds, `stream_seed(base, arm, k, stream)`: its initialisation, data stream and masks
+(`seed`, from `config.seed`), the adversary's head split and labelled stream (`adversarial.seed`) and the probes'
+labelled sentences and split (`probes.seed`, derived by flatness_jax.eval.probing from the run's recorded arm and
+replicate). So no two runs, of one arm or of two, share a stream, and arms compare as independent samples. What
+every run shares are the measuring instruments: the held-out pairs with their exact optimal losses (`eval.seed`,
+so gaps pair over the same pairs) and the curvature pairs and probes (`curvature.seed`). Run directories:
+`workdir/<arm>` with seeds = 1 (seed k = 0 is that run), `workdir/<arm>/seed_<k>` with seeds > 1. Each run's
+config.json records `arm`, `replicate` (k) and the seeds it drew.
 
 Every run config is resolved (`resolve_run_config`): references copied to values and the model preset expanded, so
 config.json records what was trained.
 """
 import copy
+import zlib
 
 import ml_collections
+import numpy as np
 
 from flatness_jax import models as models_lib
 from flatness_jax.rundir import fields
@@ -134,11 +142,22 @@ def num_seeds(config) -> int:
   return seeds
 
 
+def stream_seed(base: int, arm: str, k: int, stream: str) -> int:
+  """The seed of `stream` ('pretraining', 'adversary', 'probes') for seed k of `arm`, from the experiment's `base`
+  seed: a 31-bit word of numpy's SeedSequence over (base, crc32(arm), k, crc32(stream)), so different arms,
+  replicates and streams get unrelated seeds, the same on every machine and whatever other arms train."""
+  entropy = [int(base) & 0xFFFFFFFF, zlib.crc32(arm.encode()), int(k), zlib.crc32(stream.encode())]
+  return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
+
+
 def replicate_config(sub, arm: str, k: int):
-  """Seed k of an arm, resolved: seed + k (initialisation, data stream, masks), with the arm and k recorded."""
+  """Seed k of an arm, resolved: its own pre-training and adversary seeds (`stream_seed` of the base ones), with
+  the arm and k recorded."""
   rep = resolve_run_config(sub)
   with rep.unlocked():
-    rep.seed = int(sub.seed) + k
+    rep.seed = stream_seed(sub.seed, arm, k, "pretraining")
+    if "adversarial" in rep:
+      rep.adversarial.seed = stream_seed(sub.adversarial.seed, arm, k, "adversary")
     rep.arm, rep.replicate = arm, k
     if "seeds" in rep:
       del rep["seeds"]

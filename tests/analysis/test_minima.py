@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import flatness_curvature as curvature
-from flatness_jax.analysis import minima, points, replicates
+from flatness_jax.analysis import gates, minima, points
 from flatness_curvature import synthetic
 from flatness_jax.rundir import records
 
@@ -18,31 +18,28 @@ def _point(trace, se, ritz=None, dof=31, run="m/seed_0", step=600):
                       probes=records.CheckpointProbes(step), arm=run.split("/")[0])
 
 
-def test_negative_curvature_needs_the_upper_bound_below_the_ritz_value_or_zero():
+def test_a_checkpoint_is_at_a_minimum_only_when_its_trace_is_shown_positive_and_not_below_the_ritz_value():
   t = 2.0395  # t_{0.975, 31}
   assert minima.negative_curvature(_point(10.0, 1.0, ritz=5.0)) == ""
-  assert minima.negative_curvature(_point(3.0, 1.0, ritz=3.0 + t - 0.01)) == ""     # just under the upper bound
-  assert minima.negative_curvature(_point(3.0, 1.0, ritz=5.1)) == "m/seed_0 step 600: Tr(H) ≤ 5.04 < λmax 5.1"
-  assert minima.negative_curvature(_point(-5.0, 1.0)) == "m/seed_0 step 600: Tr(H) ≤ -2.96 < 0"
-  assert minima.negative_curvature(_point(-1.0, 1.0)) == ""                          # −1 ± 2.04 includes 0
-  assert minima.negative_curvature(_point(float("nan"), float("nan"), ritz=5.0)) == ""
-  # Fewer probes, wider t: the same numbers pass with 3 degrees of freedom (t = 3.18).
-  assert minima.negative_curvature(_point(3.0, 1.0, ritz=5.1, dof=3)) == ""
+  assert minima.negative_curvature(_point(5.0, 1.0, ritz=5.0)) == ""                 # Tr(H) = λmax: PSD-consistent
+  assert minima.negative_curvature(_point(3.0, 1.0, ritz=3.1)) == "m/seed_0 step 600: Tr(H) 3 < λmax 3.1"
+  # The checkpoint: −50 ± 86 with λmax 33 (its upper bound, +125, passed the earlier rule).
+  assert minima.negative_curvature(_point(-50.0, 86.0, ritz=33.0)) == "m/seed_0 step 600: Tr(H) -50 < 0"
+  assert minima.negative_curvature(_point(-1.0, 1.0)) == "m/seed_0 step 600: Tr(H) -1 < 0"
+  # Not resolved from zero: the lower 95% bound (t on the estimator's dof) at or below 0.
+  assert minima.negative_curvature(_point(t - 0.01, 1.0)) == "m/seed_0 step 600: Tr(H) 2.03 ± 1 not resolved from 0"
+  assert minima.negative_curvature(_point(t + 0.01, 1.0)) == ""
+  assert "not resolved" in minima.negative_curvature(_point(3.0, 1.0, dof=3))         # t_{0.975, 3} = 3.18
+  assert minima.negative_curvature(_point(float("nan"), float("nan"), ritz=5.0)) == (
+      "m/seed_0 step 600: no Tr(H) measured")
 
 
-def test_gate_keeps_untested_verdicts_and_names_the_first_bad_checkpoint():
-  arm_ok = replicates.Arm("s", ["s/seed_0"], [_point(10.0, 1.0, ritz=2.0, run="s/seed_0")])
-  arm_bad = replicates.Arm("m", ["m/seed_0", "m/seed_1"],
-                           [_point(10.0, 1.0, ritz=2.0, run="m/seed_0"), _point(1.0, 1.0, ritz=9.0, run="m/seed_1")])
-  reproduced, opposite = records.Verdict(records.REPRODUCED), records.Verdict(records.OPPOSITE)
-  assert minima.at_minimum(reproduced, arm_ok) == reproduced
-  assert str(minima.at_minimum(reproduced, arm_ok, arm_bad)) == (
-      "untested: not at a minimum (1 of 3 checkpoints; m/seed_1 step 600: Tr(H) ≤ 3.04 < λmax 9)")
-  one_seed = records.Verdict.untested("1 seed")
-  assert minima.at_minimum(one_seed, arm_bad) == one_seed
-  # Only the final checkpoint of each run is compared: an earlier saddle does not withhold the verdict.
-  early = _point(1.0, 1.0, ritz=9.0, run="s/seed_0", step=200)
-  assert minima.at_minimum(opposite, replicates.Arm("s", ["s/seed_0"], [early, arm_ok.points[0]])) == opposite
+def test_the_gate_names_the_first_bad_checkpoint_and_counts_them():
+  ok = _point(10.0, 1.0, ritz=2.0, run="s/seed_0")
+  bad = _point(1.0, 0.2, ritz=9.0, run="m/seed_1")
+  assert gates.at_minimum([ok]) == gates.Gate("at a minimum", True, "1 checkpoints at a minimum")
+  assert gates.at_minimum([ok, bad]) == gates.Gate(
+      "at a minimum", False, "not at a minimum (1 of 2 checkpoints; m/seed_1 step 600: Tr(H) 1 < λmax 9)")
 
 
 def _measured_point(eigenvalues, seed):

@@ -1,10 +1,11 @@
 """Correlations, partial correlation and bootstrap CIs against scipy and constructed cases."""
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats as sps
 
-from flatness_jax.analysis import stats
-from flatness_jax.rundir import records
+from flatness_jax.analysis import cluster, family, power, stats
 
 
 def test_pearson_spearman_match_scipy():
@@ -41,12 +42,38 @@ def test_bootstrap_is_deterministic_and_covers():
   assert lo < true_r < hi
 
 
-def test_difference_ci_and_verdict():
+def test_difference_ci_is_normal_without_dof():
   d, lo, hi = stats.difference_ci(1.0, 0.1, 0.5, 0.1)  # normal: infinite dof
-  assert d == pytest.approx(0.5) and lo > 0
-  assert str(stats.verdict(lo, hi, +1)) == "reproduced"
-  assert str(stats.verdict(lo, hi, -1)) == "opposite"
-  assert str(stats.verdict(-0.1, 0.2, +1)) == "not significant at this scale"
+  assert d == pytest.approx(0.5) and (lo, hi) == (pytest.approx(0.5 - 1.959964 * np.hypot(0.1, 0.1)),
+                                                  pytest.approx(0.5 + 1.959964 * np.hypot(0.1, 0.1)))
+
+
+def test_tests_give_scipy_p_values_and_intervals_at_any_level():
+  rng = np.random.default_rng(4)
+  a, b = 0.8 + 0.02 * rng.standard_normal(3), 0.75 + 0.03 * rng.standard_normal(4)
+  t = stats.welch_test(a, b)
+  ref = sps.ttest_ind(a, b, equal_var=False)
+  assert t.p_value == pytest.approx(ref.pvalue, rel=1e-10)
+  for level in (0.9, 0.95, 0.99):
+    lo, hi = ref.confidence_interval(level)
+    assert t.interval(level) == (pytest.approx(lo), pytest.approx(hi))
+  one = stats.one_sample_test(a - 0.8)
+  ref = sps.ttest_1samp(a - 0.8, 0.0)
+  assert one.p_value == pytest.approx(ref.pvalue, rel=1e-10) and one.df == 2
+  # Fisher's z: the interval maps back by tanh, p from z / se.
+  z = stats.TTest(0.5, 0.2, 7, fisher=True)
+  assert z.interval(0.95) == (pytest.approx(np.tanh(np.arctanh(0.5) - sps.t.ppf(0.975, 7) * 0.2)),
+                              pytest.approx(np.tanh(np.arctanh(0.5) + sps.t.ppf(0.975, 7) * 0.2)))
+  assert z.p_value == pytest.approx(2 * sps.t.sf(np.arctanh(0.5) / 0.2, 7))
+
+
+def test_replicates_without_spread_give_no_interval():
+  """Three seeds per arm, each arm's accuracy identical across its seeds: no variance is estimated, so no interval
+  (a zero-width one would call any difference significant)."""
+  d, lo, hi, _ = stats.welch_ci([0.9, 0.9, 0.9], [0.8, 0.8, 0.8])
+  assert d == pytest.approx(0.1) and np.isnan(lo) and np.isnan(hi)
+  assert np.isnan(stats.welch_test([0.9, 0.9], [0.8, 0.8]).p_value)
+  assert np.isnan(stats.mean_ci([0.1, 0.1, 0.1])[1])
 
 
 def test_difference_intervals_use_t_quantiles():
@@ -69,7 +96,51 @@ def test_difference_intervals_use_t_quantiles():
     stats.welch_ci(a[:1], b)
 
 
-def _planted_null(rng, runs=4, checkpoints=8):
+def _significant(test, level=0.95):
+  lo, hi = test.interval(level)
+  return bool(lo > 0 or hi < 0)
+
+
+def test_weighted_statistics_equal_the_statistics_of_the_repeated_sample(x64):
+  rng = np.random.default_rng(5)
+  x = rng.integers(0, 5, 12).astype(float)  # ties
+  y = x + rng.standard_normal(12)
+  z = rng.standard_normal(12)
+  w = rng.integers(0, 4, 12)
+  w[:3] = np.maximum(w[:3], 1)
+  rep = np.repeat(np.arange(12), w)
+  np.testing.assert_allclose(cluster.weighted_pearson(x, y, w), sps.pearsonr(x[rep], y[rep])[0], rtol=1e-12)
+  np.testing.assert_allclose(cluster.weighted_ranks(x, w)[w > 0], sps.rankdata(x[rep])[np.cumsum(w)[w > 0] - 1])
+  np.testing.assert_allclose(cluster.weighted_spearman(x, y, w), sps.spearmanr(x[rep], y[rep])[0], rtol=1e-12)
+  np.testing.assert_allclose(cluster.weighted_partial(x, y, z, w),
+                             stats.partial_correlation(x[rep], y[rep], z[rep]), rtol=1e-10)
+  # A batch of weight vectors at once, one statistic each.
+  ws = rng.integers(0, 3, (4, 12)) + 1
+  np.testing.assert_allclose(cluster.weighted_spearman(x, y, ws),
+                             [sps.spearmanr(x[np.repeat(np.arange(12), r)], y[np.repeat(np.arange(12), r)])[0]
+                              for r in ws], rtol=1e-12)
+
+
+def test_cluster_draws_keep_runs_together_and_ignore_the_order_of_the_records():
+  run = np.array(["b"] * 3 + ["a"] * 2 + ["c"] * 4)
+  w, g = cluster.cluster_weights(run, 50, seed=1)
+  assert g == 3 and w.shape == (50, 9)
+  for row in w:  # a run's points share its draw count, and the draws pick G runs
+    assert len(set(row[:3])) == 1 and len(set(row[3:5])) == 1 and len(set(row[5:])) == 1
+    assert row[0] + row[3] + row[5] == g
+  rng = np.random.default_rng(0)
+  x = rng.standard_normal(9)
+  y = x + rng.standard_normal(9)
+  perm = rng.permutation(9)
+  a = cluster.cluster_bootstrap_test(cluster.weighted_spearman, run, x, y, num_boot=300, seed=3)
+  b = cluster.cluster_bootstrap_test(cluster.weighted_spearman, run[perm], x[perm], y[perm], num_boot=300, seed=3)
+  renamed = np.array([{"a": "z", "b": "y", "c": "x"}[r] for r in run])  # other names, other sorted order
+  c = cluster.cluster_bootstrap_test(cluster.weighted_spearman, renamed, x, y, num_boot=300, seed=3)
+  assert a.se > 0 and (a.estimate, a.se) == (pytest.approx(b.estimate, abs=1e-12), pytest.approx(b.se, abs=1e-12))
+  assert (c.estimate, c.se) == (pytest.approx(a.estimate, abs=1e-12), pytest.approx(a.se, abs=1e-12))
+
+
+def _planted_null(rng, runs=6, checkpoints=8):
   """Runs with random run-level effects on Tr(H) and on accuracy, unrelated to each other; within a run the trace
   drifts down over checkpoints (as after convergence) and both carry small checkpoint noise."""
   u, v = rng.standard_normal(runs), rng.standard_normal(runs)
@@ -85,13 +156,13 @@ def test_cluster_bootstrap_holds_the_false_verdict_rate_under_a_planted_null():
   sims, false_cluster, false_checkpoint = 400, 0, 0
   for i in range(sims):
     run, trace, acc = _planted_null(rng)
-    _, lo, hi = stats.cluster_bootstrap_ci(stats.spearman, run, trace, acc, num_boot=500, seed=i)
-    false_cluster += stats.verdict(lo, hi, -1).kind in (records.REPRODUCED, records.OPPOSITE)
-    _, lo, hi = stats.bootstrap_ci(stats.spearman, trace, acc, num_boot=500, seed=i)  # checkpoints as units
-    false_checkpoint += stats.verdict(lo, hi, -1).kind in (records.REPRODUCED, records.OPPOSITE)
+    test = cluster.cluster_bootstrap_test(cluster.weighted_spearman, run, trace, acc, num_boot=300, seed=i)
+    false_cluster += _significant(test)
+    _, lo, hi = stats.bootstrap_ci(stats.spearman, trace, acc, num_boot=300, seed=i)  # checkpoints as units
+    false_checkpoint += bool(lo > 0 or hi < 0)
   # Nominal 5% (two-sided), with a Monte Carlo allowance of 2 SE at 400 simulations.
   assert false_cluster / sims <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / sims), false_cluster / sims
-  # Resampling checkpoints treats 32 points as independent: it calls an effect far more often (so this test can
+  # Resampling checkpoints treats 48 points as independent: it calls an effect far more often (so this test can
   # fail: the same check on it would).
   assert false_checkpoint / sims > 0.2, false_checkpoint / sims
 
@@ -104,16 +175,56 @@ def test_cluster_bootstrap_finds_a_real_run_level_relation():
     run = np.repeat(np.arange(8), 4)
     trace = u[run] + 0.3 * rng.standard_normal(32)
     acc = -2 * u[run] + 0.3 * rng.standard_normal(32)  # flatter runs are better
-    _, lo, hi = stats.cluster_bootstrap_ci(stats.spearman, run, trace, acc, num_boot=500, seed=i)
-    hits += stats.verdict(lo, hi, -1).kind == records.REPRODUCED
+    test = cluster.cluster_bootstrap_test(cluster.weighted_spearman, run, trace, acc, num_boot=300, seed=i)
+    hits += _significant(test) and test.estimate < 0
   assert hits >= 80, hits
 
 
 def test_cluster_bootstrap_needs_three_runs_and_handles_unequal_runs():
   run = np.array([0, 0, 1, 1])
-  assert np.isnan(stats.cluster_bootstrap_ci(stats.spearman, run, [1, 2, 3, 4], [1, 2, 3, 4])[1])
+  assert not cluster.cluster_bootstrap_test(cluster.weighted_spearman, run, [1, 2, 3, 4], [1, 2, 3, 4]).valid
   rng = np.random.default_rng(0)
   run = np.array([0] * 5 + [1] * 3 + [2] * 4 + [3] * 6)
   x = rng.standard_normal(18)
-  est, lo, hi = stats.cluster_bootstrap_ci(stats.pearson, run, x, 2 * x + 0.1 * rng.standard_normal(18))
-  assert lo < est < hi and lo > 0.5
+  test = cluster.cluster_bootstrap_test(cluster.weighted_pearson, run, x, 2 * x + 0.1 * rng.standard_normal(18))
+  lo, hi = test.interval()
+  assert lo < test.estimate < hi and lo > 0.5
+
+
+def _closed_bonferroni(p, alpha):
+  """Which hypotheses closed testing with Bonferroni local tests rejects (brute force over every subset)."""
+  m = len(p)
+  out = []
+  for i in range(m):
+    subsets = [s for s in itertools.product([0, 1], repeat=m) if s[i]]
+    out.append(all(min(p[j] for j in range(m) if s[j]) <= alpha / sum(s) for s in subsets))
+  return out
+
+
+def test_holm_is_closed_testing_of_bonferroni():
+  rng = np.random.default_rng(8)
+  for _ in range(200):
+    m = rng.integers(1, 6)
+    p = rng.uniform(0, 0.06, m) ** rng.uniform(0.5, 2)
+    adjusted = family.holm(p)
+    assert [bool(a <= 0.05) for a in adjusted] == _closed_bonferroni(p, 0.05)
+    assert np.all(adjusted >= p - 1e-15) and np.all(adjusted <= np.minimum(1, m * p) + 1e-15)
+  assert family.holm([0.01, np.nan])[1] == 1.0  # untested rows count, with p = 1
+
+
+def _exact_power(sd, effect, alpha, n):
+  df, nc = 2 * n - 2, effect / (sd * np.sqrt(2 / n))
+  q = sps.t.ppf(1 - alpha / 2, df)
+  return sps.nct.sf(q, df, nc) + sps.nct.cdf(-q, df, nc)
+
+
+@pytest.mark.parametrize("sd,effect,alpha", [(1.0, 1.0, 0.05), (1.0, 0.5, 0.0125), (2.0, 6.9, 0.0125),
+                                             (1.5, 4.5, 0.05 / 3), (0.3, 2.0, 0.01)])
+def test_runs_needed_against_the_exact_noncentral_t_power(sd, effect, alpha):
+  n = power.runs_needed(sd, effect, alpha)
+  exact = next(k for k in range(2, 10_000) if _exact_power(sd, effect, alpha, k) >= 0.8)
+  assert abs(n - exact) <= 1, (n, exact)
+  # The detectable effect of that design is the effect it was sized for (or smaller).
+  test = stats.TTest(0.0, sd * np.sqrt(2 / n), 2 * n - 2)
+  assert power.detectable_effect(test, alpha) <= abs(effect) + 1e-9
+  assert power.runs_needed(0.0, effect, alpha) is None and power.runs_needed(sd, 1e-9, alpha) is None

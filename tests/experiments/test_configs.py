@@ -69,7 +69,7 @@ def test_tiny_hmm_algorithms_with_the_adversary_at_equal_loss(tmp_path):
   summary = json.load(open(os.path.join(wd, "adversarial", "summary.json")))
   assert control.replay(rows, 40) == pytest.approx(summary["adversarial_lambda_final"])
   text = open(os.path.join(wd, "report.md")).read()
-  assert "| The algorithm matters at fixed size, task state6" in text and "adversarial − adamw" in text
+  assert "| The algorithm matters at equal loss, task state6 (adversarial − adamw)" in text
 
 
 FAST = [(continued, "released"), (model_size, "hmm_lstm")]

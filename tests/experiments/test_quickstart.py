@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from flatness_jax.train import arms
 from tests.conftest import REPO_ROOT
 
 
@@ -20,7 +21,8 @@ def test_tiny_quickstart_pipeline_end_to_end(tmp_path):
   card = json.load(open(os.path.join(wd, "data_card.json")))
   run = os.path.join(wd, "cpu_tiny", "seed_0")
   configs = [json.load(open(os.path.join(wd, "cpu_tiny", f"seed_{k}", "config.json"))) for k in (0, 1)]
-  assert [(c["arm"], c["replicate"], c["seed"]) for c in configs] == [("cpu_tiny", 0, 0), ("cpu_tiny", 1, 1)]
+  assert [(c["arm"], c["replicate"], c["seed"]) for c in configs] == [
+      ("cpu_tiny", k, arms.stream_seed(0, "cpu_tiny", k, "pretraining")) for k in (0, 1)]
   losses = [np.load(os.path.join(wd, "cpu_tiny", f"seed_{k}", "heldout_losses.npz")) for k in (0, 1)]
   assert str(losses[0]["digest"]) == str(losses[1]["digest"])  # the same held-out pairs ...
   assert not np.array_equal(losses[0]["losses"][-1], losses[1]["losses"][-1])  # ... and two different models
@@ -39,8 +41,11 @@ def test_tiny_quickstart_pipeline_end_to_end(tmp_path):
   assert 0.0 <= acc <= 1.0 and "A" in probes["lookup"]
   text = open(os.path.join(wd, "report.md")).read()
   assert text.index("## Findings") < text.index("## Final checkpoints") and "cpu_tiny/seed_1" in text
-  row = [l for l in text.splitlines() if l.startswith("| Flatter is better, task A")][0]
-  assert "| 2 runs, 4 checkpoints |" in row and "**untested: 2 runs**" in row
+  # The quickstart declares one claim, larger vs smaller; :tiny trains one size, so its row is untested, and
+  # findings.json beside report.md holds every row.
+  row = [l for l in text.splitlines() if l.startswith("| Larger is better at equal loss")][0]
+  assert "**untested: one model size measured**" in row
+  assert json.load(open(os.path.join(wd, "findings.json")))["family"]["claims"] == ["size"]
   assert "report:" in proc.stdout
   trained = json.load(open(os.path.join(wd, "timings.json")))
   assert "train cpu_tiny/seed_0" in trained and "report" in trained

@@ -104,7 +104,7 @@ def test_adversarial_arm_tracks_the_adamw_arm_of_its_seed():
   names = list(subs)
   assert names.index("adamw/seed_2") < names.index("adversarial/seed_2")  # the reference trains first
   sub = subs["adversarial/seed_2"]
-  assert sub.adversarial.match_gap_of == "adamw" and sub.adversarial.task == "state10" and sub.seed == 2
+  assert sub.adversarial.match_gap_of == "adamw" and sub.adversarial.task == "state10" and sub.replicate == 2
   from flatness_jax.rundir import layout  # pylint: disable=g-import-not-at-top
   assert layout.sibling_dir("/x/algorithms_hmm/adversarial/seed_2", sub, "adamw") == os.path.join(
       "/x/algorithms_hmm/adamw/seed_2")

@@ -11,6 +11,7 @@ from ml_collections import config_flags
 
 from experiments.configs import algorithms, continued, model_size, quickstart
 from flatness_jax import models
+from flatness_jax.eval import probing
 from flatness_jax.train import arms
 from tests.conftest import REPO_ROOT
 
@@ -77,7 +78,8 @@ def test_each_arm_is_trained_once_per_seed_with_its_own_seed():
   c.seed, c.seeds, c.run_arms = 10, 3, "cpu_s,cpu_m"  # cpu_m is no arm of the quickstart: a preset, trained as one
   subs = arms.run_configs(c)
   assert list(subs) == [f"{a}/seed_{k}" for a in ("cpu_s", "cpu_m") for k in range(3)]
-  assert [s.seed for s in subs.values()] == [10, 11, 12, 10, 11, 12]
+  assert [s.seed for s in subs.values()] == [arms.stream_seed(10, a, k, "pretraining")
+                                             for a in ("cpu_s", "cpu_m") for k in range(3)]
   assert [(s.arm, s.replicate, s.model.preset, s.model.d_model) for s in list(subs.values())[3:4]] == [
       ("cpu_m", 0, "cpu_m", 128)]
   assert all(s.job == "train" and not {"seeds", "arms", "run_arms"} & set(s) for s in subs.values())
@@ -143,7 +145,8 @@ def test_one_seed_keeps_the_plain_layout_and_an_arm_may_set_its_own_seeds():
   c.arms = arms.make_arms(a={"train.num_steps": 300}, b={"train.num_steps": 400, "seeds": 2})
   subs = arms.run_configs(c)
   assert list(subs) == ["a", "b/seed_0", "b/seed_1"] and subs["b/seed_1"].train.num_steps == 400
-  assert subs["a"].seed == c.seed and (subs["b/seed_1"].arm, subs["b/seed_1"].replicate) == ("b", 1)
+  assert subs["a"].seed == arms.stream_seed(c.seed, "a", 0, "pretraining")
+  assert (subs["b/seed_1"].arm, subs["b/seed_1"].replicate) == ("b", 1)
 
 
 @pytest.mark.parametrize("bad", [0, -1])
@@ -152,3 +155,26 @@ def test_seeds_must_be_positive(bad):
   c.seeds = bad
   with pytest.raises(ValueError, match=f"seeds={bad} must be a positive integer"):
     arms.run_configs(c)
+
+
+def test_every_run_draws_its_own_streams():
+  """Independent replicates: no two runs of an experiment share a pre-training, adversary or probe seed; the seeds
+  depend on the base seed, the arm and the replicate only (not on which other arms train, or in what order)."""
+  c = algorithms.get_config("adversarial")
+  runs = arms.run_configs(c)
+  for field in ("seed", "adversarial.seed"):
+    values = [s.seed if field == "seed" else s.adversarial.seed for s in runs.values()]
+    assert len(set(values)) == len(values), field
+    assert all(0 <= v < 2 ** 31 for v in values)
+  probes = [probing.probe_seed(c.probes.seed, s) for s in runs.values()]
+  assert len(set(probes)) == len(probes)
+  c.run_arms = "sam,adamw"
+  subset = arms.run_configs(c)
+  assert subset["sam/seed_1"].seed == runs["sam/seed_1"].seed
+  assert subset["adamw/seed_2"].adversarial.seed == runs["adamw/seed_2"].adversarial.seed
+  c.seed = 1
+  assert arms.run_configs(c)["sam/seed_1"].seed != runs["sam/seed_1"].seed
+  # The shared instruments stay shared: held-out pairs and curvature pairs.
+  assert len({s.eval.seed for s in runs.values()}) == 1 and len({s.curvature.seed for s in runs.values()}) == 1
+  # A run outside an experiment's arms keeps the probe seed it was given.
+  assert probing.probe_seed(2024, {"seed": 0}) == 2024
