@@ -1,7 +1,7 @@
 """Data-layer throughput: sampling tokens/s and exact-conditional sentences/s against dense per-sentence references.
 
     python benchmarks/bench_data.py                      # ≈ 1–2 min on 2 CPU cores
-    python benchmarks/bench_data.py --grammar_path ../shared/reference/rule_deep_mlm.txt --fast 1024
+    python benchmarks/bench_data.py --grammar_path PATH/rule_deep_mlm.txt --fast 1024
 
 Sampling: `language.sample` for the paper presets (PCFG, HMM) and the released grammar. Exact conditionals
 p(x_t = w | x_{−t}) for every position of a sentence: the batched inside–outside of flatness_jax.data
@@ -26,6 +26,7 @@ sys.path.insert(0, REPO)  # run from a checkout without installing
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from flatness_jax.data import hmm, pcfg, reference  # pylint: disable=g-import-not-at-top,wrong-import-position
+from flatness_jax.data import released as data_released  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _timed(fn, *args):
@@ -78,9 +79,9 @@ def bench_conditionals(name, grammar, n_fast, n_dense, n_naive, repeat=3):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--grammar_path", default=os.path.join(REPO, "..", "shared", "reference", "rule_deep_mlm.txt"),
-                      help="the authors' released grammar (default ../shared/reference/rule_deep_mlm.txt from the "
-                           "repository root)")
+  parser.add_argument("--grammar_path", default="",
+                      help="a local copy of the authors' released grammar (default: as the experiments find it, "
+                           "flatness_jax.data.released: $FLATNESS_RELEASED_GRAMMAR, the per-user cache, or a download)")
   parser.add_argument("--sample", type=int, default=100_000, help="sentences per sampling measurement")
   parser.add_argument("--fast", type=int, default=1024, help="sentences for the batched conditionals")
   parser.add_argument("--dense", type=int, default=128, help="sentences for the dense reference (released)")
@@ -95,13 +96,15 @@ def main():
         f"{os.environ['OPENBLAS_NUM_THREADS']}")
   paper_pcfg = pcfg.random_grammar("paper", 0)
   released = None
-  if os.path.exists(args.grammar_path):
+  try:
+    path = data_released.grammar_path(args.grammar_path)
+  except (OSError, ValueError) as e:
+    print(f"(released grammar skipped: {e})")
+  else:
     import warnings  # pylint: disable=g-import-not-at-top
     with warnings.catch_warnings():
       warnings.simplefilter("ignore")
-      released = pcfg.load_grammar(args.grammar_path)
-  else:
-    print(f"(released grammar not found at {args.grammar_path}; skipped)")
+      released = pcfg.load_grammar(path)
   print("\nsampling")
   bench_sampling("pcfg paper preset", pcfg.PCFGLanguage(paper_pcfg), args.sample)
   bench_sampling("hmm paper preset", hmm.HMMLanguage(hmm.random_hmm("paper", 0)), args.sample)

@@ -98,7 +98,7 @@ def count_params(model):
 
 
 class TrainStep:
-  """AdamW steps (DESIGN.md's recipe: betas (0.9, 0.98), no weight decay) on the mean cross-entropy at the masked
+  """AdamW steps (the quickstart's recipe: betas (0.9, 0.98), no weight decay) on the mean cross-entropy at the masked
   positions; `compiled=True` runs the model's forward and backward under torch.compile (inductor, CPU C++ code)."""
 
   def __init__(self, model, lr, betas=(0.9, 0.98), weight_decay=0.0, compiled=False):

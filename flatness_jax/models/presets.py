@@ -8,8 +8,8 @@ the standard BERT shape family (head width 64, FFN 4d) and picked depth to hit e
 exactly the paper's. With the synthetic vocabularies (V = 200 words) the embedding is negligible and the same
 presets have fewer parameters (see `paper_param_count` and the tests: 235M -> 202.8M at V=200, L=32).
 LSTM presets use d hidden units per direction (params ~ (16 + 24 (n-1)) d^2). CPU presets are the quickstart
-sizes (DESIGN.md: d=64x2 with 4 heads and FFN 256 reached <= 2% gap in ~2-3 minutes on 2 cores; cpu_xs, d=32x2
-with 2 heads of 16 and FFN 128, needs twice the steps for the same gap).
+sizes: cpu_s (d=64x2, 4 heads, FFN 256) is the quickstart's model; cpu_xs (d=32x2, 2 heads of 16, FFN 128) needs
+more steps for the same gap (configs/quickstart.py and results/ say how many).
 
 Override rule: the size fields (kind, d_model, num_layers, num_heads, d_ff) start *unset* (typed
 `ml_collections.config_dict.placeholder`s, value None). A preset fills only unset fields; a value assigned anywhere

@@ -74,7 +74,7 @@ class LambdaControl:
       λ ← min(λ·f, λ_max)  if gap(s) ≤ gap_ref(s) + tol,      λ ← λ / f  otherwise,
   with f = `adversarial.lambda_factor`, tol = `adversarial.gap_tolerance` (a fraction of L*) and gap_ref(s) the
   reference's gap at its last evaluation ≤ s. The reference is the same seed of the arm `adversarial.match_gap_of`
-  (trained before this one: list it earlier in the variants). λ is a traced argument of the jitted step, so
+  (trained before this one: list it earlier in config.arms). λ is a traced argument of the jitted step, so
   changing it recompiles nothing; every metrics row records the λ its steps used, so a resumed run recomputes
   the same sequence from metrics.jsonl. With `adversarial.start_step` = s0 > 0 the term is off (λ = 0) before s0
   and λ stays at its initial value until the first evaluation at or after s0.
@@ -85,7 +85,7 @@ class LambdaControl:
     self.reference = sorted((s, e.gap_relative) for s, e in reader.read_evaluations(reference_dir).items())
     if not self.reference:
       raise ValueError(f"adversarial.match_gap_of: {reference_dir} has no held-out evaluations; train the reference "
-                       "arm first (list it before this arm in the variants)")
+                       "arm first (list it before this arm in config.arms)")
     self.reference_dir = reference_dir
     self.lam, self.tol, self.factor, self.max = float(initial), float(tolerance), float(factor), float(maximum)
     self.start = int(start_step)
