@@ -9,7 +9,9 @@ An error counts as bad input when
   * it was raised while the flags were parsed: an unknown config field, a missing or broken config file, a config
     argument the config does not accept (`config_flags_one_line`).
 The same types raised inside a library for other reasons (a bug, or a case our checks missed) keep their traceback,
-as does every other error; `--traceback` keeps it for all. A line is at most MAX_CHARS characters.
+as does every other error; `--traceback` keeps it for all. A line is at most MAX_CHARS characters, unless the
+exception says its whole message is the instruction (`whole_line = True`: the released grammar's URL, checksum and
+cache path, which a cut would lose).
 
 An exception with an `exit_status` (flatness_jax.train.loop.Stopped: a run stopped by SIGTERM/SIGINT after saving
 its checkpoint) is not an error: its one line goes to stderr and the process exits with that status.
@@ -60,6 +62,8 @@ def _fold(text: str) -> str:
 
 def message(exc: BaseException) -> str:
   """The error as one line: 'error: <message>' (newlines folded, at most MAX_CHARS characters)."""
+  if getattr(exc, "whole_line", False):
+    return "error: " + (" ".join(str(exc).split()) or type(exc).__name__)
   return "error: " + (_fold(str(exc)) or type(exc).__name__)
 
 

@@ -32,7 +32,10 @@ TIMEOUT_SECONDS = 30
 
 
 class ReleasedGrammarError(FileNotFoundError):
-  """The released grammar cannot be had, or a copy of it is not the authors' file; the message is one line."""
+  """The released grammar cannot be had, or a copy of it is not the authors' file; the message is one line, and
+  all of it is needed (where to download, the checksum, where to put the file): `whole_line` asks the entry point
+  not to cut it."""
+  whole_line = True
 
 
 def cache_dir() -> str:
