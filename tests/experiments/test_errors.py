@@ -172,6 +172,23 @@ def test_another_tools_directory_is_one_line_and_untouched(tmp_path, capsys):
   assert os.listdir(d) == ["config.json"]
 
 
+@pytest.mark.parametrize("job", ["curvature", "probes"])
+def test_a_measuring_job_checks_before_it_writes(tmp_path, capsys, job):
+  """A directory that does not exist is not created, and `.git` gets no lock file: 'not a run directory' first."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f"experiments.configs.{job}").get_config()
+  nowhere = tmp_path / "nowhere"
+  line = _job_line(capsys, config, nowhere)
+  assert line == f"error: {nowhere} is not a run directory (no config.json)", line
+  assert not nowhere.exists()
+  git = tmp_path / "repo" / ".git"
+  git.mkdir(parents=True)
+  (git / "config").write_text("[core]\n")
+  line = _job_line(capsys, config, git)
+  assert line == f"error: {git} is not a run directory (no config.json)", line
+  assert os.listdir(git) == ["config"]
+
+
 @pytest.fixture
 def read_only_dir(tmp_path):
   """A directory this process cannot write to: chmod for a normal user, a read-only tmpfs for root."""

@@ -309,6 +309,40 @@ def t_report_while_training(repo, root):
   return f"reader while the run trains: in_progress = `{out.stdout.strip()[:80] or out.stderr.strip()[-80:]}`"
 
 
+def _report(repo, out, *runs):
+  """(process, report.md's text or '') of the report job writing into `out` from `runs` (default: out itself)."""
+  flags = [f"--config.report.runs={','.join(runs)}"] if runs else []
+  p = main_(repo, "--config=configs/report.py", f"--workdir={out}", *flags)
+  path = os.path.join(out, "report.md")
+  return p, open(path).read() if os.path.exists(path) else ""
+
+
+def t_report_job_no_summary(repo, root):
+  wd = trained(repo, root)
+  os.remove(os.path.join(wd, "summary.json"))
+  p, text = _report(repo, os.path.join(root, "out"), wd)
+  return f"exit {p.returncode}; report.md says the run has no summary.json: {'no summary.json' in text}"
+
+
+def t_report_job_while_training(repo, root):
+  wd = os.path.join(root, "run")
+  flags = ["--config.train.num_steps=40000", "--config.checkpoint.every=20000", "--config.eval.every=20000"]
+  p = subprocess.Popen([sys.executable, "-m", "experiments.main", TINY, f"--workdir={wd}", *flags], cwd=repo,
+                       env=_env(repo), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    while not [r for r in rows(wd) if r != "torn" and r > 50] and p.poll() is None:
+      time.sleep(0.1)
+    into, _ = _report(repo, wd)
+    wrote = sorted(n for n in os.listdir(wd) if n.startswith(("report", "findings")))
+    other, text = _report(repo, os.path.join(root, "out"), wd)
+    training = p.poll() is None
+  finally:
+    p.kill()
+    p.wait()
+  return (f"into the training run: {last(into)}; written there: {wrote or 'nothing'}. Into another directory: exit "
+          f"{other.returncode}, the run marked in progress: {'in progress' in text} (still training: {training})")
+
+
 def t_job_nonexistent(repo, root):
   out = []
   for job in ("curvature", "probes"):
@@ -483,6 +517,8 @@ TRIALS = [
     ("metrics.jsonl line 6 truncated, then extend and read", t_truncated_middle_line),
     ("reader on a run without summary.json", t_report_no_summary),
     ("reader while the run trains", t_report_while_training),
+    ("report job on a run without summary.json", t_report_job_no_summary),
+    ("report job into a run that is training, and reading it from elsewhere", t_report_job_while_training),
     ("curvature/probes on a nonexistent directory and on .git", t_job_nonexistent),
     (".writer.lock a symlink to another file", t_lock_symlink),
     ("compilation cache under a world-writable parent", t_cache_parent),
