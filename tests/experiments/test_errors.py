@@ -134,8 +134,8 @@ def test_a_grammar_that_is_not_a_text_file_is_one_line(tmp_path, capsys, kind):
     path.write_bytes(bytes(range(256)))
   else:
     path.mkdir()
-  config = data_card.get_config("released")
-  config.data.grammar_path = str(path)
+  config = data_card.get_config()
+  config.data.preset, config.data.grammar_path = "file", str(path)  # a grammar in the authors' format
   line = _job_line(capsys, config, tmp_path / "card")
   assert line.startswith(f"error: {path}: ") and ("binary" in line or "directory" in line), line
   _short(line, str(path))

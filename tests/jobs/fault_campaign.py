@@ -171,12 +171,20 @@ def t_resolved_config(repo, root):
   return f"config.json: d_model {m['d_model']}, layers {m['num_layers']}, heads {m['num_heads']} (cpu_tiny: 32/1/2)"
 
 
+def _grammar_flags(repo, path):
+  """Flags that make the data card read the grammar file `path`: the 'file' preset where the checkout has one (its
+  'released' preset accepts only the authors' file), else the 'released' preset, which then read any file."""
+  registry = os.path.join(repo, "flatness_jax", "data", "registry.py")
+  if os.path.exists(registry) and '"file"' in open(registry).read():
+    return ["--config=configs/data_card.py", "--config.data.preset=file", f"--config.data.grammar_path={path}"]
+  return ["--config=configs/data_card.py:released", f"--config.data.grammar_path={path}"]
+
+
 def t_grammar_chain(repo, root):
   path = os.path.join(root, "chain.txt")
   with open(path, "w") as f:
     f.write("S A0 1.0\n" + "".join(f"A{i} A{i + 1} A{i + 1} 1.0\n" for i in range(25)) + "A25 w 1.0\n")
-  p = main_(repo, "--config=configs/data_card.py:released", f"--config.data.grammar_path={path}",
-            f"--workdir={root}/card", prefix=("prlimit", "--as=6000000000"))
+  p = main_(repo, *_grammar_flags(repo, path), f"--workdir={root}/card", prefix=("prlimit", "--as=6000000000"))
   return last(p)
 
 
@@ -400,8 +408,7 @@ def t_unknown_word(repo, root):
 
 
 def _grammar(repo, root, path):
-  return last(main_(repo, "--config=configs/data_card.py:released", f"--config.data.grammar_path={path}",
-                    f"--workdir={root}/card"))
+  return last(main_(repo, *_grammar_flags(repo, path), f"--workdir={root}/card"))
 
 
 def t_binary_grammar(repo, root):
