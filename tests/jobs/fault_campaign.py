@@ -232,7 +232,15 @@ def t_sigkill_records(repo, root):
 
 TB_STEPS = """
 import sys, glob, struct, collections
-from flatness_jax.rundir import tensorboard as tb
+def read_records(path):  # TFRecord: uint64 length, uint32 crc, data, uint32 crc (a torn last record ends it)
+  buf = open(path, "rb").read()
+  i = 0
+  while i + 12 <= len(buf):
+    (n,) = struct.unpack("<Q", buf[i:i + 8])
+    if i + 16 + n > len(buf):
+      return
+    yield buf[i + 12:i + 12 + n]
+    i += 16 + n
 def fields(m):
   i = 0
   while i < len(m):
@@ -257,11 +265,7 @@ def fields(m):
     yield n, v
 c = collections.Counter()
 for f in glob.glob(sys.argv[1] + '/tensorboard/events*'):
-  try:
-    recs = list(tb.read_records(f))
-  except Exception:
-    continue
-  for d in recs:
+  for d in read_records(f):
     step = 0; tags = []
     for n, v in fields(d):
       if n == 2: step = v
