@@ -118,6 +118,11 @@ def move_aside(path: str) -> str:
   return dst
 
 
+def moved_aside_records(directory: str) -> list[str]:
+  """Names of the records `move_aside` moved aside in `directory` (STEM.corrupt_<k>.EXT), sorted."""
+  return sorted(n for n in os.listdir(directory) if ".corrupt_" in n) if os.path.isdir(directory) else []
+
+
 def verify(path: str) -> bool:
   """Checks `path` against its manifest entry: True when it matches, False when it has none; CorruptFileError naming
   the file when it is shorter than recorded or its recorded bytes differ."""

@@ -155,6 +155,15 @@ def test_the_reader_reports_missing_damaged_and_in_progress_instead_of_zeros_or_
                           f"{d}/curvature.json is corrupt: 19 bytes where 18 were written")
 
 
+def test_the_reader_names_what_a_run_moved_aside_as_corrupt(tmp_path):
+  d = _run_dir(str(tmp_path))
+  assert not any("moved aside" in p for p in reader.read_run(d).problems)
+  os.makedirs(os.path.join(d, "corrupt_40"))
+  open(os.path.join(d, "metrics.corrupt_0.jsonl"), "w").close()
+  assert reader.read_run(d).problems[0] == ("moved aside as corrupt (kept, not read): corrupt_40, "
+                                            "metrics.corrupt_0.jsonl")
+
+
 def test_the_reader_says_when_another_process_writes_the_run(tmp_path):
   from tests.rundir.test_lock import _holder  # pylint: disable=g-import-not-at-top
   d = _run_dir(str(tmp_path))
