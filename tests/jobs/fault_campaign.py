@@ -1,6 +1,7 @@
 """The fault campaign of issue 28, as a table: each fault tried on two checkouts of the repository, what happened.
 
     python -m tests.jobs.fault_campaign --before=DIR --after=. [--only=NAME,...] > table.md
+    python -m tests.jobs.fault_campaign --after=. [--only=NAME,...]   (the after column only)
 
 DIR is another checkout (e.g. `git archive <commit> | tar -x -C DIR`). Every trial drives `python -m experiments.main`
 (or a few lines of Python) inside the checkout under test and describes what it observed: exit status, the last
@@ -563,16 +564,17 @@ def run_trial(fn, repo):
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--before", required=True)
+  parser.add_argument("--before", default="", help="the checkout to compare with ('' : the after column only)")
   parser.add_argument("--after", default=".")
   parser.add_argument("--only", default="")
   args = parser.parse_args()
   only = [s for s in args.only.split(",") if s]
-  print("| fault | before | after |\n|---|---|---|", flush=True)
+  sides = [r for r in (args.before, args.after) if r]
+  print(f"| fault | {' | '.join(['before', 'after'][-len(sides):])} |\n|---|{'---|' * len(sides)}", flush=True)
   for name, fn in TRIALS:
     if only and fn.__name__[2:] not in only:
       continue
-    print(f"| {name} | {run_trial(fn, args.before)} | {run_trial(fn, args.after)} |", flush=True)
+    print(f"| {name} | {' | '.join(run_trial(fn, r) for r in sides)} |", flush=True)
 
 
 if __name__ == "__main__":
