@@ -4,8 +4,9 @@ every run directory below `config.report.runs` (default: the workdir), read by f
 report is printed too. The family of claims, the equal-loss margin and the primary task come from `config.report`
 where set there, else from what the runs' own configs recorded (the experiment that trained them).
 
-The report job holds its output directory's writer lock while it reads and writes: a directory that a training run
-(or another job) writes now is refused in one line before anything is read or written. A run directory below
+The report is built from the records first (reading only: bad settings, no run directories or a foreign directory
+are refused with nothing written), then written under its output directory's writer lock: a directory that a
+training run (or another job) writes now is refused in one line and left as it was. A run directory below
 `config.report.runs` that another process writes is read as it stands and marked in the report as in progress."""
 import os
 
@@ -22,9 +23,9 @@ def write_report(run_dirs, out_dir: str, config=None, **overrides) -> str:
   report = config.get("report") if config is not None else None
   source = f"the config '{config.get('name', 'report')}'" if config is not None else "the report config"
   settings = report_markdown.Settings.of(report, source=source, **overrides)
+  built = report_markdown.build([reader.read_run(d) for d in run_dirs], settings)  # reads only: nothing written yet
   path = os.path.join(out_dir, REPORT)
   with lock.writer_lock(out_dir):
-    built = report_markdown.build([reader.read_run(d) for d in run_dirs], settings)
     if jsonio.is_writer():
       for name, fig in built.figures.items():
         jsonio.save_figure(fig, os.path.join(out_dir, name))

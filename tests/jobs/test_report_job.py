@@ -115,3 +115,10 @@ def test_the_report_marks_runs_in_progress_incomplete_or_damaged_instead_of_prin
   assert rows_of_seed_1 and all(l.split(" | ")[2] == "–" for l in rows_of_seed_1), rows_of_seed_1  # not "0"
   clean = open(report_job.write_report(_runs(str(tmp_path / "clean")), str(tmp_path / "out2"))).read()
   assert "## Runs not final or incomplete" not in clean
+
+
+def test_a_report_with_no_run_directories_writes_nothing(tmp_path):
+  nowhere = tmp_path / "nowhere"
+  with pytest.raises(ValueError, match="no run directories given to the report"):
+    report_job.run_report(report_config.get_config(), str(nowhere))
+  assert not nowhere.exists()
