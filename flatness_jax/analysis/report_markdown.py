@@ -1,7 +1,9 @@
 """The text of report.md, its figures and the typed record of its rows, from the run directories' records (the
 report job writes them): `build(runs, settings) -> Report(text, figures, findings)`.
 
-report.md opens with the Findings: the confirmatory family the experiment declared (flatness_jax.analysis.claims:
+report.md opens with the runs whose records are not final or not whole (another process writes them now, a record
+file is missing, a record could not be read: RunRecord.in_progress / missing / problems; a size not known is shown
+as '–', never 0), then the Findings: the confirmatory family the experiment declared (flatness_jax.analysis.claims:
 one row per claim and language on the primary task), tested with Holm's correction and stated with its gates,
 power and seed design (flatness_jax.analysis.family, findings_tables), then every other comparison as an
 exploratory row (numbers and intervals, no verdict words). Then, from the same records: figures per claim (one
@@ -55,12 +57,26 @@ def point_table(pts, tasks) -> list[str]:
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for p in pts:
     lam = p.curvature.lambda_max.value
-    cells = [p.run, str(p.step), f"{p.num_params:,}", pm(p.eval.gap_relative, p.eval.gap_relative_se, 100),
+    size = f"{p.num_params:,}" if p.num_params else "–"  # 0: neither summary.json nor a checkpoint says
+    cells = [p.run, str(p.step), size, pm(p.eval.gap_relative, p.eval.gap_relative_se, 100),
              pm(*p.trace(TRACE)), pm(*p.trace(records.FISHER)), "–" if not np.isfinite(lam) else f"{lam:.2f}"]
     cells += [pm(p.accuracy(t)[0], p.accuracy(t)[1], 100, 1) for t in tasks]
     cells += [pm(p.finetune_accuracy(t)[0], p.finetune_accuracy(t)[1], 100, 1) for t in finetuned]
     lines.append("| " + " | ".join(cells) + " |")
   return lines
+
+
+def run_status_lines(runs) -> list[str]:
+  """One line per run whose records are not final (another process writes it now) or not whole (record files it
+  lacks, records that could not be read), so that a report never shows a partial run as a finished one."""
+  out = []
+  for r in runs:
+    why = [f"in progress: {r.writer} is writing it, so its records may still change"] if r.in_progress else []
+    why += ["no " + ", ".join(r.missing)] if r.missing else []
+    why += [f"could not read: {p}" for p in r.problems]
+    if why:
+      out.append(f"- {r.name}: " + "; ".join(why))
+  return out
 
 
 def reference_table(runs, tasks) -> list[str]:
@@ -159,8 +175,11 @@ def build(runs, settings: Settings = None, *, figures: bool = True) -> Report:
            f"Arms: {', '.join(f'{a.name} ({a.num_seeds})' for a in arms)}; {seed_text}. Gap = held-out loss − "
            "exact optimal loss on the same pairs (paired SE). Tr(H): Hutchinson on the pre-training loss (SE over "
            "probes); Fisher: the paper's sampled-label estimator (SE over examples); accuracy: linear probe, mean ± "
-           "std over probe seeds. Intervals are over pre-training seeds (the unit of replication).",
-           "", "## Findings", ""] + findings_tables.family_lines(found, designs)
+           "std over probe seeds. Intervals are over pre-training seeds (the unit of replication)."]
+  status = run_status_lines(runs)
+  if status:
+    lines += ["", "## Runs not final or incomplete", ""] + status
+  lines += ["", "## Findings", ""] + findings_tables.family_lines(found, designs)
   if found.confirmatory:
     lines += ["", "### Confirmatory", ""] + findings_tables.confirmatory_table(found)
   if len(found.confirmatory) < len(rows):

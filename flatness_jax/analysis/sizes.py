@@ -22,8 +22,9 @@ def final_points(pts) -> list:
 
 
 def size_lines(pts, tasks, trace_key: str) -> list[str]:
-  """Markdown table of every run's final checkpoint by size, or [] when fewer than two sizes were measured."""
-  finals = [p for p in final_points(pts) if np.isfinite(p.trace(trace_key)[0])]
+  """Markdown table of every run's final checkpoint by size (runs of unknown size, num_params 0, left out), or []
+  when fewer than two sizes were measured."""
+  finals = [p for p in final_points(pts) if p.num_params and np.isfinite(p.trace(trace_key)[0])]
   if len({p.num_params for p in finals}) < 2:
     return []
   into = next((p.curvature.embedded_into for p in finals if p.curvature.embedded.present), None)

@@ -74,7 +74,7 @@ def finished_summary(workdir: str, config):
 
 def _history(workdir: str) -> str:
   """What the run directory recorded of earlier training ('' when nothing beyond step 0)."""
-  rows = jsonio.read_jsonl(os.path.join(workdir, layout.METRICS))
+  rows = jsonio.read_jsonl(os.path.join(workdir, layout.METRICS), [])  # a damaged file: the rows that parse
   last = max((int(r["step"]) for r in rows if isinstance(r.get("step"), int)), default=0)
   moved = checkpoints.moved_aside(workdir)
   if last > 0 or moved or os.path.exists(os.path.join(workdir, layout.SUMMARY)):
@@ -134,6 +134,8 @@ class _Record:
     self.writer = metrics_lib.MetricWriter(workdir, keep_through=keep)
     for d in self.writer.dropped:
       logging.warning("%s: dropped %s", workdir, d)
+    for m in self.writer.moved:
+      logging.warning("%s", m)
     self.last_tokens_per_second = next((r["tokens_per_second"] for r in reversed(prior)
                                         if r.get("step", 0) <= keep and "tokens_per_second" in r), 0.0)
     self.last_eval = None

@@ -106,6 +106,23 @@ def forget(path: str) -> None:
     write_atomic(manifest, lambda f: json.dump(entries, f, indent=1, sort_keys=True), ".json")
 
 
+def move_aside(path: str) -> str:
+  """Renames the record `path` (DIR/STEM.EXT) to the first free DIR/STEM.corrupt_<k>.EXT, never overwriting or
+  deleting anything, and forgets its checksum; returns the new path."""
+  stem, ext = os.path.splitext(path)
+  k = 0
+  while os.path.exists(dst := f"{stem}.corrupt_{k}{ext}"):
+    k += 1
+  os.rename(path, dst)
+  forget(path)
+  return dst
+
+
+def moved_aside_records(directory: str) -> list[str]:
+  """Names of the records `move_aside` moved aside in `directory` (STEM.corrupt_<k>.EXT), sorted."""
+  return sorted(n for n in os.listdir(directory) if ".corrupt_" in n) if os.path.isdir(directory) else []
+
+
 def verify(path: str) -> bool:
   """Checks `path` against its manifest entry: True when it matches, False when it has none; CorruptFileError naming
   the file when it is shorter than recorded or its recorded bytes differ."""

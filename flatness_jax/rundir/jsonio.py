@@ -77,12 +77,18 @@ def read_json(path: str, default=None):
 
 def read_jsonl(path: str, problems: list | None = None) -> list[dict]:
   """The rows of a JSON-lines file (metrics.jsonl) that parse, in order. Lines that do not parse are skipped and
-  described in `problems` (when given): 'metrics.jsonl line 7 is truncated or damaged'. CorruptFileError when the
-  file does not match its checksum."""
+  described in `problems` (when given): 'metrics.jsonl line 7 is truncated or damaged'. A file that does not match
+  its checksum: CorruptFileError naming it, or (with `problems`) the mismatch described there and every row that
+  parses returned, so one damaged line never hides the others."""
   rows = []
   if not os.path.exists(path):
     return rows
-  integrity.verify(path)
+  try:
+    integrity.verify(path)
+  except integrity.CorruptFileError as e:
+    if problems is None:
+      raise
+    problems.append(str(e))
   with open(path, "rb") as f:
     lines = f.read().split(b"\n")
   for lineno, line in enumerate(lines, 1):

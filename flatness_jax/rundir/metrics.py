@@ -6,6 +6,8 @@ restarts: a writer opened for a run that resumes from step s keeps the rows of s
 keeps none) and drops the later ones, which the resumed run writes again; TensorBoard's files likewise. A line
 that does not parse is never dropped silently: inside the kept rows it stays as it is (the reader reports it), and
 after them (a torn last line of a killed run) it goes with the rows it belonged to; `dropped` says what was dropped.
+A file that no longer matches its checksum (changed after it was written) is moved aside to
+metrics.corrupt_<k>.jsonl, never deleted, and its rows continue in a new metrics.jsonl as above; `moved` says so.
 """
 import hashlib
 import json
@@ -17,11 +19,22 @@ from flatness_jax.rundir import layout
 from flatness_jax.rundir import tensorboard
 
 
+def _checked(path: str):
+  """(the file to read the kept rows from, what was done): metrics.jsonl itself when it matches its checksum (or has
+  none), else the copy it was moved aside to (never deleted) and the sentence saying so."""
+  try:
+    integrity.verify(path)
+    return path, []
+  except integrity.CorruptFileError as e:
+    moved = integrity.move_aside(path)
+    return moved, [f"{e}; moved aside to {moved}, its rows kept"]
+
+
 def _kept_lines(path: str, keep_through: int):
-  """(lines to keep, descriptions of dropped damaged lines) of metrics.jsonl for a run resuming at `keep_through`."""
+  """(lines to keep, descriptions of dropped damaged lines) of metrics.jsonl (at `path`, or the copy it was moved
+  aside to) for a run resuming at `keep_through`."""
   if not os.path.exists(path):
     return [], []
-  integrity.verify(path)
   with open(path, "rb") as f:
     lines = [l for l in f.read().split(b"\n") if l.strip()]
   steps = []
@@ -44,11 +57,12 @@ class MetricWriter:
 
   def __init__(self, workdir: str, keep_through: int = -1):
     self.active = jsonio.is_writer()
-    self.dropped = []
+    self.dropped, self.moved = [], []
     if not self.active:
       return
     self.path = os.path.join(workdir, layout.METRICS)
-    kept, self.dropped = _kept_lines(self.path, keep_through)
+    source, self.moved = _checked(self.path)
+    kept, self.dropped = _kept_lines(source, keep_through)
     data = b"".join(l + b"\n" for l in kept)
     if not os.path.exists(self.path) or os.path.getsize(self.path) != len(data):
       integrity.write_atomic(self.path, lambda f: f.write(data), ".jsonl", mode="wb")

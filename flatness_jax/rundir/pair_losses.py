@@ -68,13 +68,7 @@ def load(workdir: str):
 def move_aside(workdir: str) -> str:
   """Renames the run's heldout_losses.npz to the first free heldout_losses.corrupt_<k>.npz (never deleting it) and
   returns the new path."""
-  path = os.path.join(workdir, FILE)
-  k = 0
-  while os.path.exists(dst := os.path.join(workdir, f"heldout_losses.corrupt_{k}.npz")):
-    k += 1
-  os.rename(path, dst)
-  integrity.forget(path)
-  return dst
+  return integrity.move_aside(os.path.join(workdir, FILE))
 
 
 def _save(path: str, p: PairLosses) -> None:

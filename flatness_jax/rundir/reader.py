@@ -6,9 +6,10 @@ the model (flatness_jax.rundir.rundir.RunDir does, lazily, for the jobs that nee
 
 What a reader must not hide is in the record too: `missing` names the record files the run lacks, `problems`
 describes what could not be read (a file that does not match its checksum or does not parse, a damaged or torn
-line of metrics.jsonl: its row is absent from `evaluations`), and `writer` names the process that holds the run's
-writer lock now (`in_progress`: the run is still being written, so its records are not final). Without
-summary.json, `num_params` is counted from the newest checkpoint's saved shapes (exact), not reported as 0.
+line of metrics.jsonl: its row is absent from `evaluations`; checkpoints and records a run moved aside as corrupt),
+and `writer` names the process that holds the run's writer lock now (`in_progress`: the run is still being
+written, so its records are not final). Without summary.json, `num_params` is counted from the newest checkpoint's
+saved shapes (exact), not reported as 0.
 """
 import dataclasses
 import os
@@ -88,6 +89,9 @@ def read_run(workdir: str) -> RunRecord:
   missing = tuple(f for f in (layout.METRICS, layout.SUMMARY, layout.CURVATURE, layout.PROBES)
                   if not os.path.exists(path(f)))
   problems = []
+  aside = checkpoints.moved_aside(workdir) + integrity.moved_aside_records(workdir)
+  if aside:
+    problems.append(f"moved aside as corrupt (kept, not read): {', '.join(aside)}")
   summary = records.Summary.from_json(_read(problems, jsonio.read_json, path(layout.SUMMARY)))
   steps = checkpoints.complete_steps(workdir)
   counted = 0 if summary or not steps else _read(problems, checkpoints.param_count, workdir, steps[-1], default=0)

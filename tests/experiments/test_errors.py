@@ -134,8 +134,8 @@ def test_a_grammar_that_is_not_a_text_file_is_one_line(tmp_path, capsys, kind):
     path.write_bytes(bytes(range(256)))
   else:
     path.mkdir()
-  config = data_card.get_config("released")
-  config.data.preset, config.data.grammar_path = "file", str(path)  # another grammar: parsed, not checksummed
+  config = data_card.get_config()
+  config.data.preset, config.data.grammar_path = "file", str(path)  # a grammar in the authors' format
   line = _job_line(capsys, config, tmp_path / "card")
   assert line.startswith(f"error: {path}: ") and ("binary" in line or "directory" in line), line
   _short(line, str(path))
@@ -170,6 +170,23 @@ def test_another_tools_directory_is_one_line_and_untouched(tmp_path, capsys):
     assert line.startswith(f"error: {d} is not a run directory: its config.json has no data"), line
     _short(line, str(d))
   assert os.listdir(d) == ["config.json"]
+
+
+@pytest.mark.parametrize("job", ["curvature", "probes"])
+def test_a_measuring_job_checks_before_it_writes(tmp_path, capsys, job):
+  """A directory that does not exist is not created, and `.git` gets no lock file: 'not a run directory' first."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f"experiments.configs.{job}").get_config()
+  nowhere = tmp_path / "nowhere"
+  line = _job_line(capsys, config, nowhere)
+  assert line == f"error: {nowhere} is not a run directory (no config.json)", line
+  assert not nowhere.exists()
+  git = tmp_path / "repo" / ".git"
+  git.mkdir(parents=True)
+  (git / "config").write_text("[core]\n")
+  line = _job_line(capsys, config, git)
+  assert line == f"error: {git} is not a run directory (no config.json)", line
+  assert os.listdir(git) == ["config"]
 
 
 @pytest.fixture

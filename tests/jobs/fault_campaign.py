@@ -1,6 +1,7 @@
 """The fault campaign of issue 28, as a table: each fault tried on two checkouts of the repository, what happened.
 
     python -m tests.jobs.fault_campaign --before=DIR --after=. [--only=NAME,...] > table.md
+    python -m tests.jobs.fault_campaign --after=. [--only=NAME,...]   (the after column only)
 
 DIR is another checkout (e.g. `git archive <commit> | tar -x -C DIR`). Every trial drives `python -m experiments.main`
 (or a few lines of Python) inside the checkout under test and describes what it observed: exit status, the last
@@ -171,12 +172,20 @@ def t_resolved_config(repo, root):
   return f"config.json: d_model {m['d_model']}, layers {m['num_layers']}, heads {m['num_heads']} (cpu_tiny: 32/1/2)"
 
 
+def _grammar_flags(repo, path):
+  """Flags that make the data card read the grammar file `path`: the 'file' preset where the checkout has one (its
+  'released' preset accepts only the authors' file), else the 'released' preset, which then read any file."""
+  registry = os.path.join(repo, "flatness_jax", "data", "registry.py")
+  if os.path.exists(registry) and '"file"' in open(registry).read():
+    return ["--config=configs/data_card.py", "--config.data.preset=file", f"--config.data.grammar_path={path}"]
+  return ["--config=configs/data_card.py:released", f"--config.data.grammar_path={path}"]
+
+
 def t_grammar_chain(repo, root):
   path = os.path.join(root, "chain.txt")
   with open(path, "w") as f:
     f.write("S A0 1.0\n" + "".join(f"A{i} A{i + 1} A{i + 1} 1.0\n" for i in range(25)) + "A25 w 1.0\n")
-  p = main_(repo, "--config=configs/data_card.py:released", f"--config.data.grammar_path={path}",
-            f"--workdir={root}/card", prefix=("prlimit", "--as=6000000000"))
+  p = main_(repo, *_grammar_flags(repo, path), f"--workdir={root}/card", prefix=("prlimit", "--as=6000000000"))
   return last(p)
 
 
@@ -224,7 +233,15 @@ def t_sigkill_records(repo, root):
 
 TB_STEPS = """
 import sys, glob, struct, collections
-from flatness_jax.rundir import tensorboard as tb
+def read_records(path):  # TFRecord: uint64 length, uint32 crc, data, uint32 crc (a torn last record ends it)
+  buf = open(path, "rb").read()
+  i = 0
+  while i + 12 <= len(buf):
+    (n,) = struct.unpack("<Q", buf[i:i + 8])
+    if i + 16 + n > len(buf):
+      return
+    yield buf[i + 12:i + 12 + n]
+    i += 16 + n
 def fields(m):
   i = 0
   while i < len(m):
@@ -249,11 +266,7 @@ def fields(m):
     yield n, v
 c = collections.Counter()
 for f in glob.glob(sys.argv[1] + '/tensorboard/events*'):
-  try:
-    recs = list(tb.read_records(f))
-  except Exception:
-    continue
-  for d in recs:
+  for d in read_records(f):
     step = 0; tags = []
     for n, v in fields(d):
       if n == 2: step = v
@@ -307,6 +320,40 @@ def t_report_while_training(repo, root):
   p.kill()
   p.wait()
   return f"reader while the run trains: in_progress = `{out.stdout.strip()[:80] or out.stderr.strip()[-80:]}`"
+
+
+def _report(repo, out, *runs):
+  """(process, report.md's text or '') of the report job writing into `out` from `runs` (default: out itself)."""
+  flags = [f"--config.report.runs={','.join(runs)}"] if runs else []
+  p = main_(repo, "--config=configs/report.py", f"--workdir={out}", *flags)
+  path = os.path.join(out, "report.md")
+  return p, open(path).read() if os.path.exists(path) else ""
+
+
+def t_report_job_no_summary(repo, root):
+  wd = trained(repo, root)
+  os.remove(os.path.join(wd, "summary.json"))
+  p, text = _report(repo, os.path.join(root, "out"), wd)
+  return f"exit {p.returncode}; report.md says the run has no summary.json: {'no summary.json' in text}"
+
+
+def t_report_job_while_training(repo, root):
+  wd = os.path.join(root, "run")
+  flags = ["--config.train.num_steps=40000", "--config.checkpoint.every=20000", "--config.eval.every=20000"]
+  p = subprocess.Popen([sys.executable, "-m", "experiments.main", TINY, f"--workdir={wd}", *flags], cwd=repo,
+                       env=_env(repo), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    while not [r for r in rows(wd) if r != "torn" and r > 50] and p.poll() is None:
+      time.sleep(0.1)
+    into, _ = _report(repo, wd)
+    wrote = sorted(n for n in os.listdir(wd) if n.startswith(("report", "findings")))
+    other, text = _report(repo, os.path.join(root, "out"), wd)
+    training = p.poll() is None
+  finally:
+    p.kill()
+    p.wait()
+  return (f"into the training run: {last(into)}; written there: {wrote or 'nothing'}. Into another directory: exit "
+          f"{other.returncode}, the run marked in progress: {'in progress' in text} (still training: {training})")
 
 
 def t_job_nonexistent(repo, root):
@@ -366,8 +413,7 @@ def t_unknown_word(repo, root):
 
 
 def _grammar(repo, root, path):
-  return last(main_(repo, "--config=configs/data_card.py:released", f"--config.data.grammar_path={path}",
-                    f"--workdir={root}/card"))
+  return last(main_(repo, *_grammar_flags(repo, path), f"--workdir={root}/card"))
 
 
 def t_binary_grammar(repo, root):
@@ -483,6 +529,8 @@ TRIALS = [
     ("metrics.jsonl line 6 truncated, then extend and read", t_truncated_middle_line),
     ("reader on a run without summary.json", t_report_no_summary),
     ("reader while the run trains", t_report_while_training),
+    ("report job on a run without summary.json", t_report_job_no_summary),
+    ("report job into a run that is training, and reading it from elsewhere", t_report_job_while_training),
     ("curvature/probes on a nonexistent directory and on .git", t_job_nonexistent),
     (".writer.lock a symlink to another file", t_lock_symlink),
     ("compilation cache under a world-writable parent", t_cache_parent),
@@ -516,16 +564,17 @@ def run_trial(fn, repo):
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--before", required=True)
+  parser.add_argument("--before", default="", help="the checkout to compare with ('' : the after column only)")
   parser.add_argument("--after", default=".")
   parser.add_argument("--only", default="")
   args = parser.parse_args()
   only = [s for s in args.only.split(",") if s]
-  print("| fault | before | after |\n|---|---|---|", flush=True)
+  sides = [r for r in (args.before, args.after) if r]
+  print(f"| fault | {' | '.join(['before', 'after'][-len(sides):])} |\n|---|{'---|' * len(sides)}", flush=True)
   for name, fn in TRIALS:
     if only and fn.__name__[2:] not in only:
       continue
-    print(f"| {name} | {run_trial(fn, args.before)} | {run_trial(fn, args.after)} |", flush=True)
+    print(f"| {name} | {' | '.join(run_trial(fn, r) for r in sides)} |", flush=True)
 
 
 if __name__ == "__main__":

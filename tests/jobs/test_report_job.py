@@ -9,7 +9,7 @@ import pytest
 from experiments.configs import model_size, report as report_config
 from flatness_jax.analysis import report_markdown, rows
 from flatness_jax.jobs import report as report_job
-from flatness_jax.rundir import jsonio, reader
+from flatness_jax.rundir import jsonio, layout, lock, reader
 from tests.analysis import test_report as fixtures
 
 
@@ -76,3 +76,49 @@ def test_a_file_that_is_not_findings_json_is_named(tmp_path):
   assert np.isnan(rows.Row.from_json({"claim": "x", "title": "t", "language": "l", "confirmatory": False,
                                       "estimate": "nan", "low": 0, "high": 1, "level": 0.95, "unit": "pts",
                                       "n": "", "runs": 0}).estimate)
+
+
+def test_the_report_job_refuses_to_write_into_a_run_another_process_writes(tmp_path):
+  from tests.rundir.test_lock import _holder  # pylint: disable=g-import-not-at-top
+  dirs = _runs(str(tmp_path / "runs"))
+  proc = _holder(dirs[0])  # a training run holds its directory: the report may not write report.md into it
+  try:
+    with pytest.raises(lock.RunDirBusyError, match=rf"{dirs[0]} is in use by another writer \(pid {proc.pid} "):
+      report_job.write_report(dirs, dirs[0])
+  finally:
+    proc.kill()
+    proc.wait()
+  assert not os.path.exists(os.path.join(dirs[0], report_job.REPORT))
+  assert not os.path.exists(os.path.join(dirs[0], rows.FILE))
+
+
+def test_the_report_marks_runs_in_progress_incomplete_or_damaged_instead_of_printing_zeros(tmp_path):
+  from tests.rundir.test_lock import _holder  # pylint: disable=g-import-not-at-top
+  dirs = _runs(str(tmp_path / "runs"))
+  os.remove(os.path.join(dirs[1], layout.SUMMARY))  # no summary.json and no checkpoint: its size is unknown
+  with open(os.path.join(dirs[2], layout.METRICS), "ab") as f:
+    f.write(b'{"step": 700, "ga')  # a torn last line
+  proc = _holder(dirs[3])
+  try:
+    text = open(report_job.write_report(dirs, str(tmp_path / "out"))).read()
+  finally:
+    proc.kill()
+    proc.wait()
+  status = text[text.index("## Runs not final or incomplete"):text.index("## Findings")]
+  lines = [l for l in status.splitlines() if l.startswith("- ")]
+  assert lines == [f"- small/seed_1: no {layout.SUMMARY}",
+                   f"- small/seed_2: could not read: {layout.METRICS} line 4 is a torn last line: 17 bytes that are "
+                   "not a JSON row",
+                   f"- big/seed_0: in progress: pid {proc.pid} on {os.uname().nodename} is writing it, so its "
+                   "records may still change"], status
+  rows_of_seed_1 = [l for l in text.splitlines() if l.startswith("| small/seed_1 |")]
+  assert rows_of_seed_1 and all(l.split(" | ")[2] == "–" for l in rows_of_seed_1), rows_of_seed_1  # not "0"
+  clean = open(report_job.write_report(_runs(str(tmp_path / "clean")), str(tmp_path / "out2"))).read()
+  assert "## Runs not final or incomplete" not in clean
+
+
+def test_a_report_with_no_run_directories_writes_nothing(tmp_path):
+  nowhere = tmp_path / "nowhere"
+  with pytest.raises(ValueError, match="no run directories given to the report"):
+    report_job.run_report(report_config.get_config(), str(nowhere))
+  assert not nowhere.exists()

@@ -57,6 +57,30 @@ def test_a_damaged_line_inside_the_kept_rows_is_kept_and_reported_not_dropped(tm
   assert problems == ["metrics.jsonl line 2 is damaged: 21 bytes that are not a JSON row"]
 
 
+def test_a_line_damaged_after_it_was_written_is_reported_and_the_run_goes_on_with_every_other_row(tmp_path):
+  """metrics.jsonl no longer matches its checksum (line 3 cut short by hand): the reader keeps every row that
+  parses and names both problems; a resumed writer moves the damaged file aside (never deleting it) and goes on
+  with its rows, the damaged line kept where it was."""
+  path = os.path.join(tmp_path, layout.METRICS)
+  _write_rows(tmp_path, [0, 1, 2, 3, 4])
+  written = os.path.getsize(path)
+  lines = open(path, "rb").read().splitlines(True)
+  lines[2] = lines[2][:12] + b"\n"
+  damaged = b"".join(lines)
+  open(path, "wb").write(damaged)
+  problems = []
+  assert [r["step"] for r in jsonio.read_jsonl(path, problems)] == [0, 1, 3, 4]
+  assert problems[0].startswith(f"{path} is corrupt: ") and problems[1:] == [
+      "metrics.jsonl line 3 is damaged: 12 bytes that are not a JSON row"], problems
+  w = _write_rows(tmp_path, [5], keep_through=4)
+  moved = os.path.join(tmp_path, "metrics.corrupt_0.jsonl")
+  assert open(moved, "rb").read() == damaged
+  assert w.moved == [f"{path} is corrupt: {len(damaged)} bytes where {written} were written; moved aside to "
+                     f"{moved}, its rows kept"], w.moved
+  assert open(path, "rb").read().splitlines(True)[:5] == lines and _steps_parsed(path) == [0, 1, 3, 4, 5]
+  assert integrity.verify(path)
+
+
 def _steps_parsed(path):
   return [r["step"] for r in jsonio.read_jsonl(path)]
 
@@ -129,6 +153,15 @@ def test_the_reader_reports_missing_damaged_and_in_progress_instead_of_zeros_or_
   assert list(run.evaluations) == [0] and not run.in_progress
   assert run.problems == ("metrics.jsonl line 2 is a torn last line: 15 bytes that are not a JSON row",
                           f"{d}/curvature.json is corrupt: 19 bytes where 18 were written")
+
+
+def test_the_reader_names_what_a_run_moved_aside_as_corrupt(tmp_path):
+  d = _run_dir(str(tmp_path))
+  assert not any("moved aside" in p for p in reader.read_run(d).problems)
+  os.makedirs(os.path.join(d, "corrupt_40"))
+  open(os.path.join(d, "metrics.corrupt_0.jsonl"), "w").close()
+  assert reader.read_run(d).problems[0] == ("moved aside as corrupt (kept, not read): corrupt_40, "
+                                            "metrics.corrupt_0.jsonl")
 
 
 def test_the_reader_says_when_another_process_writes_the_run(tmp_path):
