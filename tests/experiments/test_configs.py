@@ -75,10 +75,12 @@ def test_tiny_hmm_algorithms_with_the_adversary_at_equal_loss(tmp_path):
 FAST = [(continued, "released"), (model_size, "hmm_lstm")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module,arg", FAST, ids=[f"{m.__name__.split('.')[-1]}:{a}" for m, a in FAST])
 def test_tiny_variant_trains_and_reports(module, arg, tmp_path, released_grammar_path):
-  """Default tier: the released grammar and the LSTM sizes through training and the report (their curvature and
-  probes run in the slow tier below; the stages themselves are exercised on every language by the other tests)."""
+  """The released grammar and the LSTM sizes through training and the report (slow tier: the default tier runs one
+  end-to-end experiment per job kind — the quickstart pipeline, the adversarial HMM arm, the LM pipeline — and
+  builds every config of every language; these two restate those runs on other data)."""
   wd = _tiny(module, arg, str(tmp_path / "run"), "--config.stages=train,report")
   for arm in module.get_config(arg).arms.keys():
     summary = json.load(open(os.path.join(wd, arm, "summary.json")))

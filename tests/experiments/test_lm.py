@@ -109,8 +109,9 @@ def test_adversarial_pretraining_refuses_a_glue_task():
     config_checks.validate_against_data(config, lang, mesh_lib.make_mesh(1))
 
 
+@pytest.mark.slow
 def test_tiny_lm_algorithms_with_the_adversary_on_the_prompt_task(tmp_path):
-  """Default tier, one training run: an experiment config on the LM language (its tiny form) end to end, with the
+  """Slow tier (the default tier has the LM pipeline in process and the adversary on the HMM), one training run: an experiment config on the LM language (its tiny form) end to end, with the
   adversary on the prompt task (fixed λ: its λ control is tested on the HMM), prompt probes and the report; every
   arm and the curvature stage run in the slow tier below."""
   wd = _tiny(algorithms, "lm,adversarial", str(tmp_path / "alg"), "--config.run_arms=adversarial",

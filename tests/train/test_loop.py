@@ -52,7 +52,10 @@ def test_smoke_run_writes_the_run_directory(tmp_path):
   assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(wd, "tensorboard")))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_parameters(tmp_path):
+  """Slow tier: tests/jobs/test_faults.py kills one run directory at every event (SIGKILL among them) in the default
+  tier and compares parameters and every record with an uninterrupted run."""
   steps = ["--config.train.num_steps=120", "--config.checkpoint.every=20", "--config.train.steps_per_call=5"]
   ref = str(tmp_path / "ref")
   assert _run(ref, *steps).returncode == 0
