@@ -1,5 +1,6 @@
-"""Curvature of a trained run: Tr(H) (Hutchinson, Hutch++), the paper's Fisher estimator, λ_max, and the trace of a
-probe head's downstream loss w.r.t. the encoder, written to <run>/curvature.json.
+"""Curvature of a trained run: Tr(H) (Hutchinson, Hutch++), the paper's Fisher estimator, λ_max, the trace of a
+probe head's downstream loss w.r.t. the encoder, and the sharpness measures (average / worst case, plain / adaptive,
+Fisher–Rao), written to <run>/curvature.json.
 
 Command:  python -m experiments.main --config=configs/curvature.py --workdir=runs/quickstart/cpu_s
           (--workdir is the run directory to measure; --config.curvature.steps=all for every checkpoint)
@@ -33,8 +34,10 @@ def get_config():
   c.curvature.embed_into = ""         # Run name (sibling directory) whose architecture every run is embedded into
                                       # for a second Tr(H) in one parameterization ('' = none; configs/model_size.py).
   # Sharpness measures (flatness_jax.eval.curvature.SHARPNESS) on the same pairs as Tr(H), for the report's
-  # comparison of measures ("which flatness measure predicts accuracy beyond loss and size"); '' for none.
-  c.curvature.sharpness = "average,adaptive_average,worst,adaptive_worst,fisher_rao"
+  # comparison of measures ("which flatness measure predicts accuracy beyond loss and size"); '' for none. The
+  # average-case ones share one compiled program (loss evaluations only); 'worst,adaptive_worst' add an ascent
+  # program (sharpness_steps + 1 gradients each) whose compilation costs about as much as the rest together.
+  c.curvature.sharpness = "average,adaptive_average,fisher_rao"
   c.curvature.rho = ml_collections.ConfigDict()  # Radius ρ of each measure (recorded with its value):
   c.curvature.rho.average = 0.01          # per-coordinate SD of the Gaussian perturbation δ;
   c.curvature.rho.adaptive_average = 0.1  # the same for δ scaled by |θ| (a relative perturbation of each weight);

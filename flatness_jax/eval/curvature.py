@@ -49,7 +49,7 @@ from flatness_jax.train import heldout as heldout_lib, objective
 # a measurement is reproducible and the same draws serve every checkpoint with `same_probes`.
 _FISHER_KEY, _LANCZOS_KEY, _DOWNSTREAM_KEY, _NUM_KEYS = 5, 6, 7, 8
 _EMBEDDED_FOLD = 99
-_SHARPNESS_FOLD = 200  # the sharpness measure number i uses fold_in(key, _SHARPNESS_FOLD + i): the keys above stay
+_SHARPNESS_FOLD = 200  # SHARPNESS[i] uses fold_in(key, _SHARPNESS_FOLD + i): the keys above stay
 # what they were, so adding a measure changes no other estimate.
 AVERAGE, ADAPTIVE_AVERAGE, WORST, ADAPTIVE_WORST, FISHER_RAO = (
     "average", "adaptive_average", "worst", "adaptive_worst", "fisher_rao")
@@ -85,25 +85,33 @@ def sharpness_settings(cfg) -> tuple:
   return tuple(out)
 
 
-def _sharpness_program(name, rho, loss_fn, logits_fn, samples: int, steps: int):
-  """The jitted measure `name` at radius ρ: (params, batches or Fisher inputs, key) -> (value, stderr, dof, cost,
-  converged)."""
-  if name == FISHER_RAO:
-    def fisher_rao(p, inputs, k):
-      del k  # exact over the model's labels: nothing sampled
-      est = curvature.fisher_rao_norm_sq(logits_fn, p, inputs)
-      return est.value, est.stderr, est.dof, est.num_evaluations, True
-    return jax.jit(fisher_rao)
-  adaptive = name.startswith("adaptive_")
-  if name in (AVERAGE, ADAPTIVE_AVERAGE):
-    def average(p, bs, k):
-      est = curvature.average_sharpness(loss_fn, p, bs, k, rho, num_samples=samples, adaptive=adaptive)
-      return est.value, est.stderr, est.dof, est.num_evaluations, True
-    return jax.jit(average)
-  def worst(p, bs, k):
-    res = curvature.worst_case_sharpness(loss_fn, p, bs, k, rho, num_steps=steps, adaptive=adaptive)
+def _scaled_loss(loss_fn, params, scale):
+  """z ↦ L(θ + c ⊙ z) (c = `scale`): perturbing z = 0 by δ perturbs θ by c ⊙ δ, so the library's plain measure of
+  this loss at z = 0 with radius 1 is its measure of L at θ with the scaling c/ρ and radius ρ: one compiled
+  program serves the plain (c = ρ) and the adaptive (c = ρ|θ|) measure at any radius."""
+  return lambda z, batch: loss_fn(jax.tree.map(lambda p, c, d: p + (c * d).astype(p.dtype), params, scale, z), batch)
+
+
+def _sharpness_programs(loss_fn, logits_fn, samples: int, steps: int) -> dict:
+  """The jitted measures, each (params, batches or Fisher inputs, key, scale) -> (value, stderr, dof, cost,
+  converged): 'average' and 'worst' of L(θ + scale ⊙ δ) by flatness_curvature (`_scaled_loss`), 'fisher_rao'
+  exact over the model's labels (no key, no scale)."""
+  def zeros(p):
+    return jax.tree.map(jnp.zeros_like, p)
+
+  def average(p, bs, k, scale):
+    est = curvature.average_sharpness(_scaled_loss(loss_fn, p, scale), zeros(p), bs, k, 1.0, num_samples=samples)
+    return est.value, est.stderr, est.dof, est.num_evaluations, True
+
+  def worst(p, bs, k, scale):
+    res = curvature.worst_case_sharpness(_scaled_loss(loss_fn, p, scale), zeros(p), bs, k, 1.0, num_steps=steps)
     return res.value, jnp.nan, jnp.inf, steps + 1, res.converged
-  return jax.jit(worst)
+
+  def fisher_rao(p, inputs, k, scale):
+    del k, scale  # exact over the model's labels: nothing sampled, no radius
+    est = curvature.fisher_rao_norm_sq(logits_fn, p, inputs)
+    return est.value, est.stderr, est.dof, est.num_evaluations, True
+  return {AVERAGE: jax.jit(average), WORST: jax.jit(worst), FISHER_RAO: jax.jit(fisher_rao)}
 
 
 def _timed(fn):
@@ -135,8 +143,8 @@ def _example_mean(loss_fn, params, batches):
 
 @functools.lru_cache(maxsize=16)
 def compiled_programs(model, methods: tuple, num_matvecs: int, rtol, max_matvecs: int,
-                      fisher_samples: int, lanczos_iters: int, pooling: str, sharpness: tuple = (),
-                      sharpness_samples: int = 0, sharpness_steps: int = 0) -> dict:
+                      fisher_samples: int, lanczos_iters: int, pooling: str, sharpness_samples: int = 0,
+                      sharpness_steps: int = 0) -> dict:
   """The jitted curvature functions of one model architecture and budget, parameters as arguments.
 
   Cached on (model, settings): flax modules compare by their fields, so runs of the same architecture (the
@@ -159,8 +167,7 @@ def compiled_programs(model, methods: tuple, num_matvecs: int, rtol, max_matvecs
           curvature.hessian_matvec(loss_fn, p, bs), p, k, 1, lanczos_iters)),
       "downstream": jax.jit(downstream),
       "downstream_loss": jax.jit(lambda p, head, bs: _example_mean(downstream_loss_fn(model, head, pooling), p, bs)),
-      "sharpness": {name: _sharpness_program(name, rho, loss_fn, logits_fn, sharpness_samples, sharpness_steps)
-                    for name, rho in sharpness},
+      "sharpness": _sharpness_programs(loss_fn, logits_fn, sharpness_samples, sharpness_steps),
   }
 
 
@@ -169,11 +176,10 @@ def _programs_for(model, cfg, methods) -> dict:
   if cfg.rtol < 0:
     raise ValueError(f"curvature.rtol={cfg.rtol}: use 0 for a fixed budget of num_matvecs, or a positive relative "
                      "standard error to stop at")
-  sharpness = sharpness_settings(cfg)
+  sharpness_settings(cfg)  # named before anything is compiled or measured
   return compiled_programs(model, tuple(methods), cfg.num_matvecs, cfg.rtol or None, cfg.max_matvecs,
-                           cfg.fisher_samples, cfg.lanczos_iters, cfg.pooling, sharpness,
-                           int(cfg.get("sharpness_samples", 0)) if sharpness else 0,
-                           int(cfg.get("sharpness_steps", 0)) if sharpness else 0)
+                           cfg.fisher_samples, cfg.lanczos_iters, cfg.pooling, int(cfg.get("sharpness_samples", 0)),
+                           int(cfg.get("sharpness_steps", 0)))
 
 
 class Measurer:
@@ -187,7 +193,7 @@ class Measurer:
     self.mean_loss, self.traces, self.fisher = progs["mean_loss"], progs["traces"], progs["fisher"]
     self.lanczos, self.downstream = progs["lanczos"], progs["downstream"]
     self.downstream_loss, self.sharpness = progs["downstream_loss"], progs["sharpness"]
-    self.rho = dict(sharpness_settings(cfg))
+    self.rho = dict(sharpness_settings(cfg))  # name -> ρ, in the config's order
     self._init_embedding()
 
   def _init_embedding(self):
@@ -227,14 +233,19 @@ class Measurer:
             for k in ("inputs", "positions")}
 
   def measure_sharpness(self, params, key) -> tuple:
-    """({name: records.Estimate}, {name: ρ}) of the configured sharpness measures at `params` (module docstring);
-    measure number i uses fold_in(key, _SHARPNESS_FOLD + i)."""
+    """({name: records.Estimate}, {name: ρ}) of the configured sharpness measures at `params` (module docstring).
+    Measure SHARPNESS[i] draws from fold_in(key, _SHARPNESS_FOLD + i), whichever others are configured."""
     out = {}
-    for i, (name, fn) in enumerate(self.sharpness.items()):
+    for name, rho in self.rho.items():
+      kind = name.removeprefix("adaptive_")
+      scale = None
+      if rho is not None:
+        scale = jax.tree.map(lambda x, r=rho, a=name != kind: r * (jnp.abs(x) if a else jnp.ones_like(x)), params)
       data = self.fisher_inputs() if name == FISHER_RAO else self.batches
+      k = jax.random.fold_in(key, _SHARPNESS_FOLD + SHARPNESS.index(name))
       (value, stderr, dof, cost, converged), sec = _timed(
-          lambda fn=fn, data=data, i=i: fn(params, data, jax.random.fold_in(key, _SHARPNESS_FOLD + i)))
-      worst = name in (WORST, ADAPTIVE_WORST)
+          lambda fn=self.sharpness[kind], data=data, k=k, scale=scale: fn(params, data, k, scale))
+      worst = kind == WORST
       out[name] = records.Estimate(value=float(value), stderr=float(stderr), dof=float(dof), cost=int(cost),
                                    unit="gradients" if worst else "samples", seconds=sec,
                                    converged=bool(converged) if worst else None)
