@@ -91,6 +91,10 @@ def test_weighted_partial_is_the_partial_correlation_of_the_repeated_sample():
   constant = np.stack([z[:, 0], np.full(n, 12.0)], axis=-1)
   np.testing.assert_allclose(measures.weighted_partial_given(x, y, constant, np.ones(n)),
                              stats.partial_correlation(x, y, z[:, 0]), rtol=1e-10)
+  # Four points and two covariates: the residuals span one dimension and |r| = 1 says nothing: no estimate.
+  four, five = slice(4, 8), slice(4, 9)  # both covariates vary over these points
+  assert np.isnan(measures.weighted_partial_given(x[four], y[four], z[four], np.ones(4)))
+  assert np.isfinite(measures.weighted_partial_given(x[five], y[five], z[five], np.ones(5)))
 
 
 def test_the_section_ranks_the_planted_measure_first():
