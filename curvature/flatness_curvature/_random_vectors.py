@@ -11,8 +11,8 @@ values:
     constrained to the leaf's sharding, so each device generates only its own shard.
 
 Distributions: Rademacher (±1 from the top bit; the default: among vectors with E[zzᵀ] = I it minimises the variance
-of zᵀAz, Hutchinson 1989) and standard Gaussian (√2·erfinv(2u − 1) with a 24-bit uniform u: tails are cut at
-|z| ≈ 5.3, a relative variance deficit ≈ 1e-6). Entries outside a mask (see _masks.py) are zero. These are
+of zᵀAz, Hutchinson 1989) and standard Gaussian (√2·erfinv(2u − 1) with a 24-bit uniform u, 2u − 1 computed
+exactly so that it never reaches ±1: tails are cut at |z| ≈ 5.3, a relative variance deficit ≈ 1e-6). Entries outside a mask (see _masks.py) are zero. These are
 the "probes" of the trace-estimation literature; the library calls them random (test) vectors.
 
 `vector_shardings(like)` reads the NamedShardings of concrete arrays (or ShapeDtypeStructs) in `like`; every leaf of
@@ -76,8 +76,10 @@ def apply_mask(tree, mask):
 def _to_distribution(bits, dtype, distribution):
   if distribution == "rademacher":
     return jnp.where(bits >> 31 == 1, 1, -1).astype(dtype)
-  u = ((bits >> 8).astype(jnp.float32) + 0.5) * (2.0 ** -24)
-  return (jnp.sqrt(2.0) * jax.scipy.special.erfinv(2 * u.astype(dtype) - 1)).astype(dtype)
+  # 2u − 1 for u = (k + ½)/2²⁴, k the top 24 bits: the odd integer 2k + 1 − 2²⁴ (|·| < 2²⁴, exact in float32) times
+  # 2⁻²⁴, so |2u − 1| < 1 (u itself rounds to 1.0 at k = 2²⁴ − 1, where erfinv is infinite).
+  v = ((bits >> 8).astype(jnp.int32) * 2 + (1 - 2 ** 24)).astype(jnp.float32) * (2.0 ** -24)
+  return (jnp.sqrt(2.0) * jax.scipy.special.erfinv(v.astype(dtype))).astype(dtype)
 
 
 def _threefry(keypair, counters):

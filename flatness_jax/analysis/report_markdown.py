@@ -19,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from flatness_jax.analysis import claims, drift, family, figures, findings, findings_tables, fixed_size, isoloss
+from flatness_jax.analysis import measures
 from flatness_jax.analysis import points as points_lib, replicates, rows as rows_lib, sizes
 from flatness_jax.analysis.tables import pm
 from flatness_jax.rundir import records
@@ -163,6 +164,7 @@ def build(runs, settings: Settings = None, *, figures: bool = True) -> Report:
   pts = [p for r in runs for p in points_lib.points_of(r)]
   arms = replicates.arms_of(pts)
   drafts, designs = findings.drafts(pts, runs, decl, settings)
+  drafts += measures.drafts(pts, runs, decl, settings)
   rows = family.finalize(drafts, settings.level)
   found = rows_lib.Findings(decl.claims, decl.source, family.CORRECTION, settings.level, decl.margin,
                             "/".join(sorted(set(designs.values()))), sum(r.confirmatory for r in rows),
@@ -200,6 +202,7 @@ def build(runs, settings: Settings = None, *, figures: bool = True) -> Report:
   size = sizes.size_lines(pts, tasks, TRACE)
   if size:
     lines += ["", "## Model size at the final checkpoints", ""] + size
+  lines += measures.section_lines(found)
   lines += ["", "## Every row", ""] + ([findings_tables.line(r) for r in rows] or ["- No comparison could be made."])
   lines += ["", f"## Iso-loss pairs (|Δloss| ≤ {settings.iso_tol} SE)", ""]
   lines += isoloss.isoloss_lines(pts, tasks, settings.iso_tol, TRACE)

@@ -16,6 +16,15 @@ writes the records to <run>/curvature.json):
 - `downstream_trace`: for each task, Tr ∇²_θ of a linear probe head's cross-entropy with respect to the encoder
   parameters θ (head fitted on frozen features at that step, then held fixed) — flatness of the downstream loss,
   next to flatness of the pre-training loss (the reviewers' second question).
+- `sharpness` (`curvature.sharpness`, names in SHARPNESS): the measures the flatness-versus-generalisation
+  literature compares, on the same pairs and loss as Tr(H), each with the radius ρ it was measured at
+  (`curvature.rho.<name>`): `average` E_{δ~N(0,ρ²I)} L(θ + δ) − L(θ) (Keskar et al. 2017; Jiang et al. 2020) and
+  `adaptive_average` with δ scaled by |θ| (Kwon et al. 2021; Andriushchenko et al. 2023), antithetic Monte Carlo
+  over `sharpness_samples` pairs with their SE; `worst` max_{‖δ‖≤ρ} L(θ + δ) − L(θ) (Foret et al. 2021) and
+  `adaptive_worst` (|θ|-scaled), by `sharpness_steps` projected ascent steps (a lower bound, no SE, with its
+  convergence flag); `fisher_rao` ⟨θ, F θ⟩ (Liang et al. 2019), exact over the model's labels on the Fisher
+  examples, SE over examples. The adaptive measures do not change when one layer is scaled up and the next down,
+  which rescales Tr(H) and the plain measures (Dinh et al. 2017): the reviewers' "is flatness just size?".
 Each estimate records its value, its SE, the matvecs or per-example gradients spent, and seconds. With
 `same_probes`, every checkpoint uses the same probe vectors and label draws (common random numbers): each estimate
 is still unbiased with the same SE, but their errors are positively correlated, so differences and slopes across
@@ -40,12 +49,69 @@ from flatness_jax.train import heldout as heldout_lib, objective
 # a measurement is reproducible and the same draws serve every checkpoint with `same_probes`.
 _FISHER_KEY, _LANCZOS_KEY, _DOWNSTREAM_KEY, _NUM_KEYS = 5, 6, 7, 8
 _EMBEDDED_FOLD = 99
+_SHARPNESS_FOLD = 200  # SHARPNESS[i] uses fold_in(key, _SHARPNESS_FOLD + i): the keys above stay
+# what they were, so adding a measure changes no other estimate.
+AVERAGE, ADAPTIVE_AVERAGE, WORST, ADAPTIVE_WORST, FISHER_RAO = (
+    "average", "adaptive_average", "worst", "adaptive_worst", "fisher_rao")
+SHARPNESS = (AVERAGE, ADAPTIVE_AVERAGE, WORST, ADAPTIVE_WORST, FISHER_RAO)  # the names a config and a record use
 
 
 def _estimate(est, seconds, unit="matvecs") -> records.Estimate:
   low, high = est.ci95
+  cost = est.num_matvecs if hasattr(est, "num_matvecs") else est.num_evaluations
   return records.Estimate(value=float(est.value), stderr=float(est.stderr), dof=int(est.dof),
-                          cost=int(est.num_matvecs), unit=unit, seconds=seconds, ci95=(float(low), float(high)))
+                          cost=int(cost), unit=unit, seconds=seconds, ci95=(float(low), float(high)))
+
+
+def sharpness_settings(cfg) -> tuple:
+  """((name, ρ), ...) of the sharpness measures a curvature config asks for (ρ None for fisher_rao, which has no
+  radius); ValueError naming an unknown measure or a radius that is not positive."""
+  names = fields.split_list(cfg.get("sharpness", ""))
+  unknown = [n for n in names if n not in SHARPNESS]
+  if unknown:
+    raise ValueError(f"curvature.sharpness: unknown measure(s) {unknown}; known: {list(SHARPNESS)}")
+  out = []
+  for name in names:
+    if name == FISHER_RAO:
+      out.append((name, None))
+      continue
+    rho = (cfg.get("rho") or {}).get(name)
+    if rho is None or not float(rho) > 0:
+      raise ValueError(f"curvature.rho.{name}={rho!r}: the radius of the {name} sharpness must be > 0")
+    out.append((name, float(rho)))
+  for key in ("sharpness_samples", "sharpness_steps"):
+    if names and int(cfg.get(key, 0)) < 2:
+      raise ValueError(f"curvature.{key}={cfg.get(key)!r} must be >= 2")
+  return tuple(out)
+
+
+def _scaled_loss(loss_fn, params, scale):
+  """z ↦ L(θ + c ⊙ z) (c = `scale`): perturbing z = 0 by δ perturbs θ by c ⊙ δ, so the library's plain measure of
+  this loss at z = 0 with radius 1 is its measure of L at θ with the scaling c/ρ and radius ρ: one compiled
+  program serves the plain (c = ρ) and the adaptive (c = ρ|θ|) measure at any radius."""
+  return lambda z, batch: loss_fn(jax.tree.map(lambda p, c, d: p + (c * d).astype(p.dtype), params, scale, z), batch)
+
+
+def _sharpness_programs(loss_fn, logits_fn, samples: int, steps: int) -> dict:
+  """The jitted measures, each (params, batches or Fisher inputs, key, scale) -> (value, stderr, dof, cost,
+  converged): 'average' and 'worst' of L(θ + scale ⊙ δ) by flatness_curvature (`_scaled_loss`), 'fisher_rao'
+  exact over the model's labels (no key, no scale)."""
+  def zeros(p):
+    return jax.tree.map(jnp.zeros_like, p)
+
+  def average(p, bs, k, scale):
+    est = curvature.average_sharpness(_scaled_loss(loss_fn, p, scale), zeros(p), bs, k, 1.0, num_samples=samples)
+    return est.value, est.stderr, est.dof, est.num_evaluations, True
+
+  def worst(p, bs, k, scale):
+    res = curvature.worst_case_sharpness(_scaled_loss(loss_fn, p, scale), zeros(p), bs, k, 1.0, num_steps=steps)
+    return res.value, jnp.nan, jnp.inf, steps + 1, res.converged
+
+  def fisher_rao(p, inputs, k, scale):
+    del k, scale  # exact over the model's labels: nothing sampled, no radius
+    est = curvature.fisher_rao_norm_sq(logits_fn, p, inputs)
+    return est.value, est.stderr, est.dof, est.num_evaluations, True
+  return {AVERAGE: jax.jit(average), WORST: jax.jit(worst), FISHER_RAO: jax.jit(fisher_rao)}
 
 
 def _timed(fn):
@@ -77,7 +143,8 @@ def _example_mean(loss_fn, params, batches):
 
 @functools.lru_cache(maxsize=16)
 def compiled_programs(model, methods: tuple, num_matvecs: int, rtol, max_matvecs: int,
-                      fisher_samples: int, lanczos_iters: int, pooling: str) -> dict:
+                      fisher_samples: int, lanczos_iters: int, pooling: str, sharpness_samples: int = 0,
+                      sharpness_steps: int = 0) -> dict:
   """The jitted curvature functions of one model architecture and budget, parameters as arguments.
 
   Cached on (model, settings): flax modules compare by their fields, so runs of the same architecture (the
@@ -100,6 +167,7 @@ def compiled_programs(model, methods: tuple, num_matvecs: int, rtol, max_matvecs
           curvature.hessian_matvec(loss_fn, p, bs), p, k, 1, lanczos_iters)),
       "downstream": jax.jit(downstream),
       "downstream_loss": jax.jit(lambda p, head, bs: _example_mean(downstream_loss_fn(model, head, pooling), p, bs)),
+      "sharpness": _sharpness_programs(loss_fn, logits_fn, sharpness_samples, sharpness_steps),
   }
 
 
@@ -108,8 +176,10 @@ def _programs_for(model, cfg, methods) -> dict:
   if cfg.rtol < 0:
     raise ValueError(f"curvature.rtol={cfg.rtol}: use 0 for a fixed budget of num_matvecs, or a positive relative "
                      "standard error to stop at")
+  sharpness_settings(cfg)  # named before anything is compiled or measured
   return compiled_programs(model, tuple(methods), cfg.num_matvecs, cfg.rtol or None, cfg.max_matvecs,
-                           cfg.fisher_samples, cfg.lanczos_iters, cfg.pooling)
+                           cfg.fisher_samples, cfg.lanczos_iters, cfg.pooling, int(cfg.get("sharpness_samples", 0)),
+                           int(cfg.get("sharpness_steps", 0)))
 
 
 class Measurer:
@@ -122,7 +192,8 @@ class Measurer:
     progs = _programs_for(run.model, cfg, fields.split_list(cfg.methods))
     self.mean_loss, self.traces, self.fisher = progs["mean_loss"], progs["traces"], progs["fisher"]
     self.lanczos, self.downstream = progs["lanczos"], progs["downstream"]
-    self.downstream_loss = progs["downstream_loss"]
+    self.downstream_loss, self.sharpness = progs["downstream_loss"], progs["sharpness"]
+    self.rho = dict(sharpness_settings(cfg))  # name -> ρ, in the config's order
     self._init_embedding()
 
   def _init_embedding(self):
@@ -156,6 +227,30 @@ class Measurer:
     return {"embedded": _estimate(est, sec), "embedded_into": self.embed_into,
             "embedded_loss": float(self.embedded_loss(big, self.batches)), "embedded_params": count_params(big)}
 
+  def fisher_inputs(self) -> dict:
+    """The inputs of the Fisher estimators: the first `fisher_examples` curvature pairs, without their targets."""
+    return {k: jnp.concatenate([b[k] for b in self.batches])[:self.cfg.fisher_examples]
+            for k in ("inputs", "positions")}
+
+  def measure_sharpness(self, params, key) -> tuple:
+    """({name: records.Estimate}, {name: ρ}) of the configured sharpness measures at `params` (module docstring).
+    Measure SHARPNESS[i] draws from fold_in(key, _SHARPNESS_FOLD + i), whichever others are configured."""
+    out = {}
+    for name, rho in self.rho.items():
+      kind = name.removeprefix("adaptive_")
+      scale = None
+      if rho is not None:
+        scale = jax.tree.map(lambda x, r=rho, a=name != kind: r * (jnp.abs(x) if a else jnp.ones_like(x)), params)
+      data = self.fisher_inputs() if name == FISHER_RAO else self.batches
+      k = jax.random.fold_in(key, _SHARPNESS_FOLD + SHARPNESS.index(name))
+      (value, stderr, dof, cost, converged), sec = _timed(
+          lambda fn=self.sharpness[kind], data=data, k=k, scale=scale: fn(params, data, k, scale))
+      worst = kind == WORST
+      out[name] = records.Estimate(value=float(value), stderr=float(stderr), dof=float(dof), cost=int(cost),
+                                   unit="gradients" if worst else "samples", seconds=sec,
+                                   converged=bool(converged) if worst else None)
+    return out, {n: r for n, r in self.rho.items() if r is not None}
+
   def measure(self, step: int, key) -> records.Curvature:
     """All curvature quantities of one checkpoint (see the module docstring)."""
     cfg, run, lang = self.cfg, self.run, self.run.language
@@ -166,8 +261,7 @@ class Measurer:
     for i, (method, fn) in enumerate(self.traces.items()):
       est, sec = _timed(lambda: fn(params, self.batches, keys[i]))
       hessian[method] = _estimate(est, sec)
-    fisher_inputs = {k: jnp.concatenate([b[k] for b in self.batches])[:cfg.fisher_examples]
-                     for k in ("inputs", "positions")}
+    fisher_inputs = self.fisher_inputs()
     est, sec = _timed(lambda: self.fisher(params, fisher_inputs, keys[_FISHER_KEY]))
     fisher = _estimate(est, sec, unit="gradients")
     embedded = self._measure_embedded(params, loss, hessian.get(records.HUTCHINSON, records.MISSING),
@@ -187,5 +281,7 @@ class Measurer:
       est, sec = _timed(lambda: self.downstream(params, head, dbatches, keys[_DOWNSTREAM_KEY]))
       downstream[task] = _estimate(est, sec)
       probe_loss[task] = float(self.downstream_loss(params, head, dbatches))
+    measures, rho = self.measure_sharpness(params, key)
     return records.Curvature(step=step, loss=loss, hessian=hessian, fisher=fisher, lambda_max=top,
-                             downstream=downstream, probe_loss=probe_loss, **embedded)
+                             downstream=downstream, probe_loss=probe_loss, measures=measures, measure_rho=rho,
+                             **embedded)

@@ -145,7 +145,9 @@ _MEASURES_KEY = "sharpness"
 class Curvature:
   """One checkpoint's curvature (flatness_jax.eval.curvature): the pre-training loss on the curvature pairs, Tr(H) by
   method, the Fisher trace, λmax, Tr(H) embedded in another architecture (`embedded_into`, with the embedded
-  model's loss), downstream-loss traces {task: (estimate, probe loss)} and other sharpness measures {name: estimate}."""
+  model's loss), downstream-loss traces {task: (estimate, probe loss)} and the sharpness measures {name: estimate}
+  (flatness_jax.eval.curvature.SHARPNESS) with the radius ρ each was measured at (`measure_rho`; none for the
+  Fisher–Rao norm). Records written before the measures existed read with both empty."""
   step: int
   loss: float = NAN
   hessian: dict = dataclasses.field(default_factory=dict)       # method -> Estimate
@@ -158,6 +160,7 @@ class Curvature:
   downstream: dict = dataclasses.field(default_factory=dict)    # task -> Estimate
   probe_loss: dict = dataclasses.field(default_factory=dict)    # task -> float
   measures: dict = dataclasses.field(default_factory=dict)      # name -> Estimate
+  measure_rho: dict = dataclasses.field(default_factory=dict)   # name -> ρ (radius measures only)
 
   def estimate(self, name: str) -> Estimate:
     """Tr(H) by method name, or FISHER / EMBEDDED, or a sharpness measure; MISSING when not measured."""
@@ -179,7 +182,9 @@ class Curvature:
                embedded_loss=_f(embedded, "embedded_loss"), embedded_params=int(embedded.get("embedded_params", 0)),
                downstream={t: Estimate.from_json(v) for t, v in down.items()},
                probe_loss={t: _f(v, "probe_loss") for t, v in down.items()},
-               measures={k: Estimate.from_json(v) for k, v in (d.get(_MEASURES_KEY) or {}).items()})
+               measures={k: Estimate.from_json(v) for k, v in (d.get(_MEASURES_KEY) or {}).items()},
+               measure_rho={k: float(v["rho"]) for k, v in (d.get(_MEASURES_KEY) or {}).items()
+                            if v and v.get("rho") is not None})
 
   def to_json(self) -> dict:
     out = {"step": self.step, "loss": self.loss}
@@ -195,7 +200,8 @@ class Curvature:
     out[_DOWNSTREAM_KEY] = {t: {**e.to_json(), "probe_loss": self.probe_loss.get(t, NAN)}
                             for t, e in self.downstream.items()}
     if self.measures:
-      out[_MEASURES_KEY] = {k: e.to_json() for k, e in self.measures.items()}
+      out[_MEASURES_KEY] = {k: {**e.to_json(), **({"rho": self.measure_rho[k]} if k in self.measure_rho else {})}
+                            for k, e in self.measures.items()}
     return out
 
 
