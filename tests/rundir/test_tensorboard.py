@@ -12,35 +12,30 @@ def test_crc32c_matches_the_standard_check_value():
   assert tensorboard.crc32c(b"123456789") == 0xE3069283
 
 
+def _varint(buf, i):
+  """The base-128 varint starting at buf[i] and the index after it."""
+  v, shift = 0, 0
+  while True:
+    b = buf[i]; i += 1
+    v |= (b & 0x7F) << shift; shift += 7
+    if not b & 0x80:
+      return v, i
+
+
 def _parse_fields(buf):
   """Minimal protobuf reader: yields (field, wire, value) for a message."""
   i = 0
   while i < len(buf):
-    key, shift = 0, 0
-    while True:
-      b = buf[i]; i += 1
-      key |= (b & 0x7F) << shift; shift += 7
-      if not b & 0x80:
-        break
+    key, i = _varint(buf, i)
     field, wire = key >> 3, key & 7
     if wire == 0:
-      v, shift = 0, 0
-      while True:
-        b = buf[i]; i += 1
-        v |= (b & 0x7F) << shift; shift += 7
-        if not b & 0x80:
-          break
+      v, i = _varint(buf, i)
     elif wire == 1:
       v = struct.unpack("<d", buf[i:i + 8])[0]; i += 8
     elif wire == 5:
       v = struct.unpack("<f", buf[i:i + 4])[0]; i += 4
     else:
-      n, shift = 0, 0
-      while True:
-        b = buf[i]; i += 1
-        n |= (b & 0x7F) << shift; shift += 7
-        if not b & 0x80:
-          break
+      n, i = _varint(buf, i)
       v = buf[i:i + n]; i += n
     yield field, wire, v
 
