@@ -228,3 +228,54 @@ def test_runs_needed_against_the_exact_noncentral_t_power(sd, effect, alpha):
   test = stats.TTest(0.0, sd * np.sqrt(2 / n), 2 * n - 2)
   assert power.detectable_effect(test, alpha) <= abs(effect) + 1e-9
   assert power.runs_needed(0.0, effect, alpha) is None and power.runs_needed(sd, 1e-9, alpha) is None
+
+
+def test_residualize_fits_an_intercept_against_least_squares(x64):
+  """Residuals on [1, z] by lstsq; the covariate is far from mean zero (as log(parameters) is)."""
+  rng = np.random.default_rng(11)
+  z = np.log(rng.uniform(1e5, 1e7, (20, 2)))
+  v = 3.0 + z @ [0.5, -0.2] + rng.standard_normal(20)
+  design = np.column_stack([np.ones(20), z])
+  expected = v - design @ np.linalg.lstsq(design, v, rcond=None)[0]
+  np.testing.assert_allclose(stats.residualize(v, z), expected, atol=1e-10)
+  np.testing.assert_allclose(stats.residualize(v, z[:, 0]), v - design[:, :2] @ np.linalg.lstsq(
+      design[:, :2], v, rcond=None)[0], atol=1e-10)
+
+
+def test_spearman_partial_correlation_ranks_x_y_and_the_covariate():
+  """Pearson on the residuals of the ranks of x and y on [1, ranks of z]; z is skewed (exp), so its ranks are not
+  a linear function of its values and a rank-free covariate gives another number."""
+  rng = np.random.default_rng(12)
+  z = np.exp(2 * rng.standard_normal(25))
+  x, y = z + rng.standard_normal(25), np.sqrt(z) + rng.standard_normal(25)
+  rx, ry, rz = (sps.rankdata(a) for a in (x, y, z))
+  design = np.column_stack([np.ones(25), rz])
+  res = [a - design @ np.linalg.lstsq(design, a, rcond=None)[0] for a in (rx, ry)]
+  expected = sps.pearsonr(*res)[0]
+  assert stats.partial_correlation(x, y, z, method="spearman") == pytest.approx(expected, abs=1e-12)
+  assert abs(stats.pearson(rx, ry) - expected) > 0.05  # holding the covariate fixed changes the number
+
+
+def test_cluster_bootstrap_se_is_the_inflated_sd_of_fishers_z_over_whole_run_draws():
+  """Brute force: each draw's statistic from the concatenated points of the drawn runs; SE = √(G/(G−1)) · sd(z*)
+  and the interval tanh(z ± t_{G−1} SE). The runs' labels are in the order of their data, so the draws without
+  keys are the test's own."""
+  rng = np.random.default_rng(13)
+  run = np.repeat(list("abcd"), [3, 4, 2, 5])
+  x = np.sort(rng.standard_normal(14)) + 3 * np.repeat(np.arange(4), [3, 4, 2, 5])  # run a lowest, then b, c, d
+  y = 0.3 * x + rng.standard_normal(14)
+  test = cluster.cluster_bootstrap_test(cluster.weighted_spearman, run, x, y, num_boot=200, seed=4)
+  w, g = cluster.cluster_weights(run, 200, seed=4)
+  draws = []
+  for row in w.astype(int):
+    rep = np.repeat(np.arange(14), row)
+    draws.append(sps.spearmanr(x[rep], y[rep])[0])
+  draws = np.asarray(draws)
+  draws = draws[np.isfinite(draws)]
+  sd = np.arctanh(np.clip(draws, -1 + 1e-9, 1 - 1e-9)).std(ddof=1)
+  assert g == 4 and test.df == 3
+  assert test.estimate == pytest.approx(sps.spearmanr(x, y)[0], abs=1e-12)
+  assert test.se == pytest.approx(np.sqrt(4 / 3) * sd, rel=1e-9)
+  half = sps.t.ppf(0.975, 3) * test.se
+  assert test.interval() == (pytest.approx(np.tanh(np.arctanh(test.estimate) - half)),
+                             pytest.approx(np.tanh(np.arctanh(test.estimate) + half)))
