@@ -166,6 +166,19 @@ def test_isoloss_matches_checkpoints_of_one_language_only(tmp_path):
   assert [(x.run, y.run) for x, y in isoloss.matched_pairs(pts, tol=1.0)] == [("c", "a")]
 
 
+def test_isoloss_never_pairs_two_checkpoints_of_the_same_run(tmp_path):
+  """Two checkpoints of run a at the same loss are one run's continued training, not two runs at equal loss; run b
+  is far from both (12 SEs), so nothing matches."""
+  root = str(tmp_path)
+  a = _write_run(root, "a", 1000, [400, 600], [4.0, 3.5], [0.60, 0.61], [1.0050, 1.0050])
+  b = _write_run(root, "b", 4000, [600], [3.0], [0.62], [1.0400])
+  pts = [p for d in (a, b) for p in points.points_of(reader.read_run(d))]
+  assert isoloss.matched_pairs(pts, tol=1.0) == []
+  c = _write_run(root, "c", 4000, [600], [3.0], [0.62], [1.0051])  # another run at that loss: one pair
+  pts += points.points_of(reader.read_run(c))
+  assert [(x.run, y.run) for x, y in isoloss.matched_pairs(pts, tol=1.0)] == [("c", "a")]
+
+
 def test_continued_training_compares_one_span_common_to_every_seed(tmp_path):
   # Seed 1 reaches the saturation gap only at step 400 (4% of L* at step 200): the span is 400 → 600 in every run,
   # and the row says so (not the first seed's 200 → 600).

@@ -161,3 +161,35 @@ def test_temporaries_of_killed_writes_are_removed_and_records_kept(tmp_path):
   assert len(integrity.remove_temporaries(d)) == 2
   assert sorted(os.listdir(d)) == [n for n in kept if not n.startswith(".tmp_")]
   shutil.rmtree(d)
+
+
+def test_pair_losses_truncate_keeps_the_resumed_checkpoints_own_step(tmp_path):
+  """A run resumed from step 10's checkpoint re-evaluates 20 and later, so truncate(10) drops only those."""
+  wd = str(tmp_path)
+  rows = {s: np.full(3, s, np.float32) + np.arange(3) for s in (0, 10, 20, 30)}
+  for s, l in rows.items():
+    pair_losses.record(wd, s, l, np.zeros(3), "d")
+  pair_losses.truncate(wd, 10)
+  p = pair_losses.load(wd)
+  assert p.steps.tolist() == [0, 10]
+  np.testing.assert_array_equal(p.losses, np.stack([rows[0], rows[10]]))
+  pair_losses.truncate(wd, 10)  # nothing after 10 left: unchanged
+  pair_losses.truncate(wd, 5)
+  assert pair_losses.load(wd).steps.tolist() == [0]
+
+
+def test_pair_losses_record_in_step_order_replacing_a_step_and_never_mixing_pair_sets(tmp_path):
+  wd = str(tmp_path)
+  pair_losses.record(wd, 20, np.full(3, 2.0), np.zeros(3), "d")
+  pair_losses.record(wd, 10, np.full(3, 1.0), np.zeros(3), "d")
+  pair_losses.record(wd, 20, np.full(3, 5.0), np.zeros(3), "d")  # re-evaluated after a resume: replaced
+  p = pair_losses.load(wd)
+  assert p.steps.tolist() == [10, 20] and p.losses[:, 0].tolist() == [1.0, 5.0] and p.at(20)[0] == 5.0
+  # Other held-out pairs (another digest, or another count): their losses are not comparable with these, so the
+  # file starts again with the new pairs rather than appending to the old ones.
+  pair_losses.record(wd, 30, np.full(3, 7.0), np.ones(3), "other")
+  p = pair_losses.load(wd)
+  assert (p.digest, p.steps.tolist(), p.losses.tolist(), p.optimal.tolist()) == ("other", [30], [[7.0] * 3], [1.0] * 3)
+  pair_losses.record(wd, 40, np.full(4, 8.0), np.ones(4), "other")
+  p = pair_losses.load(wd)
+  assert p.steps.tolist() == [40] and p.losses.shape == (1, 4)

@@ -1,0 +1,67 @@
+"""The gates a row passes before a verdict, and the direction a verdict is read in: each at its boundary."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from flatness_jax.analysis import claims, family, gates, stats
+from flatness_jax.rundir import records
+from tests.analysis.test_minima import _point
+
+
+def test_a_correlation_needs_min_clusters_runs_and_min_points_checkpoints():
+  g, k = gates.MIN_CLUSTERS, gates.MIN_POINTS
+  assert gates.correlation_runs(g, k).ok and gates.correlation_runs(g + 5, k + 40).ok
+  assert not gates.correlation_runs(g - 1, 100).ok and not gates.correlation_runs(2, 100).ok
+  assert not gates.correlation_runs(g, k - 1).ok
+  assert "5 runs, 100 checkpoints" in gates.correlation_runs(5, 100).text
+
+
+def test_min_clusters_is_the_fewest_runs_whose_bootstrap_serves_every_declared_row():
+  """G runs give C(2G − 1, G) distinct cluster draws; a row at level α/m needs m/α of them. For 23 rows at α = 5%
+  (gates.py: more rows than any experiment declares), G = MIN_CLUSTERS is the smallest G with enough."""
+  need = 23 / 0.05
+  assert math.comb(2 * gates.MIN_CLUSTERS - 1, gates.MIN_CLUSTERS) >= need
+  assert math.comb(2 * gates.MIN_CLUSTERS - 3, gates.MIN_CLUSTERS - 1) < need
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_equal_loss_is_two_one_sided_tests_at_5_percent(inside):
+  """The 90% t interval of Δgap inside ±margin passes; the gate's interval is the 90% one, not the 95% one."""
+  margin, df = 0.005, 6
+  q90, q95 = sps.t.ppf(0.95, df), sps.t.ppf(0.975, df)
+  se = margin / (q90 + q95) * 2 if inside else margin / q90 * 1.02  # 90% half-width: inside, or just outside
+  gate = gates.equal_loss(stats.TTest(0.0, se, df), margin)
+  assert gate.ok == inside and gate.name == "equal loss"
+  assert q95 * se > margin or not inside  # a 95% interval would leave the margin: the level matters
+  assert not gates.equal_loss(stats.TTest(0.0, float("nan"), df), margin).ok
+  assert not gates.equal_loss(None, margin).ok
+
+
+def test_a_point_is_converged_up_to_the_saturation_gap_and_only_at_a_minimum():
+  p = _point(10.0, 1.0, ritz=2.0)  # gap 1% of L*, at a minimum
+  assert gates.converged(p, 0.01) and gates.converged(p, 0.03)
+  assert not gates.converged(p, 0.0099)
+  assert not gates.converged(_point(-3.0, 1.0), 0.03)
+
+
+# The paper's direction of each claim (Liu et al. 2023; the reviewers' two-sided question has none).
+PAPER_SIGN = {"continued": +1, "size": +1, "algorithm": -1, "flatter": -1, "flatness_beyond_size": -1,
+              "downstream_flatness": 0, "drift": -1}
+
+
+@pytest.mark.parametrize("claim", sorted(claims.CLAIMS))
+def test_a_significant_row_reads_reproduced_only_in_the_papers_direction(claim):
+  sign = PAPER_SIGN[claim]
+  def verdict(estimate):
+    c = claims.CLAIMS[claim]
+    d = family.Draft(claim=claim, title=c.title, language="pcfg", unit=c.unit, expected=c.expected,
+                     confirmatory=True, test=stats.TTest(estimate, 0.1, 10), estimate=estimate)
+    (row,) = family.finalize([d])
+    return row.verdict
+  if sign == 0:
+    assert verdict(1.0) == verdict(-1.0) == records.DIFFERS
+  else:
+    assert verdict(sign * 1.0) == records.REPRODUCED and verdict(-sign * 1.0) == records.OPPOSITE
+  assert verdict(0.01) == records.NOT_SIGNIFICANT
