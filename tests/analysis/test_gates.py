@@ -65,3 +65,15 @@ def test_a_significant_row_reads_reproduced_only_in_the_papers_direction(claim):
   else:
     assert verdict(sign * 1.0) == records.REPRODUCED and verdict(-sign * 1.0) == records.OPPOSITE
   assert verdict(0.01) == records.NOT_SIGNIFICANT
+
+
+def test_a_row_whose_p_value_underflows_to_zero_keeps_its_holm_level_and_interval():
+  """p = 0 (an overwhelming effect): Holm's adjusted p is 0 too, and the row's level is 1 − α/m, not 0/0."""
+  rows = family.finalize([
+      family.Draft(claim="size", title="t", language="pcfg", unit="pts", expected=1, confirmatory=True,
+                   test=stats.TTest(1.0, 1e-300, 10), estimate=1.0),
+      family.Draft(claim="continued", title="t", language="pcfg", unit="pts", expected=1, confirmatory=True,
+                   test=stats.TTest(0.1, 0.1, 10), estimate=0.1)])
+  assert rows[0].p_value == 0.0 and rows[0].level == pytest.approx(1 - 0.05 / 2)
+  assert rows[0].low == pytest.approx(1.0) and rows[0].high == pytest.approx(1.0)
+  assert rows[0].verdict == records.REPRODUCED

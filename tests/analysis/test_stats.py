@@ -279,3 +279,19 @@ def test_cluster_bootstrap_se_is_the_inflated_sd_of_fishers_z_over_whole_run_dra
   half = sps.t.ppf(0.975, 3) * test.se
   assert test.interval() == (pytest.approx(np.tanh(np.arctanh(test.estimate) - half)),
                              pytest.approx(np.tanh(np.arctanh(test.estimate) + half)))
+
+
+@pytest.mark.parametrize("two_arms", [True, False])
+@pytest.mark.parametrize("sd,effect,alpha", [(1.0, 3.0, 0.05), (1.0, 1.5, 0.01), (0.5, 0.4, 0.05 / 3)])
+def test_runs_needed_is_the_first_n_whose_detectable_effect_is_small_enough(sd, effect, alpha, two_arms):
+  """Linear scan with scipy's t quantiles: two arms se = sd·√(2/n) on 2n − 2 dof, one sample sd/√n on n − 1."""
+  def bound(n):
+    df, se = (2 * n - 2, sd * np.sqrt(2 / n)) if two_arms else (n - 1, sd / np.sqrt(n))
+    return (sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(0.8, df)) * se
+  n = power.runs_needed(sd, effect, alpha, two_arms=two_arms)
+  assert n == next(k for k in range(2, 10_000) if bound(k) <= effect)
+  df = 2 * n - 2 if two_arms else n - 1
+  se = sd * np.sqrt(2 / n) if two_arms else sd / np.sqrt(n)
+  assert power.detectable_effect(stats.TTest(0.0, se, df), alpha) == pytest.approx(bound(n), rel=1e-9)
+  assert power.detectable_effect(stats.TTest(0.3, 0.1, df, fisher=True), alpha) == pytest.approx(
+      np.tanh((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(0.8, df)) * 0.1), rel=1e-9)
