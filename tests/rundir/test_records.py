@@ -193,3 +193,32 @@ def test_pair_losses_record_in_step_order_replacing_a_step_and_never_mixing_pair
   pair_losses.record(wd, 40, np.full(4, 8.0), np.ones(4), "other")
   p = pair_losses.load(wd)
   assert p.steps.tolist() == [40] and p.losses.shape == (1, 4)
+
+
+def test_pair_loss_files_moved_aside_take_the_first_free_name_and_keep_their_bytes(tmp_path):
+  wd = str(tmp_path)
+  contents = []
+  for k in range(3):
+    pair_losses.record(wd, k, np.full(2, float(k)), np.zeros(2), "d")
+    contents.append(open(os.path.join(wd, pair_losses.FILE), "rb").read())
+    assert pair_losses.move_aside(wd) == os.path.join(wd, f"heldout_losses.corrupt_{k}.npz")
+  assert [open(os.path.join(wd, f"heldout_losses.corrupt_{k}.npz"), "rb").read() for k in range(3)] == contents
+  assert not os.path.exists(os.path.join(wd, pair_losses.FILE))
+
+
+def test_a_recorded_estimate_without_an_interval_gets_students_t_on_cost_minus_one_dof():
+  from scipy import stats as sps  # pylint: disable=g-import-not-at-top
+  from flatness_jax.rundir import records  # pylint: disable=g-import-not-at-top
+  e = records.Estimate.from_json({"value": 10.0, "stderr": 2.0, "matvecs": 5})
+  q = sps.t.ppf(0.975, 4)
+  assert e.dof == 4 and e.ci95 == (pytest.approx(10.0 - 2 * q), pytest.approx(10.0 + 2 * q))
+  assert records.t_interval(1.0, 0.5, 7, level=0.9) == (pytest.approx(1.0 - 0.5 * sps.t.ppf(0.95, 7)),
+                                                         pytest.approx(1.0 + 0.5 * sps.t.ppf(0.95, 7)))
+  assert records.Estimate(1.0, 0.5).ci95 == (pytest.approx(1.0 - 0.5 * sps.norm.ppf(0.975)),
+                                             pytest.approx(1.0 + 0.5 * sps.norm.ppf(0.975)))
+  g = records.Estimate.from_json({"value": 3.0, "stderr": 0.1, "gradients": 64, "ci95": [2.0, 4.0]})
+  assert (g.unit, g.cost, g.dof, g.ci95) == ("gradients", 64, 63, (2.0, 4.0))  # a reported interval is kept
+  again = records.Estimate.from_json(g.to_json())
+  assert (again.value, again.stderr, again.dof, again.cost, again.unit, again.ci95) == (3.0, 0.1, 63, 64,
+                                                                                        "gradients", (2.0, 4.0))
+  assert records.Estimate.from_json({"value": 1.0, "stderr": 0.1}).dof == float("inf")
