@@ -1,11 +1,10 @@
 """The gates a row passes before a verdict, and the direction a verdict is read in: each at its boundary."""
 import math
 
-import numpy as np
 import pytest
 from scipy import stats as sps
 
-from flatness_jax.analysis import claims, family, gates, stats
+from flatness_jax.analysis import claims, family, findings, gates, points, replicates, stats
 from flatness_jax.rundir import records
 from tests.analysis.test_minima import _point
 
@@ -77,3 +76,21 @@ def test_a_row_whose_p_value_underflows_to_zero_keeps_its_holm_level_and_interva
   assert rows[0].p_value == 0.0 and rows[0].level == pytest.approx(1 - 0.05 / 2)
   assert rows[0].low == pytest.approx(1.0) and rows[0].high == pytest.approx(1.0)
   assert rows[0].verdict == records.REPRODUCED
+
+
+def _arm(name, algorithm, optimizer, tracks=""):
+  config = {"train": {"algorithm": algorithm}, "optimizer": {"name": optimizer},
+            "adversarial": {"match_gap_of": tracks}}
+  p = points.Point(run=f"{name}/seed_0", step=600, num_params=10, eval=records.Evaluation.from_json({"step": 600}),
+                   curvature=records.Curvature(step=600), probes=records.CheckpointProbes(600), arm=name,
+                   config=config)
+  return replicates.Arm(name, [p.run], [p])
+
+
+def test_the_reference_arm_is_the_tracked_one_else_the_one_standard_adamw_arm():
+  sgd, adamw, adv = _arm("a_sgd", "standard", "sgd"), _arm("b_adamw", "standard", "adamw"), _arm(
+      "c_adv", "adversarial", "adamw")
+  assert findings.reference_arm([sgd, adamw, adv]).name == "b_adamw"  # not the adversarial arm, not SGD
+  tracking = _arm("c_adv", "adversarial", "adamw", tracks="a_sgd")
+  assert findings.reference_arm([sgd, adamw, tracking]).name == "a_sgd"
+  assert findings.reference_arm([_arm("z", "standard", "adamw"), _arm("y", "standard", "adamw")]).name == "y"
