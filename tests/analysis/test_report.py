@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from flatness_jax.analysis import isoloss, points, rows
+from flatness_jax.analysis import isoloss, points, report_markdown, rows
 from flatness_jax.jobs.report import write_report
 from flatness_jax.rundir import layout, pair_losses, reader
 
@@ -192,6 +192,25 @@ def test_continued_training_compares_one_span_common_to_every_seed(tmp_path):
   text = open(write_report(dirs, str(tmp_path / "out"))).read()
   row = _row(text, "Continued training improves task A at equal loss")
   assert "(big, step 400 → 600 in each of its 3 runs)" in row and "| 3 seeds |" in row
+
+
+def test_the_continued_training_verdict_rests_on_the_arm_with_the_most_runs_then_the_longest_span(tmp_path):
+  """Two arms with a common span: the confirmatory row is the 3-seed arm's (named last here, so neither the name
+  order nor fewer seeds would pick it); the 2-seed arm's row is exploratory. Between equal seeds, the longer span."""
+  root = str(tmp_path)
+  dirs = _seeded(root, "a_two", 1000, 0.60, 0.05, 4.0, seeds=2) + _seeded(root, "b_three", 4000, 0.70, 0.05, 3.5)
+  report = report_markdown.build([reader.read_run(d) for d in dirs], report_markdown.Settings(claims="continued"),
+                                 figures=False)
+  rows_ = [r for r in report.rows if r.claim == "continued"]
+  assert [r.detail.split(",")[0] for r in rows_ if r.confirmatory] == ["b_three"]
+  assert [r.detail.split(",")[0] for r in rows_ if not r.confirmatory] == ["a_two"]
+  # Equal runs: the longer common span (200 → 600 against 400 → 600).
+  dirs = _seeded(os.path.join(root, "spans"), "a_short", 1000, 0.60, 0.05, 4.0, steps=(400, 600),
+                 losses=(1.005, 1.005)) + _seeded(os.path.join(root, "spans"), "b_long", 4000, 0.70, 0.05, 3.5)
+  report = report_markdown.build([reader.read_run(d) for d in dirs], report_markdown.Settings(claims="continued"),
+                                 figures=False)
+  assert [r.detail for r in report.rows if r.claim == "continued" and r.confirmatory] == [
+      "b_long, step 200 → 600 in each of its 3 runs"]
 
 
 def test_size_table_compares_traces_own_and_embedded(tmp_path):
