@@ -235,6 +235,7 @@ def run(modules, max_per_module=None, timeout_factor=4.0, out=None, only=None) -
   check_imports(scratch)
   equivalent = equivalent_keys()
   report = {}
+  baselines = {}  # tests -> seconds: modules with the same tests share one unmutated run
   try:
     for module in modules:
       tests = mutation_targets.tests_for(module)
@@ -248,10 +249,12 @@ def run(modules, max_per_module=None, timeout_factor=4.0, out=None, only=None) -
       else:
         mutants = sample(mutants, max_per_module)
       t0 = time.time()
-      base = _run_tests(scratch, tests, timeout=1800)
-      baseline = time.time() - t0
-      if base != "survived":
-        raise RuntimeError(f"{module}: its tests fail on the unmutated code ({base}): {tests}")
+      if tuple(tests) not in baselines:
+        base = _run_tests(scratch, tests, timeout=1800)
+        if base != "survived":
+          raise RuntimeError(f"{module}: its tests fail on the unmutated code ({base}): {tests}")
+        baselines[tuple(tests)] = time.time() - t0
+      baseline = baselines[tuple(tests)]
       eq = [m.key for m in mutants if m.key in equivalent]
       rows = []
       try:
