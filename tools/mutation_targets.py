@@ -36,7 +36,7 @@ TARGETS = {
     # curvature estimators (the flatness_curvature distribution in curvature/)
     "curvature.estimate": [_BLOCKS, "curvature/tests/test_trace.py", "curvature/tests/test_coverage.py"],
     "curvature.hutchinson": [_BLOCKS, "curvature/tests/test_trace.py", "curvature/tests/test_coverage.py"],
-    "curvature.hutchpp": ["curvature/tests/test_trace.py", "curvature/tests/test_coverage.py"],
+    "curvature.hutchpp": [_BLOCKS, "curvature/tests/test_trace.py", "curvature/tests/test_coverage.py"],
     "curvature.xtrace": [_BLOCKS, "curvature/tests/test_trace.py", "curvature/tests/test_coverage.py"],
     "curvature.hessian": ["curvature/tests/test_hessian.py"],
     "curvature.lanczos": ["curvature/tests/test_lanczos.py"],
