@@ -27,7 +27,7 @@ TARGETS = {
     "analysis.gates": ["tests/analysis/test_gates.py", _MINIMA_FAST, _REPORT],
     "analysis.findings": [_STATS, "tests/analysis/test_gates.py", _DECLARED, _REPORT],
     "analysis.isoloss": [_STATS, _REPORT],
-    "analysis.minima": ["tests/analysis/test_minima.py", _REPORT],
+    "analysis.minima": ["tests/analysis/test_gates.py", "tests/analysis/test_minima.py", _REPORT],
     "analysis.replicates": [_STATS, _REPORT],
     # records
     "rundir.pair_losses": [_RECORDS, _REPORT],

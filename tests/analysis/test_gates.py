@@ -4,7 +4,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from flatness_jax.analysis import claims, family, findings, gates, points, replicates, stats
+from flatness_jax.analysis import claims, family, findings, gates, minima, points, replicates, stats
 from flatness_jax.rundir import records
 from tests.analysis.test_minima import _point
 
@@ -94,3 +94,9 @@ def test_the_reference_arm_is_the_tracked_one_else_the_one_standard_adamw_arm():
   tracking = _arm("c_adv", "adversarial", "adamw", tracks="a_sgd")
   assert findings.reference_arm([sgd, adamw, tracking]).name == "a_sgd"
   assert findings.reference_arm([_arm("z", "standard", "adamw"), _arm("y", "standard", "adamw")]).name == "y"
+
+
+def test_a_zero_trace_is_reported_as_unresolved_not_as_negative():
+  """Tr(H) = 0 ± 1 is not shown below zero: the evidence printed must be true of the number."""
+  assert minima.negative_curvature(_point(0.0, 1.0)) == "m/seed_0 step 600: Tr(H) 0 ± 1 not resolved from 0"
+  assert minima.negative_curvature(_point(-1e-9, 1.0)) == "m/seed_0 step 600: Tr(H) -1e-09 < 0"
