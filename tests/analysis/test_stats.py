@@ -295,3 +295,23 @@ def test_runs_needed_is_the_first_n_whose_detectable_effect_is_small_enough(sd, 
   assert power.detectable_effect(stats.TTest(0.0, se, df), alpha) == pytest.approx(bound(n), rel=1e-9)
   assert power.detectable_effect(stats.TTest(0.3, 0.1, df, fisher=True), alpha) == pytest.approx(
       np.tanh((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(0.8, df)) * 0.1), rel=1e-9)
+
+
+def test_arm_comparisons_are_welch_over_seeds_or_paired_over_the_seeds_both_arms_have():
+  from flatness_jax.analysis import replicates  # pylint: disable=g-import-not-at-top
+  a, b = [0.81, 0.84, 0.80, float("nan"), 0.86], [0.78, 0.80, 0.77]
+  c = replicates.compare_values(a, b)
+  fa, fb = np.array([0.81, 0.84, 0.80, 0.86]), np.array(b)
+  assert (c.n_a, c.n_b, c.two_arms) == (4, 3, True)
+  assert c.estimate == pytest.approx(fa.mean() - fb.mean())
+  assert c.test.p_value == pytest.approx(sps.ttest_ind(fa, fb, equal_var=False).pvalue, rel=1e-9)
+  assert c.sd == pytest.approx(np.sqrt((fa.var(ddof=1) + fb.var(ddof=1)) / 2))
+  assert replicates.compare_values([0.8], b) is None
+  one = replicates.compare_values([0.8], b, single=(0.02, -0.01, 0.05))
+  assert one.test is None and one.estimate == 0.02 and one.single == (-0.01, 0.05)
+  p = replicates.compare_paired({0: 0.81, 1: 0.84, 2: 0.80, 7: 0.9}, {0: 0.78, 1: 0.80, 2: 0.77, 3: 0.5})
+  d = np.array([0.03, 0.04, 0.03])
+  assert (p.n_a, p.n_b, p.two_arms, p.paired) == (3, 0, False, True)
+  assert p.estimate == pytest.approx(d.mean()) and p.sd == pytest.approx(d.std(ddof=1))
+  assert p.test.p_value == pytest.approx(sps.ttest_1samp(d, 0.0).pvalue, rel=1e-9)
+  assert replicates.compare_paired({0: 1.0, 1: 2.0}, {1: 1.0, 2: 0.0}) is None  # one common seed
