@@ -100,3 +100,4 @@ def test_a_zero_trace_is_reported_as_unresolved_not_as_negative():
   """Tr(H) = 0 ± 1 is not shown below zero: the evidence printed must be true of the number."""
   assert minima.negative_curvature(_point(0.0, 1.0)) == "m/seed_0 step 600: Tr(H) 0 ± 1 not resolved from 0"
   assert minima.negative_curvature(_point(-1e-9, 1.0)) == "m/seed_0 step 600: Tr(H) -1e-09 < 0"
+  assert minima.not_at_minimum([_point(10.0, 1.0, ritz=2.0)]) == ""  # a str either way: '' when all are at one
