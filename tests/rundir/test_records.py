@@ -222,3 +222,24 @@ def test_a_recorded_estimate_without_an_interval_gets_students_t_on_cost_minus_o
   assert (again.value, again.stderr, again.dof, again.cost, again.unit, again.ci95) == (3.0, 0.1, 63, 64,
                                                                                         "gradients", (2.0, 4.0))
   assert records.Estimate.from_json({"value": 1.0, "stderr": 0.1}).dof == float("inf")
+
+
+def test_a_checksummed_file_may_grow_only_when_recorded_append_only(tmp_path):
+  plain, log = str(tmp_path / "a.json"), str(tmp_path / "m.jsonl")
+  assert integrity.verify(plain) is False  # no entry: unchecked, not corrupt
+  for path in (plain, log):
+    with open(path, "w") as f:
+      f.write("0123456789\n")
+  integrity.record(plain)
+  integrity.record(log, append=True)
+  assert integrity.verify(plain) and integrity.verify(log)
+  for path in (plain, log):
+    with open(path, "a") as f:
+      f.write("more\n")
+  assert integrity.verify(log)  # rows appended after the recorded prefix
+  with pytest.raises(integrity.CorruptFileError, match="16 bytes where 11 were written"):
+    integrity.verify(plain)
+  with open(log, "r+") as f:
+    f.write("X")  # a changed byte inside the recorded prefix
+  with pytest.raises(integrity.CorruptFileError, match="bytes changed"):
+    integrity.verify(log)
