@@ -173,7 +173,8 @@ def _env(scratch: str) -> dict:
 def check_imports(scratch: str) -> None:
   """RuntimeError unless the packages the tests import are the scratch copy's (an editable install elsewhere would
   run every mutant's tests against unmutated code, and every mutant would survive)."""
-  code = "import flatness_jax, flatness_curvature; print(flatness_jax.__file__); print(flatness_curvature.__file__)"
+  code = ("import importlib.util as u; print(u.find_spec('flatness_jax').origin); "
+          "print(u.find_spec('flatness_curvature').origin)")  # located, not imported
   proc = subprocess.run([sys.executable, "-c", code], cwd=scratch, env=_env(scratch), capture_output=True,
                         text=True, check=False)
   files = proc.stdout.split()
