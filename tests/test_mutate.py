@@ -105,3 +105,12 @@ def test_the_sample_spreads_over_the_module_and_every_equivalent_mutant_exists_w
   for key in keys:
     module = key.split(":")[0]
     assert key in {m.key for m in mutate.mutants_of(module)}, f"stale equivalent mutant {key}"
+
+
+def test_mutant_keys_are_unique_when_a_line_has_two_alike():
+  """`n - 1 if a else 2 * n - 2` has two Sub -> Add mutants: the second is keyed ' #2', so a rerun or an
+  equivalent entry names exactly one."""
+  mutants = mutate.mutants_of("analysis.power")
+  keys = [m.key for m in mutants]
+  assert len(set(keys)) == len(keys)
+  assert any(k.endswith(" #2") for k in keys)

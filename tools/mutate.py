@@ -46,10 +46,13 @@ class Mutant:
   index: int         # the index-th mutation point of the module, in AST walk order
   line: int
   description: str   # e.g. "Add -> Sub", "0 -> 1"
+  occurrence: int = 1  # the n-th mutant of the module with this line and description (`n - 1` → `n + 1` has two)
 
   @property
   def key(self) -> str:
-    return f"{self.module}:{self.line}:{self.description}"
+    """module:line:description, with ' #n' for the n-th (n ≥ 2) mutant of the same line and description."""
+    suffix = f" #{self.occurrence}" if self.occurrence > 1 else ""
+    return f"{self.module}:{self.line}:{self.description}{suffix}"
 
 
 def _skipped_nodes(tree) -> set:
@@ -154,7 +157,12 @@ def module_path(module: str, root: str = ROOT) -> str:
 
 def mutants_of(module: str, root: str = ROOT) -> list:
   tree = ast.parse(open(module_path(module, root)).read())
-  return [Mutant(module, i, node.lineno, desc) for i, (node, _, _, desc) in enumerate(mutation_points(tree))]
+  seen = {}
+  out = []
+  for i, (node, _, _, desc) in enumerate(mutation_points(tree)):
+    seen[(node.lineno, desc)] = seen.get((node.lineno, desc), 0) + 1
+    out.append(Mutant(module, i, node.lineno, desc, seen[(node.lineno, desc)]))
+  return out
 
 
 def mutated_source(module: str, index: int, root: str = ROOT) -> str:
@@ -249,6 +257,11 @@ def run(modules, max_per_module=None, timeout_factor=4.0, out=None, only=None) -
           continue
       else:
         mutants = sample(mutants, max_per_module)
+      eq = [m.key for m in mutants if m.key in equivalent]
+      if len(eq) == len(mutants):  # nothing to run
+        report[module] = {"mutants": len(eq), "killed": 0, "equivalent": len(eq), "errors": [],
+                          "score": float("nan"), "survivors": [], "tests": tests}
+        continue
       t0 = time.time()
       if tuple(tests) not in baselines:
         base = _run_tests(scratch, tests, timeout=1800)
@@ -256,7 +269,6 @@ def run(modules, max_per_module=None, timeout_factor=4.0, out=None, only=None) -
           raise RuntimeError(f"{module}: its tests fail on the unmutated code ({base}): {tests}")
         baselines[tuple(tests)] = time.time() - t0
       baseline = baselines[tuple(tests)]
-      eq = [m.key for m in mutants if m.key in equivalent]
       rows = []
       try:
         for m in (m for m in mutants if m.key not in equivalent):
