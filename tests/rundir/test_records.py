@@ -243,3 +243,13 @@ def test_a_checksummed_file_may_grow_only_when_recorded_append_only(tmp_path):
     f.write("X")  # a changed byte inside the recorded prefix
   with pytest.raises(integrity.CorruptFileError, match="bytes changed"):
     integrity.verify(log)
+
+
+def test_the_pairs_digest_is_stable_and_tells_dtype_shape_and_values_apart():
+  """heldout_losses.npz stores this digest and a resumed run compares it with its own: a digest that changed between
+  versions would make every resumed run drop the losses it recorded (record() starts a new pair set)."""
+  x, y = np.arange(4, dtype=np.int64), np.array([0.5, 1.5], np.float32)
+  assert pair_losses.digest(x, y) == "c0aa10d2a8534a406fb23264"
+  others = {pair_losses.digest(x.astype(np.int32), y), pair_losses.digest(x.reshape(2, 2), y),
+            pair_losses.digest(x + 1, y), pair_losses.digest(y, x), pair_losses.digest(x)}
+  assert len(others) == 5 and pair_losses.digest(x, y) not in others
