@@ -315,3 +315,21 @@ def test_arm_comparisons_are_welch_over_seeds_or_paired_over_the_seeds_both_arms
   assert p.estimate == pytest.approx(d.mean()) and p.sd == pytest.approx(d.std(ddof=1))
   assert p.test.p_value == pytest.approx(sps.ttest_1samp(d, 0.0).pvalue, rel=1e-9)
   assert replicates.compare_paired({0: 1.0, 1: 2.0}, {1: 1.0, 2: 0.0}) is None  # one common seed
+
+
+def test_a_perfect_correlation_keeps_a_finite_fisher_z_interval():
+  """r = ±1 is clipped inside (−1, 1) before atanh: the test stays valid, with p ≈ 0."""
+  for r in (-1.0, 1.0):
+    t = stats.TTest(r, 0.1, 5, fisher=True)
+    lo, hi = t.interval()
+    assert t.valid and np.isfinite(lo) and np.isfinite(hi) and t.p_value < 1e-6
+
+
+def test_bootstrap_draws_every_row_and_needs_half_of_the_draws_finite():
+  x = np.arange(10.0)
+  _, _, hi = stats.bootstrap_ci(lambda a: a.max(-1), x[::-1], num_boot=400, seed=1)
+  assert hi == 9.0  # row 0 (the maximum) is drawn
+  def first_small(a):  # finite for ≈ 40% of the resamples (those whose first draw is below 4)
+    return np.where(a[..., 0] < 4, a.mean(-1), np.nan)
+  est, lo, hi = stats.bootstrap_ci(first_small, x, num_boot=2000, seed=2)
+  assert est == 4.5 and np.isnan(lo) and np.isnan(hi)

@@ -253,3 +253,15 @@ def test_the_pairs_digest_is_stable_and_tells_dtype_shape_and_values_apart():
   others = {pair_losses.digest(x.astype(np.int32), y), pair_losses.digest(x.reshape(2, 2), y),
             pair_losses.digest(x + 1, y), pair_losses.digest(y, x), pair_losses.digest(x)}
   assert len(others) == 5 and pair_losses.digest(x, y) not in others
+
+
+def test_pair_losses_truncate_leaves_a_run_without_later_steps_or_without_the_file_untouched(tmp_path):
+  wd = str(tmp_path)
+  pair_losses.truncate(wd, 10)  # no file: nothing to do, nothing created
+  assert not os.path.exists(os.path.join(wd, pair_losses.FILE))
+  for s in (0, 10):
+    pair_losses.record(wd, s, np.full(2, float(s)), np.zeros(2), "d")
+  before = os.stat(os.path.join(wd, pair_losses.FILE))
+  pair_losses.truncate(wd, 10)  # nothing after step 10: the file is not rewritten
+  after = os.stat(os.path.join(wd, pair_losses.FILE))
+  assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
