@@ -4,7 +4,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from flatness_jax.analysis import claims, family, findings, gates, minima, points, replicates, stats
+from flatness_jax.analysis import claims, family, findings, gates, minima, points, power, replicates, stats
 from flatness_jax.rundir import records
 from tests.analysis.test_minima import _point
 
@@ -101,3 +101,18 @@ def test_a_zero_trace_is_reported_as_unresolved_not_as_negative():
   assert minima.negative_curvature(_point(0.0, 1.0)) == "m/seed_0 step 600: Tr(H) 0 ± 1 not resolved from 0"
   assert minima.negative_curvature(_point(-1e-9, 1.0)) == "m/seed_0 step 600: Tr(H) -1e-09 < 0"
   assert minima.not_at_minimum([_point(10.0, 1.0, ritz=2.0)]) == ""  # a str either way: '' when all are at one
+
+
+class _ExactP(stats.TTest):
+  p_value = 0.05  # exactly the family's level
+
+
+def test_holm_calls_p_equal_to_alpha_significant_and_sizes_runs_at_alpha_over_m():
+  """p̃ ≤ α is significant (p̃ = α exactly included); the runs an effect would need are at the per-row level α/m."""
+  def draft(test, claim):
+    return family.Draft(claim=claim, title="t", language="pcfg", unit="pts", expected=1, confirmatory=True,
+                        test=test, estimate=test.estimate, sd=2.0, paper_effect=3.0)
+  (row,) = family.finalize([draft(_ExactP(1.0, 0.4, 10), "size")])
+  assert row.p_adjusted == 0.05 and row.verdict == records.REPRODUCED
+  rows = family.finalize([draft(stats.TTest(1.0, 0.4, 10), "size"), draft(stats.TTest(0.5, 0.4, 10), "continued")])
+  assert [r.runs_needed for r in rows] == [power.runs_needed(2.0, 3.0, 0.05 / 2)] * 2

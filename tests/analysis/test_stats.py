@@ -282,7 +282,8 @@ def test_cluster_bootstrap_se_is_the_inflated_sd_of_fishers_z_over_whole_run_dra
 
 
 @pytest.mark.parametrize("two_arms", [True, False])
-@pytest.mark.parametrize("sd,effect,alpha", [(1.0, 3.0, 0.05), (1.0, 1.5, 0.01), (0.5, 0.4, 0.05 / 3)])
+@pytest.mark.parametrize("sd,effect,alpha", [(1.0, 3.0, 0.05), (1.0, 1.5, 0.01), (0.5, 0.4, 0.05 / 3),
+                                             (1.0, 1.0, 0.05), (1.0, 2.5, 0.05)])
 def test_runs_needed_is_the_first_n_whose_detectable_effect_is_small_enough(sd, effect, alpha, two_arms):
   """Linear scan with scipy's t quantiles: two arms se = sd·√(2/n) on 2n − 2 dof, one sample sd/√n on n − 1."""
   def bound(n):
