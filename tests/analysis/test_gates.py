@@ -116,3 +116,24 @@ def test_holm_calls_p_equal_to_alpha_significant_and_sizes_runs_at_alpha_over_m(
   assert row.p_adjusted == 0.05 and row.verdict == records.REPRODUCED
   rows = family.finalize([draft(stats.TTest(1.0, 0.4, 10), "size"), draft(stats.TTest(0.5, 0.4, 10), "continued")])
   assert [r.runs_needed for r in rows] == [power.runs_needed(2.0, 3.0, 0.05 / 2)] * 2
+
+
+class _Interval(stats.TTest):
+  def interval(self, level=0.95):
+    return self.estimate - self.se, self.estimate + self.se  # a fixed interval, whatever the level
+
+
+def test_equal_loss_needs_the_interval_strictly_inside_the_margin():
+  assert gates.equal_loss(_Interval(0.0, 0.0049, 5), 0.005).ok
+  assert not gates.equal_loss(_Interval(0.0, 0.005, 5), 0.005).ok  # touching ±margin is not inside
+  assert not gates.equal_loss(_Interval(0.001, 0.004, 5), 0.005).ok
+  assert not gates.equal_loss(_Interval(-0.001, 0.004, 5), 0.005).ok
+
+
+def test_the_runs_gate_needs_two_runs_a_side_and_an_interval():
+  assert gates.runs(None) == gates.Gate("runs", False, "too few runs: nothing measured")
+  ok = replicates.compare_values([0.8, 0.82, 0.81], [0.7, 0.72])
+  assert gates.runs(ok) == gates.Gate("runs", True, "3 vs 2 runs")
+  assert not gates.runs(replicates.compare_values([0.8], [0.7, 0.72], single=(0.1, 0.0, 0.2))).ok
+  flat = replicates.compare_values([0.8, 0.8], [0.7, 0.7])
+  assert gates.runs(flat) == gates.Gate("runs", False, "no interval (2 vs 2 runs without spread)")
