@@ -213,6 +213,18 @@ def test_the_continued_training_verdict_rests_on_the_arm_with_the_most_runs_then
       "b_long, step 200 → 600 in each of its 3 runs"]
 
 
+def test_a_declared_claim_the_records_cannot_measure_stays_in_the_family_untested(tmp_path):
+  """The primary task (B) was never probed: both declared rows are in the family (m = 2), untested, saying why."""
+  dirs = _seeded(str(tmp_path), "big", 4000, 0.70, 0.05, 3.5)
+  report = report_markdown.build([reader.read_run(d) for d in dirs],
+                                 report_markdown.Settings(claims="continued,flatter", primary_task="B"),
+                                 figures=False)
+  confirmatory = [r for r in report.rows if r.confirmatory]
+  assert sorted(r.claim for r in confirmatory) == ["continued", "flatter"]
+  for r in confirmatory:
+    assert r.verdict == "untested" and "the primary task B was not measured" in r.reason, r
+
+
 def test_size_table_compares_traces_own_and_embedded(tmp_path):
   root = str(tmp_path)
   small = _write_run(root, "small", 1000, [600], [4.0], [0.64], [1.005])
