@@ -137,3 +137,8 @@ def test_the_runs_gate_needs_two_runs_a_side_and_an_interval():
   assert not gates.runs(replicates.compare_values([0.8], [0.7, 0.72], single=(0.1, 0.0, 0.2))).ok
   flat = replicates.compare_values([0.8, 0.8], [0.7, 0.7])
   assert gates.runs(flat) == gates.Gate("runs", False, "no interval (2 vs 2 runs without spread)")
+
+
+def test_a_lower_bound_of_exactly_zero_is_not_resolved_from_zero():
+  t = stats.t_quantile(31)
+  assert "not resolved from 0" in minima.negative_curvature(_point(t * 1.0, 1.0))

@@ -177,6 +177,12 @@ def test_isoloss_never_pairs_two_checkpoints_of_the_same_run(tmp_path):
   c = _write_run(root, "c", 4000, [600], [3.0], [0.62], [1.0051])  # another run at that loss: one pair
   pts += points.points_of(reader.read_run(c))
   assert [(x.run, y.run) for x, y in isoloss.matched_pairs(pts, tol=1.0)] == [("c", "a")]
+  d = _write_run(root, "d", 8000, [600], [2.0], [0.65], [1.0800])  # a fourth run: a still pairs with c, not b
+  pts += points.points_of(reader.read_run(d))
+  (x, y), = isoloss.matched_pairs(pts[:1] + pts[2:], tol=1.0)  # a@400, b, c, d: a's partner is two places on
+  assert (x.run, y.run) == ("c", "a")
+  (line,) = [l for l in isoloss.isoloss_lines(pts, ["A"], 1.0) if l.startswith("| c@600")]
+  assert line.split("|")[-2].strip() != "–" and "[" in line.split("|")[-2]  # ΔTr(H) with its interval
 
 
 def test_continued_training_compares_one_span_common_to_every_seed(tmp_path):
