@@ -28,7 +28,7 @@ TARGETS = {
     "analysis.findings": [_STATS, "tests/analysis/test_gates.py", _DECLARED, _REPORT],
     "analysis.isoloss": [_STATS, _REPORT],
     "analysis.minima": ["tests/analysis/test_gates.py", "tests/analysis/test_minima.py", _REPORT],
-    "analysis.replicates": [_STATS, _REPORT],
+    "analysis.replicates": [_STATS, "tests/analysis/test_gates.py", _REPORT],
     # records
     "rundir.pair_losses": [_RECORDS, _REPORT],
     "rundir.records": ["tests/rundir", _REPORT, "tests/eval/test_curvature.py"],
