@@ -6,12 +6,13 @@ dropped unary minus, `and` ↔ `or`, a deleted augmented assignment (`x += y` �
 runs the module's tests (tools/mutation_targets.py) against each mutant in a scratch copy of the repository, and
 counts a mutant killed when a test fails (or times out), survived when they all pass. Code that cannot change a
 number is not mutated: docstrings, strings, f-strings, raise / assert / logging statements, and type annotations.
-Mutants listed in tools/mutation_equivalent.txt (equivalent to the original: no test could kill them) are reported
-but left out of the score.
+Mutants listed in tools/mutation_equivalent.txt (equivalent to the original: no test could kill them) are counted
+but not run, and left out of the score.
 
     python tools/mutate.py --modules=analysis.stats,curvature.hutchinson [--max=40] [--out=mutants.json]
     python tools/mutate.py --groups=statistics          # the module groups of tools/mutation_targets.py
     python tools/mutate.py --list                       # the mutants of --modules, without running anything
+    python tools/mutate.py --rerun=mutants.json         # only the survivors of an earlier --out, after new tests
 
 The score of a module is killed / (mutants − equivalent). Runs take about (tests' time + start-up) per mutant: the
 targets list fast tests per module so that a group finishes within an hour on 2 cores.
@@ -45,10 +46,13 @@ class Mutant:
   index: int         # the index-th mutation point of the module, in AST walk order
   line: int
   description: str   # e.g. "Add -> Sub", "0 -> 1"
+  occurrence: int = 1  # the n-th mutant of the module with this line and description (`n - 1` → `n + 1` has two)
 
   @property
   def key(self) -> str:
-    return f"{self.module}:{self.line}:{self.description}"
+    """module:line:description, with ' #n' for the n-th (n ≥ 2) mutant of the same line and description."""
+    suffix = f" #{self.occurrence}" if self.occurrence > 1 else ""
+    return f"{self.module}:{self.line}:{self.description}{suffix}"
 
 
 def _skipped_nodes(tree) -> set:
@@ -153,7 +157,12 @@ def module_path(module: str, root: str = ROOT) -> str:
 
 def mutants_of(module: str, root: str = ROOT) -> list:
   tree = ast.parse(open(module_path(module, root)).read())
-  return [Mutant(module, i, node.lineno, desc) for i, (node, _, _, desc) in enumerate(mutation_points(tree))]
+  seen = {}
+  out = []
+  for i, (node, _, _, desc) in enumerate(mutation_points(tree)):
+    seen[(node.lineno, desc)] = seen.get((node.lineno, desc), 0) + 1
+    out.append(Mutant(module, i, node.lineno, desc, seen[(node.lineno, desc)]))
+  return out
 
 
 def mutated_source(module: str, index: int, root: str = ROOT) -> str:
@@ -163,8 +172,27 @@ def mutated_source(module: str, index: int, root: str = ROOT) -> str:
   return ast.unparse(ast.fix_missing_locations(tree))
 
 
+def _env(scratch: str) -> dict:
+  """The tests' environment: the scratch copy's flatness_jax and flatness_curvature ahead of any installed ones."""
+  path = os.pathsep.join([scratch, os.path.join(scratch, "curvature")])
+  return dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=path, PYTHONDONTWRITEBYTECODE="1")
+
+
+def check_imports(scratch: str) -> None:
+  """RuntimeError unless the packages the tests import are the scratch copy's (an editable install elsewhere would
+  run every mutant's tests against unmutated code, and every mutant would survive)."""
+  code = ("import importlib.util as u; print(u.find_spec('flatness_jax').origin); "
+          "print(u.find_spec('flatness_curvature').origin)")  # located, not imported
+  proc = subprocess.run([sys.executable, "-c", code], cwd=scratch, env=_env(scratch), capture_output=True,
+                        text=True, check=False)
+  files = proc.stdout.split()
+  real = os.path.realpath(scratch)
+  if proc.returncode or len(files) != 2 or not all(os.path.realpath(f).startswith(real + os.sep) for f in files):
+    raise RuntimeError(f"the tests would not import the mutated copy in {scratch}: {proc.stdout}{proc.stderr}")
+
+
 def _run_tests(scratch: str, tests: list, timeout: float) -> str:
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=scratch, PYTHONDONTWRITEBYTECODE="1")
+  env = _env(scratch)
   try:
     proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow",
                            *tests], cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout)
@@ -172,8 +200,10 @@ def _run_tests(scratch: str, tests: list, timeout: float) -> str:
     return "killed (timeout)"
   if proc.returncode == 0:
     return "survived"
-  if proc.returncode in (1,):
+  if proc.returncode == 1:
     return "killed"
+  if proc.returncode == 2:  # the mutated module does not import: no test can pass
+    return "killed (collection error)"
   return f"error (pytest exit {proc.returncode})"
 
 
@@ -198,28 +228,50 @@ def equivalent_keys(path: str = os.path.join(ROOT, "tools", "mutation_equivalent
   return {line.split(" # ")[0].strip() for line in open(path) if line.strip() and not line.startswith("#")}
 
 
-def run(modules, max_per_module=None, timeout_factor=4.0, out=None) -> dict:
-  """Mutates and tests each module; returns {module: {mutants, killed, survived, equivalent, score, survivors}}."""
+def sample(mutants: list, max_per_module=None) -> list:
+  """At most max_per_module of a module's mutants, spread evenly over it (all of them without a cap)."""
+  if max_per_module and len(mutants) > max_per_module:
+    step = len(mutants) / max_per_module
+    mutants = [mutants[int(i * step)] for i in range(max_per_module)]
+  return mutants
+
+
+def run(modules, max_per_module=None, timeout_factor=4.0, out=None, only=None) -> dict:
+  """Mutates and tests each module; returns {module: {mutants, killed, survived, equivalent, score, survivors}}.
+  Mutants listed as equivalent are not run. `only`: a set of mutant keys; then just those are run (e.g. the
+  survivors of an earlier run, after tests were added)."""
   scratch = _scratch_copy()
+  check_imports(scratch)
   equivalent = equivalent_keys()
   report = {}
+  baselines = {}  # tests -> seconds: modules with the same tests share one unmutated run
   try:
     for module in modules:
       tests = mutation_targets.tests_for(module)
       path = module_path(module, scratch)
       original = open(path).read()
-      t0 = time.time()
-      base = _run_tests(scratch, tests, timeout=1800)
-      baseline = time.time() - t0
-      if base != "survived":
-        raise RuntimeError(f"{module}: its tests fail on the unmutated code ({base}): {tests}")
       mutants = mutants_of(module, scratch)
-      if max_per_module and len(mutants) > max_per_module:  # an even spread over the module
-        step = len(mutants) / max_per_module
-        mutants = [mutants[int(i * step)] for i in range(max_per_module)]
+      if only is not None:
+        mutants = [m for m in mutants if m.key in only]
+        if not mutants:
+          continue
+      else:
+        mutants = sample(mutants, max_per_module)
+      eq = [m.key for m in mutants if m.key in equivalent]
+      if len(eq) == len(mutants):  # nothing to run
+        report[module] = {"mutants": len(eq), "killed": 0, "equivalent": len(eq), "errors": [],
+                          "score": float("nan"), "survivors": [], "tests": tests}
+        continue
+      t0 = time.time()
+      if tuple(tests) not in baselines:
+        base = _run_tests(scratch, tests, timeout=1800)
+        if base != "survived":
+          raise RuntimeError(f"{module}: its tests fail on the unmutated code ({base}): {tests}")
+        baselines[tuple(tests)] = time.time() - t0
+      baseline = baselines[tuple(tests)]
       rows = []
       try:
-        for m in mutants:
+        for m in (m for m in mutants if m.key not in equivalent):
           text = mutated_source(module, m.index, scratch)
           with open(path, "w") as f:
             f.write(text)
@@ -232,11 +284,10 @@ def run(modules, max_per_module=None, timeout_factor=4.0, out=None) -> dict:
         with open(path, "w") as f:
           f.write(original)
       killed = sum(o.startswith("killed") for _, o in rows)
-      eq = [m.key for m, o in rows if m.key in equivalent]
-      counted = len(rows) - len(eq)
-      survivors = [m.key for m, o in rows if o == "survived" and m.key not in equivalent]
+      counted = len(rows)
+      survivors = [m.key for m, o in rows if o == "survived"]
       errors = [m.key for m, o in rows if o.startswith("error")]
-      report[module] = {"mutants": len(rows), "killed": killed, "equivalent": len(eq), "errors": errors,
+      report[module] = {"mutants": len(rows) + len(eq), "killed": killed, "equivalent": len(eq), "errors": errors,
                         "score": killed / counted if counted else float("nan"), "survivors": survivors,
                         "tests": tests, "baseline_seconds": round(baseline, 1),
                         "seconds": round(time.time() - t0, 1)}
@@ -250,6 +301,24 @@ def run(modules, max_per_module=None, timeout_factor=4.0, out=None) -> dict:
   return report
 
 
+def merge(earlier: dict, rerun: dict) -> dict:
+  """The earlier report with its survivors replaced by their outcomes in `rerun` (survivors now listed as
+  equivalent move to the equivalent count)."""
+  equivalent = equivalent_keys()
+  merged = {}
+  for module, r in earlier.items():
+    again = rerun.get(module)
+    survivors = [k for k in r["survivors"] if k not in equivalent]
+    newly_equivalent = len(r["survivors"]) - len(survivors)
+    killed = r["killed"] + (again["killed"] if again else 0)
+    if again:
+      survivors = list(again["survivors"])
+    counted = r["mutants"] - r["equivalent"] - newly_equivalent
+    merged[module] = dict(r, killed=killed, survivors=survivors, equivalent=r["equivalent"] + newly_equivalent,
+                          score=killed / counted if counted else float("nan"))
+  return merged
+
+
 def main(argv=None) -> int:
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   p.add_argument("--modules", default="", help="comma-separated modules (dotted, under flatness_jax)")
@@ -257,8 +326,17 @@ def main(argv=None) -> int:
   p.add_argument("--max", type=int, default=0, help="at most this many mutants per module (an even spread)")
   p.add_argument("--out", default="", help="write the per-module results as JSON here")
   p.add_argument("--list", action="store_true", help="list the mutants and exit")
+  p.add_argument("--rerun", default="", help="a JSON file of an earlier --out: run only its survivors")
   args = p.parse_args(argv)
   modules = [m for m in args.modules.split(",") if m]
+  only = None
+  if args.rerun:
+    try:
+      earlier = json.load(open(args.rerun))
+      only = {k for r in earlier.values() for k in r["survivors"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+      p.error(f"--rerun={args.rerun}: not a report of tools/mutate.py --out ({type(e).__name__}: {e})")
+    modules += [m for m in earlier if m not in modules and earlier[m]["survivors"]]
   for g in [g for g in args.groups.split(",") if g]:
     if g not in mutation_targets.GROUPS:
       p.error(f"unknown group {g!r}; known: {sorted(mutation_targets.GROUPS)}")
@@ -268,10 +346,18 @@ def main(argv=None) -> int:
     p.error(f"modules {unknown or '(none)'} have no targets; known: {sorted(mutation_targets.TARGETS)}")
   if args.list:
     for m in modules:
-      for mutant in mutants_of(m):
+      for mutant in sample(mutants_of(m), args.max or None):
         print(mutant.key)
     return 0
-  report = run(modules, args.max or None, out=args.out or None)
+  report = run(modules, args.max or None, out=None if args.rerun else args.out or None, only=only)
+  if args.rerun:
+    report = merge(earlier, report)
+    if args.out:
+      with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+    for module, r in report.items():
+      print(f"== {module} after the rerun: {r['killed']}/{r['mutants'] - r['equivalent']} killed "
+            f"({100 * r['score']:.0f}%), {r['equivalent']} equivalent")
   total_killed = sum(r["killed"] for r in report.values())
   total = sum(r["mutants"] - r["equivalent"] for r in report.values())
   print(f"total: {total_killed}/{total} killed ({100 * total_killed / max(total, 1):.0f}%)")

@@ -1,10 +1,13 @@
 """Building blocks: pytree QR, random vectors, masks, the t quantile, and XTrace's jackknife against brute force."""
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from flatness_curvature import leaf_paths, mask_by_regex, mask_size
-from flatness_curvature._estimate import t_quantile_975
+from flatness_curvature import Estimate, TraceEstimate, leaf_paths, mask_by_regex, mask_size, trace_estimate
+from flatness_curvature._estimate import Moments, t_quantile_975
 from flatness_curvature._operator import as_operator
 from flatness_curvature._random_vectors import random_vectors
 from flatness_curvature._tree_linalg import orthonormalize
@@ -80,3 +83,78 @@ def test_xtrace_jackknife_equals_brute_force(x64):
   np.testing.assert_allclose(float(full.stderr), np.sqrt((s - 1) / s * np.sum((loo - loo.mean()) ** 2)),
                              rtol=1e-9)
   assert int(full.num_matvecs) == 2 * s and int(full.dof) == s - 1
+
+
+def test_ci95_uses_the_t_quantile_at_the_estimates_own_dof():
+  """At 3 dof the 95% half-width is 3.18 SE, not the normal 1.96 SE (scipy's t.ppf(0.975, 3) = 3.182446305)."""
+  for record in (TraceEstimate(10.0, 0.5, 4, 3), Estimate(10.0, 0.5, 3, 4)):
+    lo, hi = record.ci95
+    np.testing.assert_allclose([(hi + lo) / 2, (hi - lo) / 2], [10.0, 0.5 * 3.182446305], rtol=2e-3)
+
+
+def test_merged_moments_equal_the_moments_of_all_samples(x64):
+  """Chan et al.'s merge keeps the between-chunk term: count, mean and M2 of the concatenation, chunk by chunk."""
+  x = np.random.default_rng(3).standard_normal(23) * 2.0 + np.repeat([0.0, 5.0, -3.0], [7, 9, 7])
+  chunks = [Moments.of(jnp.asarray(c)) for c in (x[:7], x[7:16], x[16:])]
+  merged = chunks[0].merge(chunks[1]).merge(chunks[2])
+  assert int(merged.count) == 23
+  np.testing.assert_allclose([float(merged.mean), float(merged.m2)], [x.mean(), ((x - x.mean()) ** 2).sum()],
+                             rtol=1e-12)
+  np.testing.assert_allclose(float(merged.stderr), x.std(ddof=1) / np.sqrt(23), rtol=1e-12)
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_hutchinson_reports_the_sample_mean_se_and_m_minus_one_dof_of_its_quadratic_forms(x64, adaptive):
+  """Against the quadratic forms zᵢᵀ A zᵢ of the same random vectors: value = mean, stderr = s/√m, dof = m − 1
+  (adaptive: three steps of 16 merged, stopped at max_matvecs)."""
+  n = 12
+  a = np.random.default_rng(4).standard_normal((n, n))
+  a = jnp.asarray(a + a.T)
+  like = jnp.zeros(n)
+  key = jax.random.key(5)
+  kw = dict(num_matvecs=5) if not adaptive else dict(rtol=1e-12, min_matvecs=10, max_matvecs=48)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    est = trace_estimate(lambda v: a @ v, like, key, method="hutchinson", **kw)
+  m = int(est.num_matvecs)
+  assert m == (48 if adaptive else 5)
+  z = np.asarray(random_vectors(key, 0, m, jax.ShapeDtypeStruct((n,), jnp.float64)))
+  q = np.einsum("ij,jk,ik->i", z, np.asarray(a), z)
+  assert int(est.dof) == m - 1
+  np.testing.assert_allclose([float(est.value), float(est.stderr)], [q.mean(), q.std(ddof=1) / np.sqrt(m)],
+                             rtol=1e-10)
+
+
+def test_hutchpp_is_the_sketched_trace_plus_hutchinson_on_the_deflated_operator(x64):
+  """Brute force with the same random vectors: 12 matvecs give k = 4 sketch vectors, Q = orth(A S), and r = 4
+  residual vectors g − QQᵀg; value tr(QᵀAQ) + mean, SE s/√r on r − 1 dof. With only rtol the sketch is 10 (the
+  documented default)."""
+  n = 12
+  rng = np.random.default_rng(6)
+  basis, _ = np.linalg.qr(rng.standard_normal((n, n)))
+  a = (basis * np.arange(1, n + 1) ** -1.0) @ basis.T
+  key = jax.random.key(7)
+  est = trace_estimate(lambda v: jnp.asarray(a) @ v, jnp.zeros(n), key, method="hutchpp", num_matvecs=12)
+  key_sketch, key_resid = jax.random.split(key)
+  struct = jax.ShapeDtypeStruct((n,), jnp.float64)
+  q, _ = np.linalg.qr(a @ np.asarray(random_vectors(key_sketch, 0, 4, struct)).T)
+  g = np.asarray(random_vectors(key_resid, 0, 4, struct)).T
+  d = g - q @ (q.T @ g)
+  samples = np.einsum("ij,ik,kj->j", d, a, d)
+  assert (int(est.num_matvecs), int(est.dof)) == (12, 3)
+  np.testing.assert_allclose([float(est.value), float(est.stderr)],
+                             [np.trace(q.T @ a @ q) + samples.mean(), samples.std(ddof=1) / 2], rtol=1e-10)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    adaptive = trace_estimate(lambda v: jnp.asarray(a) @ v, jnp.zeros(n), key, method="hutchpp", rtol=1e-12,
+                              max_matvecs=40)
+  assert int(adaptive.num_matvecs) - int(adaptive.dof) - 1 == 2 * 10
+
+
+def test_t_quantile_is_the_cornish_fisher_series_to_its_own_accuracy(x64):
+  """From 10 dof on, the truncated series is within 5e-6 of scipy.stats.t.ppf(0.975, dof) (values copied here): a
+  wrong coefficient or power in any term of it is far outside that."""
+  dof = np.array([10, 15, 20, 30, 60, 100, 1000])
+  table = np.array([2.228138851986274, 2.131449545559776, 2.085963447265864, 2.0422724563012378,
+                    2.0002978220142604, 1.9839715185235518, 1.9623390808264083])
+  np.testing.assert_allclose(np.asarray(t_quantile_975(dof)), table, rtol=5e-6)

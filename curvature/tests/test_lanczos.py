@@ -1,4 +1,6 @@
 """Lanczos eigenvalues and SLQ against numpy eigh of dense float64 Hessians."""
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -99,3 +101,17 @@ def test_attention_top_eigenvalues(x64):
   res = lanczos_eigenvalues(hessian_matvec(loss_fn, params, batch), params, jax.random.key(0), k=3, num_iters=120)
   np.testing.assert_allclose(res.eigenvalues, exact, rtol=1e-6)
   assert np.all(np.asarray(res.residual_norms) < 1e-4 * exact[0])
+
+
+def test_a_ritz_pair_is_converged_when_its_residual_is_within_rtol_of_its_value(x64):
+  """The documented rule, residual ≤ rtol·|θ|, on a spectrum far from 1 (eigenvalues 100 … 3000) where a residual
+  compared with rtol alone, or with rtol/|θ|, would give other flags."""
+  d = 100.0 * np.arange(1, 31)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    res = lanczos_eigenvalues(lambda v: jnp.asarray(d) * v, jnp.zeros(30), jax.random.key(3), k=4, num_iters=18,
+                              rtol=1e-2)
+  theta, resid = np.asarray(res.eigenvalues), np.asarray(res.residual_norms)
+  expected = resid <= 1e-2 * np.abs(theta)
+  assert expected.any() and (resid[expected] > 1e-2).any()  # the rule matters on these numbers
+  np.testing.assert_array_equal(np.asarray(res.converged), expected)

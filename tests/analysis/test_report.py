@@ -6,7 +6,7 @@ import zlib
 import numpy as np
 import pytest
 
-from flatness_jax.analysis import isoloss, points, rows
+from flatness_jax.analysis import isoloss, points, report_markdown, rows
 from flatness_jax.jobs.report import write_report
 from flatness_jax.rundir import layout, pair_losses, reader
 
@@ -166,6 +166,25 @@ def test_isoloss_matches_checkpoints_of_one_language_only(tmp_path):
   assert [(x.run, y.run) for x, y in isoloss.matched_pairs(pts, tol=1.0)] == [("c", "a")]
 
 
+def test_isoloss_never_pairs_two_checkpoints_of_the_same_run(tmp_path):
+  """Two checkpoints of run a at the same loss are one run's continued training, not two runs at equal loss; run b
+  is far from both (12 SEs), so nothing matches."""
+  root = str(tmp_path)
+  a = _write_run(root, "a", 1000, [400, 600], [4.0, 3.5], [0.60, 0.61], [1.0050, 1.0050])
+  b = _write_run(root, "b", 4000, [600], [3.0], [0.62], [1.0400])
+  pts = [p for d in (a, b) for p in points.points_of(reader.read_run(d))]
+  assert isoloss.matched_pairs(pts, tol=1.0) == []
+  c = _write_run(root, "c", 4000, [600], [3.0], [0.62], [1.0051])  # another run at that loss: one pair
+  pts += points.points_of(reader.read_run(c))
+  assert [(x.run, y.run) for x, y in isoloss.matched_pairs(pts, tol=1.0)] == [("c", "a")]
+  d = _write_run(root, "d", 8000, [600], [2.0], [0.65], [1.0800])  # a fourth run: a still pairs with c, not b
+  pts += points.points_of(reader.read_run(d))
+  (x, y), = isoloss.matched_pairs(pts[:1] + pts[2:], tol=1.0)  # a@400, b, c, d: a's partner is two places on
+  assert (x.run, y.run) == ("c", "a")
+  (line,) = [l for l in isoloss.isoloss_lines(pts, ["A"], 1.0) if l.startswith("| c@600")]
+  assert line.split("|")[-2].strip() != "–" and "[" in line.split("|")[-2]  # ΔTr(H) with its interval
+
+
 def test_continued_training_compares_one_span_common_to_every_seed(tmp_path):
   # Seed 1 reaches the saturation gap only at step 400 (4% of L* at step 200): the span is 400 → 600 in every run,
   # and the row says so (not the first seed's 200 → 600).
@@ -179,6 +198,37 @@ def test_continued_training_compares_one_span_common_to_every_seed(tmp_path):
   text = open(write_report(dirs, str(tmp_path / "out"))).read()
   row = _row(text, "Continued training improves task A at equal loss")
   assert "(big, step 400 → 600 in each of its 3 runs)" in row and "| 3 seeds |" in row
+
+
+def test_the_continued_training_verdict_rests_on_the_arm_with_the_most_runs_then_the_longest_span(tmp_path):
+  """Two arms with a common span: the confirmatory row is the 3-seed arm's (named last here, so neither the name
+  order nor fewer seeds would pick it); the 2-seed arm's row is exploratory. Between equal seeds, the longer span."""
+  root = str(tmp_path)
+  dirs = _seeded(root, "a_two", 1000, 0.60, 0.05, 4.0, seeds=2) + _seeded(root, "b_three", 4000, 0.70, 0.05, 3.5)
+  report = report_markdown.build([reader.read_run(d) for d in dirs], report_markdown.Settings(claims="continued"),
+                                 figures=False)
+  rows_ = [r for r in report.rows if r.claim == "continued"]
+  assert [r.detail.split(",")[0] for r in rows_ if r.confirmatory] == ["b_three"]
+  assert [r.detail.split(",")[0] for r in rows_ if not r.confirmatory] == ["a_two"]
+  # Equal runs: the longer common span (200 → 600 against 400 → 600).
+  dirs = _seeded(os.path.join(root, "spans"), "a_short", 1000, 0.60, 0.05, 4.0, steps=(400, 600),
+                 losses=(1.005, 1.005)) + _seeded(os.path.join(root, "spans"), "b_long", 4000, 0.70, 0.05, 3.5)
+  report = report_markdown.build([reader.read_run(d) for d in dirs], report_markdown.Settings(claims="continued"),
+                                 figures=False)
+  assert [r.detail for r in report.rows if r.claim == "continued" and r.confirmatory] == [
+      "b_long, step 200 → 600 in each of its 3 runs"]
+
+
+def test_a_declared_claim_the_records_cannot_measure_stays_in_the_family_untested(tmp_path):
+  """The primary task (B) was never probed: both declared rows are in the family (m = 2), untested, saying why."""
+  dirs = _seeded(str(tmp_path), "big", 4000, 0.70, 0.05, 3.5)
+  report = report_markdown.build([reader.read_run(d) for d in dirs],
+                                 report_markdown.Settings(claims="continued,flatter", primary_task="B"),
+                                 figures=False)
+  confirmatory = [r for r in report.rows if r.confirmatory]
+  assert sorted(r.claim for r in confirmatory) == ["continued", "flatter"]
+  for r in confirmatory:
+    assert r.verdict == "untested" and "the primary task B was not measured" in r.reason, r
 
 
 def test_size_table_compares_traces_own_and_embedded(tmp_path):

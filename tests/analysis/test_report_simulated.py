@@ -179,3 +179,17 @@ def test_renaming_an_arm_changes_no_number_and_no_verdict():
   before = findings(_report(runs, config).text)
   after = findings(_report(_renamed(runs, "sam", "a_sam"), config).text)
   assert len(before) > 10 and before == after
+
+
+def test_every_declared_claim_is_tested_on_the_primary_task_when_the_records_measure_it():
+  """One simulated model-size report: each declared claim has one confirmatory row per language, measured (not a
+  placeholder), on the primary task, and the correlation claims among them are correlations over checkpoints."""
+  config = DESIGNS["model_size"]
+  d = simulate.design(config)
+  report = _report(simulate.runs(d, simulate.World(), np.random.default_rng(5)), config)
+  confirmatory = [r for r in report.rows if r.confirmatory]
+  declared = config.report.claims.split(",")
+  assert sorted(r.claim for r in confirmatory) == sorted(declared)
+  for r in confirmatory:
+    assert "was not measured" not in r.reason and r.task == d.primary, r
+  assert {r.unit for r in confirmatory if r.claim != "size"} <= {"ρ", "r"}

@@ -228,3 +228,109 @@ def test_runs_needed_against_the_exact_noncentral_t_power(sd, effect, alpha):
   test = stats.TTest(0.0, sd * np.sqrt(2 / n), 2 * n - 2)
   assert power.detectable_effect(test, alpha) <= abs(effect) + 1e-9
   assert power.runs_needed(0.0, effect, alpha) is None and power.runs_needed(sd, 1e-9, alpha) is None
+
+
+def test_residualize_fits_an_intercept_against_least_squares(x64):
+  """Residuals on [1, z] by lstsq; the covariate is far from mean zero (as log(parameters) is)."""
+  rng = np.random.default_rng(11)
+  z = np.log(rng.uniform(1e5, 1e7, (20, 2)))
+  v = 3.0 + z @ [0.5, -0.2] + rng.standard_normal(20)
+  design = np.column_stack([np.ones(20), z])
+  expected = v - design @ np.linalg.lstsq(design, v, rcond=None)[0]
+  np.testing.assert_allclose(stats.residualize(v, z), expected, atol=1e-10)
+  np.testing.assert_allclose(stats.residualize(v, z[:, 0]), v - design[:, :2] @ np.linalg.lstsq(
+      design[:, :2], v, rcond=None)[0], atol=1e-10)
+
+
+def test_spearman_partial_correlation_ranks_x_y_and_the_covariate():
+  """Pearson on the residuals of the ranks of x and y on [1, ranks of z]; z is skewed (exp), so its ranks are not
+  a linear function of its values and a rank-free covariate gives another number."""
+  rng = np.random.default_rng(12)
+  z = np.exp(2 * rng.standard_normal(25))
+  x, y = z + rng.standard_normal(25), np.sqrt(z) + rng.standard_normal(25)
+  rx, ry, rz = (sps.rankdata(a) for a in (x, y, z))
+  design = np.column_stack([np.ones(25), rz])
+  res = [a - design @ np.linalg.lstsq(design, a, rcond=None)[0] for a in (rx, ry)]
+  expected = sps.pearsonr(*res)[0]
+  assert stats.partial_correlation(x, y, z, method="spearman") == pytest.approx(expected, abs=1e-12)
+  assert abs(stats.pearson(rx, ry) - expected) > 0.05  # holding the covariate fixed changes the number
+
+
+def test_cluster_bootstrap_se_is_the_inflated_sd_of_fishers_z_over_whole_run_draws():
+  """Brute force: each draw's statistic from the concatenated points of the drawn runs; SE = √(G/(G−1)) · sd(z*)
+  and the interval tanh(z ± t_{G−1} SE). The runs' labels are in the order of their data, so the draws without
+  keys are the test's own."""
+  rng = np.random.default_rng(13)
+  run = np.repeat(list("abcd"), [3, 4, 2, 5])
+  x = np.sort(rng.standard_normal(14)) + 3 * np.repeat(np.arange(4), [3, 4, 2, 5])  # run a lowest, then b, c, d
+  y = 0.3 * x + rng.standard_normal(14)
+  test = cluster.cluster_bootstrap_test(cluster.weighted_spearman, run, x, y, num_boot=200, seed=4)
+  w, g = cluster.cluster_weights(run, 200, seed=4)
+  draws = []
+  for row in w.astype(int):
+    rep = np.repeat(np.arange(14), row)
+    draws.append(sps.spearmanr(x[rep], y[rep])[0])
+  draws = np.asarray(draws)
+  draws = draws[np.isfinite(draws)]
+  sd = np.arctanh(np.clip(draws, -1 + 1e-9, 1 - 1e-9)).std(ddof=1)
+  assert g == 4 and test.df == 3
+  assert test.estimate == pytest.approx(sps.spearmanr(x, y)[0], abs=1e-12)
+  assert test.se == pytest.approx(np.sqrt(4 / 3) * sd, rel=1e-9)
+  half = sps.t.ppf(0.975, 3) * test.se
+  assert test.interval() == (pytest.approx(np.tanh(np.arctanh(test.estimate) - half)),
+                             pytest.approx(np.tanh(np.arctanh(test.estimate) + half)))
+
+
+@pytest.mark.parametrize("two_arms", [True, False])
+@pytest.mark.parametrize("sd,effect,alpha", [(1.0, 3.0, 0.05), (1.0, 1.5, 0.01), (0.5, 0.4, 0.05 / 3),
+                                             (1.0, 1.0, 0.05), (1.0, 2.5, 0.05)])
+def test_runs_needed_is_the_first_n_whose_detectable_effect_is_small_enough(sd, effect, alpha, two_arms):
+  """Linear scan with scipy's t quantiles: two arms se = sd·√(2/n) on 2n − 2 dof, one sample sd/√n on n − 1."""
+  def bound(n):
+    df, se = (2 * n - 2, sd * np.sqrt(2 / n)) if two_arms else (n - 1, sd / np.sqrt(n))
+    return (sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(0.8, df)) * se
+  n = power.runs_needed(sd, effect, alpha, two_arms=two_arms)
+  assert n == next(k for k in range(2, 10_000) if bound(k) <= effect)
+  df = 2 * n - 2 if two_arms else n - 1
+  se = sd * np.sqrt(2 / n) if two_arms else sd / np.sqrt(n)
+  assert power.detectable_effect(stats.TTest(0.0, se, df), alpha) == pytest.approx(bound(n), rel=1e-9)
+  assert power.detectable_effect(stats.TTest(0.3, 0.1, df, fisher=True), alpha) == pytest.approx(
+      np.tanh((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(0.8, df)) * 0.1), rel=1e-9)
+
+
+def test_arm_comparisons_are_welch_over_seeds_or_paired_over_the_seeds_both_arms_have():
+  from flatness_jax.analysis import replicates  # pylint: disable=g-import-not-at-top
+  a, b = [0.81, 0.84, 0.80, float("nan"), 0.86], [0.78, 0.80, 0.77]
+  c = replicates.compare_values(a, b)
+  fa, fb = np.array([0.81, 0.84, 0.80, 0.86]), np.array(b)
+  assert (c.n_a, c.n_b, c.two_arms) == (4, 3, True)
+  assert c.estimate == pytest.approx(fa.mean() - fb.mean())
+  assert c.test.p_value == pytest.approx(sps.ttest_ind(fa, fb, equal_var=False).pvalue, rel=1e-9)
+  assert c.sd == pytest.approx(np.sqrt((fa.var(ddof=1) + fb.var(ddof=1)) / 2))
+  assert replicates.compare_values([0.8], b) is None
+  one = replicates.compare_values([0.8], b, single=(0.02, -0.01, 0.05))
+  assert one.test is None and one.estimate == 0.02 and one.single == (-0.01, 0.05)
+  p = replicates.compare_paired({0: 0.81, 1: 0.84, 2: 0.80, 7: 0.9}, {0: 0.78, 1: 0.80, 2: 0.77, 3: 0.5})
+  d = np.array([0.03, 0.04, 0.03])
+  assert (p.n_a, p.n_b, p.two_arms, p.paired) == (3, 0, False, True)
+  assert p.estimate == pytest.approx(d.mean()) and p.sd == pytest.approx(d.std(ddof=1))
+  assert p.test.p_value == pytest.approx(sps.ttest_1samp(d, 0.0).pvalue, rel=1e-9)
+  assert replicates.compare_paired({0: 1.0, 1: 2.0}, {1: 1.0, 2: 0.0}) is None  # one common seed
+
+
+def test_a_perfect_correlation_keeps_a_finite_fisher_z_interval():
+  """r = ±1 is clipped inside (−1, 1) before atanh: the test stays valid, with p ≈ 0."""
+  for r in (-1.0, 1.0):
+    t = stats.TTest(r, 0.1, 5, fisher=True)
+    lo, hi = t.interval()
+    assert t.valid and np.isfinite(lo) and np.isfinite(hi) and t.p_value < 1e-6
+
+
+def test_bootstrap_draws_every_row_and_needs_half_of_the_draws_finite():
+  x = np.arange(10.0)
+  _, _, hi = stats.bootstrap_ci(lambda a: a.max(-1), x[::-1], num_boot=400, seed=1)
+  assert hi == 9.0  # row 0 (the maximum) is drawn
+  def first_small(a):  # finite for ≈ 40% of the resamples (those whose first draw is below 4)
+    return np.where(a[..., 0] < 4, a.mean(-1), np.nan)
+  est, lo, hi = stats.bootstrap_ci(first_small, x, num_boot=2000, seed=2)
+  assert est == 4.5 and np.isnan(lo) and np.isnan(hi)

@@ -194,3 +194,107 @@ def test_temporaries_of_killed_writes_are_removed_and_records_kept(tmp_path):
   assert len(integrity.remove_temporaries(d)) == 2
   assert sorted(os.listdir(d)) == [n for n in kept if not n.startswith(".tmp_")]
   shutil.rmtree(d)
+
+
+def test_pair_losses_truncate_keeps_the_resumed_checkpoints_own_step(tmp_path):
+  """A run resumed from step 10's checkpoint re-evaluates 20 and later, so truncate(10) drops only those."""
+  wd = str(tmp_path)
+  rows = {s: np.full(3, s, np.float32) + np.arange(3) for s in (0, 10, 20, 30)}
+  for s, l in rows.items():
+    pair_losses.record(wd, s, l, np.zeros(3), "d")
+  pair_losses.truncate(wd, 10)
+  p = pair_losses.load(wd)
+  assert p.steps.tolist() == [0, 10]
+  np.testing.assert_array_equal(p.losses, np.stack([rows[0], rows[10]]))
+  pair_losses.truncate(wd, 10)  # nothing after 10 left: unchanged
+  pair_losses.truncate(wd, 5)
+  assert pair_losses.load(wd).steps.tolist() == [0]
+
+
+def test_pair_losses_record_in_step_order_replacing_a_step_and_never_mixing_pair_sets(tmp_path):
+  wd = str(tmp_path)
+  pair_losses.record(wd, 20, np.full(3, 2.0), np.zeros(3), "d")
+  pair_losses.record(wd, 10, np.full(3, 1.0), np.zeros(3), "d")
+  pair_losses.record(wd, 20, np.full(3, 5.0), np.zeros(3), "d")  # re-evaluated after a resume: replaced
+  p = pair_losses.load(wd)
+  assert p.steps.tolist() == [10, 20] and p.losses[:, 0].tolist() == [1.0, 5.0] and p.at(20)[0] == 5.0
+  # Other held-out pairs (another digest, or another count): their losses are not comparable with these, so the
+  # file starts again with the new pairs rather than appending to the old ones.
+  pair_losses.record(wd, 30, np.full(3, 7.0), np.ones(3), "other")
+  p = pair_losses.load(wd)
+  assert (p.digest, p.steps.tolist(), p.losses.tolist(), p.optimal.tolist()) == ("other", [30], [[7.0] * 3], [1.0] * 3)
+  pair_losses.record(wd, 40, np.full(4, 8.0), np.ones(4), "other")
+  p = pair_losses.load(wd)
+  assert p.steps.tolist() == [40] and p.losses.shape == (1, 4)
+
+
+def test_pair_loss_files_moved_aside_take_the_first_free_name_and_keep_their_bytes(tmp_path):
+  wd = str(tmp_path)
+  contents = []
+  for k in range(3):
+    pair_losses.record(wd, k, np.full(2, float(k)), np.zeros(2), "d")
+    contents.append(open(os.path.join(wd, pair_losses.FILE), "rb").read())
+    assert pair_losses.move_aside(wd) == os.path.join(wd, f"heldout_losses.corrupt_{k}.npz")
+  assert [open(os.path.join(wd, f"heldout_losses.corrupt_{k}.npz"), "rb").read() for k in range(3)] == contents
+  assert not os.path.exists(os.path.join(wd, pair_losses.FILE))
+
+
+def test_a_recorded_estimate_without_an_interval_gets_students_t_on_cost_minus_one_dof():
+  from scipy import stats as sps  # pylint: disable=g-import-not-at-top
+  from flatness_jax.rundir import records  # pylint: disable=g-import-not-at-top
+  e = records.Estimate.from_json({"value": 10.0, "stderr": 2.0, "matvecs": 5})
+  q = sps.t.ppf(0.975, 4)
+  assert e.dof == 4 and e.ci95 == (pytest.approx(10.0 - 2 * q), pytest.approx(10.0 + 2 * q))
+  assert records.t_interval(1.0, 0.5, 7, level=0.9) == (pytest.approx(1.0 - 0.5 * sps.t.ppf(0.95, 7)),
+                                                         pytest.approx(1.0 + 0.5 * sps.t.ppf(0.95, 7)))
+  assert records.Estimate(1.0, 0.5).ci95 == (pytest.approx(1.0 - 0.5 * sps.norm.ppf(0.975)),
+                                             pytest.approx(1.0 + 0.5 * sps.norm.ppf(0.975)))
+  g = records.Estimate.from_json({"value": 3.0, "stderr": 0.1, "gradients": 64, "ci95": [2.0, 4.0]})
+  assert (g.unit, g.cost, g.dof, g.ci95) == ("gradients", 64, 63, (2.0, 4.0))  # a reported interval is kept
+  again = records.Estimate.from_json(g.to_json())
+  assert (again.value, again.stderr, again.dof, again.cost, again.unit, again.ci95) == (3.0, 0.1, 63, 64,
+                                                                                        "gradients", (2.0, 4.0))
+  assert records.Estimate.from_json({"value": 1.0, "stderr": 0.1}).dof == float("inf")
+
+
+def test_a_checksummed_file_may_grow_only_when_recorded_append_only(tmp_path):
+  plain, log = str(tmp_path / "a.json"), str(tmp_path / "m.jsonl")
+  assert integrity.verify(plain) is False  # no entry: unchecked, not corrupt
+  for path in (plain, log):
+    with open(path, "w") as f:
+      f.write("0123456789\n")
+  integrity.record(plain)
+  integrity.record(log, append=True)
+  assert integrity.verify(plain) and integrity.verify(log)
+  for path in (plain, log):
+    with open(path, "a") as f:
+      f.write("more\n")
+  assert integrity.verify(log)  # rows appended after the recorded prefix
+  with pytest.raises(integrity.CorruptFileError, match="16 bytes where 11 were written"):
+    integrity.verify(plain)
+  with open(log, "r+") as f:
+    f.write("X")  # a changed byte inside the recorded prefix
+  with pytest.raises(integrity.CorruptFileError, match="bytes changed"):
+    integrity.verify(log)
+
+
+def test_the_pairs_digest_is_stable_and_tells_dtype_shape_and_values_apart():
+  """heldout_losses.npz stores this digest and a resumed run compares it with its own: a digest that changed between
+  versions would make every resumed run drop the losses it recorded (record() starts a new pair set)."""
+  x, y = np.arange(4, dtype=np.int64), np.array([0.5, 1.5], np.float32)
+  assert pair_losses.digest(x, y) == "c0aa10d2a8534a406fb23264"
+  others = {pair_losses.digest(x.astype(np.int32), y), pair_losses.digest(x.reshape(2, 2), y),
+            pair_losses.digest(x + 1, y), pair_losses.digest(y, x), pair_losses.digest(x)}
+  assert len(others) == 5 and pair_losses.digest(x, y) not in others
+
+
+def test_pair_losses_truncate_leaves_a_run_without_later_steps_or_without_the_file_untouched(tmp_path):
+  wd = str(tmp_path)
+  pair_losses.truncate(wd, 10)  # no file: nothing to do, nothing created
+  assert not os.path.exists(os.path.join(wd, pair_losses.FILE))
+  for s in (0, 10):
+    pair_losses.record(wd, s, np.full(2, float(s)), np.zeros(2), "d")
+  before = os.stat(os.path.join(wd, pair_losses.FILE))
+  pair_losses.truncate(wd, 10)  # nothing after step 10: the file is not rewritten
+  after = os.stat(os.path.join(wd, pair_losses.FILE))
+  assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
