@@ -59,9 +59,10 @@ def residualize(v, covariates):
 
 def partial_correlation(x, y, covariates, method: str = "pearson"):
   """Correlation of x and y with `covariates` held fixed (residuals of both on [1, covariates])."""
-  if method == "spearman":
+  if method == "spearman":  # ranks over the points: the last axis of x and y, the points axis of the covariates
     x, y = sps.rankdata(x, axis=-1), sps.rankdata(y, axis=-1)
-    covariates = sps.rankdata(covariates, axis=-1)
+    covariates = np.asarray(covariates, dtype=float)
+    covariates = sps.rankdata(covariates, axis=-2 if covariates.ndim > np.ndim(x) else -1)
   return pearson(residualize(x, covariates), residualize(y, covariates))
 
 

@@ -334,3 +334,12 @@ def test_bootstrap_draws_every_row_and_needs_half_of_the_draws_finite():
     return np.where(a[..., 0] < 4, a.mean(-1), np.nan)
   est, lo, hi = stats.bootstrap_ci(first_small, x, num_boot=2000, seed=2)
   assert est == 4.5 and np.isnan(lo) and np.isnan(hi)
+
+
+def test_spearman_partial_correlation_with_several_covariates_ranks_each_over_the_points():
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(40, 2)) ** 3
+  x, y = z @ [1.0, -0.5] + rng.normal(size=40), np.exp(z[:, 0]) + rng.normal(size=40)
+  ranked = np.stack([sps.rankdata(z[:, 0]), sps.rankdata(z[:, 1])], axis=1)
+  expected = stats.partial_correlation(sps.rankdata(x), sps.rankdata(y), ranked)
+  assert stats.partial_correlation(x, y, z, method="spearman") == pytest.approx(expected, abs=1e-12)
