@@ -343,3 +343,16 @@ def test_spearman_partial_correlation_with_several_covariates_ranks_each_over_th
   ranked = np.stack([sps.rankdata(z[:, 0]), sps.rankdata(z[:, 1])], axis=1)
   expected = stats.partial_correlation(sps.rankdata(x), sps.rankdata(y), ranked)
   assert stats.partial_correlation(x, y, z, method="spearman") == pytest.approx(expected, abs=1e-12)
+
+
+def test_within_run_change_of_one_run_is_its_own_measurement_and_of_several_a_t_interval():
+  from flatness_jax.analysis import replicates  # pylint: disable=g-import-not-at-top
+  value = lambda p: p  # points stand for their values here
+  one = replicates.Arm("a", ["r0"], [])
+  single = lambda last, first: (last - first, last - first - 0.5, last - first + 0.5)
+  c = replicates.within_run_change(one, value, {"r0": (1.0, 3.0)}, single)
+  assert c is not None and c.test is None and (c.estimate, c.n_a, c.single) == (2.0, 1, (1.5, 2.5))
+  assert replicates.within_run_change(one, value, {"r0": (1.0, 3.0)}) is None  # no single measurement given
+  two = replicates.Arm("a", ["r0", "r1"], [])
+  c = replicates.within_run_change(two, value, {"r0": (1.0, 3.0), "r1": (0.0, 4.0)}, single)
+  assert c.tested and c.estimate == pytest.approx(3.0) and c.n_a == 2
