@@ -82,6 +82,7 @@ def get_config(arg=None):
   c.name = "algorithms"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
+  c.report.committed = ""  # The quickstart's pointer into results/ is its own.
   opt_in = {"adversarial": ADVERSARIAL, "trace_penalty": TRACE_PENALTY}
   c.arms = arms.make_arms(**ARMS, **{name: fields for name, fields in opt_in.items() if a[name]})
   # An early checkpoint besides the two converged ones: SGD converges more slowly, and the iso-loss table matches

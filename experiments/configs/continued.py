@@ -36,6 +36,7 @@ def get_config(arg=None):
   c.name = "continued"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
+  c.report.committed = ""  # The quickstart's pointer into results/ is its own.
   c.arms = arms.make_arms(cpu_s={"model.preset": "cpu_s"})  # One arm: the quickstart's cpu_s transformer.
   c.train.num_steps = 6000
   c.checkpoint.every = c.checkpoint.keep_period = 400

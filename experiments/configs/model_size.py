@@ -102,6 +102,7 @@ def get_config(arg=None):
   c.name = "model_size"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"
+  c.report.committed = ""  # The quickstart's pointer into results/ is its own.
   c.arms = arms.make_arms(**(LSTM_SIZES if a.lang == "hmm_lstm" else SIZES))
   # Confirmatory: larger is better at equal loss; flatter is better; the reviewers' two questions.
   c.report.claims = "size,flatter,flatness_beyond_size,downstream_flatness"

@@ -1,5 +1,6 @@
 """The paper, one command per tier: every experiment (continued, model_size, algorithms with the adversarial arm) on
-every language (pcfg, hmm, released, lm) of the tier, then results/ rebuilt from the runs' compact records.
+every language (pcfg, hmm, released, lm) of the tier, and the quickstart as the README runs it, then results/
+rebuilt from the runs' compact records.
 
 Command:  python -m experiments.main --config=configs/paper.py:TIER --workdir=runs/paper_TIER   (TIER: tiny | cpu |
           gpu | paper; --config.results=DIR writes the results elsewhere than results/)
@@ -17,15 +18,16 @@ Tiers (CELLS below: each cell is an experiment config with its argument; the wor
 """
 import ml_collections
 
-from experiments.configs import algorithms, common, continued, model_size
+from experiments.configs import algorithms, common, continued, model_size, quickstart
 
-EXPERIMENTS = {"continued": continued, "model_size": model_size, "algorithms": algorithms}
+EXPERIMENTS = {"quickstart": quickstart, "continued": continued, "model_size": model_size, "algorithms": algorithms}
 LANGUAGES = ("pcfg", "hmm", "released", "lm")
 TIERS = ("tiny", "cpu", "gpu", "paper")
 SEEDS = {"tiny": 2, "cpu": 3, "gpu": 5, "paper": 5}
 # Experiment -> language -> the experiment config's argument at the cpu tier (the recipes that reach saturation:
 # model_size's ',long' on the HMM and the released grammar, the adversarial arm in algorithms).
-CPU_ARGS = {"continued": {lang: lang for lang in LANGUAGES},
+CPU_ARGS = {"quickstart": {"pcfg": ""},
+            "continued": {lang: lang for lang in LANGUAGES},
             "model_size": {"pcfg": "pcfg", "hmm": "hmm,long", "released": "released,long", "lm": "lm",
                            "hmm_lstm": "hmm_lstm"},
             "algorithms": {lang: f"{lang},adversarial" for lang in LANGUAGES}}
@@ -37,6 +39,9 @@ def cell_args(tier: str) -> dict:
   out = {}
   for exp, by_lang in CPU_ARGS.items():
     for lang, arg in by_lang.items():
+      if exp == "quickstart":  # the README's command as it stands (one seed), so its report can compare seed 0
+        out[(exp, lang)] = "tiny" if tier == "tiny" else ""
+        continue
       if tier == "tiny":
         if lang not in LANGUAGES:
           continue
@@ -62,7 +67,7 @@ def get_config(arg=None):
     cell = ml_collections.ConfigDict()
     cell.experiment = exp
     cell.language = lang
-    cell.command = f"configs/{exp}.py:{cell_arg}"
+    cell.command = f"configs/{exp}.py" + (f":{cell_arg}" if cell_arg else "")
     cell.config = EXPERIMENTS[exp].get_config(cell_arg)
     if a.tier == "paper":
       cell.config.train.batch_size = PAPER_BATCH

@@ -79,6 +79,9 @@ def get_config(arg=None):
   c.report = report_config.get_config().report
   c.report.claims = "size"  # The confirmatory family (flatness_jax.analysis.claims): larger vs smaller at equal loss.
   c.report.equal_loss_margin = 0.005  # Equal loss: the 90% Δgap interval inside ±0.5% of L* (TOST at 5%).
+  # The committed record of this configuration (configs/paper.py commits it): the report says whether this machine
+  # reproduced its seed 0.
+  c.report.committed = f"results/{'tiny' if a.tiny else 'cpu'}/quickstart/pcfg"
   if a.tiny:
     tiny_language_and_model(c)
     common.tiny(c)

@@ -32,4 +32,6 @@ def get_config(arg=None):
   c.report.equal_loss_margin = config_dict.placeholder(float)
   # The task of the confirmatory rows. Unset: as the runs recorded (languages.py), else their adversarial.task.
   c.report.primary_task = config_dict.placeholder(str)
+  c.report.committed = ""         # A results/ cell directory (results/<tier>/<experiment>/<language>): the report
+  #                                 ends with whether seed 0 of its runs reproduced that committed record ('' none).
   return c

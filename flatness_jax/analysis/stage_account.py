@@ -4,10 +4,10 @@ STAGES are training, compilation, curvature, probes and report. `account(timings
 timings.json (flatness_jax.jobs.timing: wall, XLA compile and trace+lower seconds per stage) into them: each stage's
 wall time less its tracing and compilation, which together make `compilation`.
 
-`estimate(config, shape)` is the stated cost model for an experiment that has no measured account yet: every
-model costs F(P) = 2·P FLOPs per token forward and 3× that with the backward pass (the usual 6·P rule), at an
-effective RATE FLOP/s (2 CPU cores running small models); with P the exact parameter count of the resolved model
-and T = max_length tokens per sentence:
+`estimate(runs)` is the stated cost model for an experiment that has no measured account yet: every model costs
+2·P FLOPs per token forward and 3× that with the backward pass (the usual 6·P rule), at an effective RATE FLOP/s
+(2 quiet CPU cores running small models); with P the exact parameter count of the resolved model and
+T = max_length tokens per sentence:
   training     steps · B · T · 6P · ALGORITHM_COST[algorithm] / RATE per run;
   curvature    per measured checkpoint (matvecs + Lanczos iterations) Hessian-vector products of 4 gradients
                each on `num_pairs` sentences, plus `fisher_examples` per-example gradients;
@@ -20,10 +20,11 @@ It is a model, labelled as such wherever it is printed; committed measurements r
 import dataclasses
 
 STAGES = ("training", "compilation", "curvature", "probes", "report")
-RATE = 5e9                      # effective FLOP/s of 2 CPU cores on the CPU tier's models (a stated assumption)
+RATE = 1e11                     # effective FLOP/s of 2 quiet CPU cores on the CPU tier's models (an assumption of
+#                                 the order of resources.HARDWARE['cpu']; shared cores take longer)
 ALGORITHM_COST = {"standard": 1.0, "sam": 2.0, "adversarial": 3.0, "trace_penalty": 20.0}
 COMPILE_SECONDS = {"training": 20.0, "curvature": 60.0, "probes": 5.0}
-PROBE_SECONDS = 2.0
+PROBE_SECONDS = 0.3
 REPORT_SECONDS = 5.0
 _PREFIX = {"train": "training", "curvature": "curvature", "probes": "probes", "report": "report",
            "data_card": "report"}

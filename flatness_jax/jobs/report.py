@@ -2,10 +2,12 @@
 row, flatness_jax.analysis.rows) in the workdir, built by flatness_jax.analysis.report_markdown from the records of
 every run directory below `config.report.runs` (default: the workdir), read by flatness_jax.rundir.reader; the
 report is printed too. The family of claims, the equal-loss margin and the primary task come from `config.report`
-where set there, else from what the runs' own configs recorded (the experiment that trained them)."""
+where set there, else from what the runs' own configs recorded (the experiment that trained them). With
+`config.report.committed` (a results/ cell directory, as the quickstart sets), the report ends with whether seed 0
+of its runs reproduced that committed record (flatness_jax.analysis.committed)."""
 import os
 
-from flatness_jax.analysis import report_markdown, rows
+from flatness_jax.analysis import committed, report_markdown, rows
 from flatness_jax.rundir import fields, jsonio, layout, reader
 
 REPORT = "report.md"
@@ -18,13 +20,17 @@ def write_report(run_dirs, out_dir: str, config=None, **overrides) -> str:
   report = config.get("report") if config is not None else None
   source = f"the config '{config.get('name', 'report')}'" if config is not None else "the report config"
   settings = report_markdown.Settings.of(report, source=source, **overrides)
-  built = report_markdown.build([reader.read_run(d) for d in run_dirs], settings)
+  runs = [reader.read_run(d) for d in run_dirs]
+  built = report_markdown.build(runs, settings)
+  text = built.text
+  if report is not None and report.get("committed"):  # the quickstart: did this machine reproduce results/?
+    text += "\n".join(committed.section(runs, report.committed)) + "\n"
   path = os.path.join(out_dir, REPORT)
   if jsonio.is_writer():
     for name, fig in built.figures.items():
       jsonio.save_figure(fig, os.path.join(out_dir, name))
     jsonio.write_json_atomic(os.path.join(out_dir, rows.FILE), built.findings.to_json())
-    jsonio.write_text_atomic(path, built.text)
+    jsonio.write_text_atomic(path, text)
   return path
 
 
