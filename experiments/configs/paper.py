@@ -2,14 +2,14 @@
 every language (pcfg, hmm, released, lm) of the tier, and the quickstart as the README runs it, then results/
 rebuilt from the runs' compact records.
 
-Command:  python -m experiments.main --config=configs/paper.py:TIER --workdir=runs/paper_TIER   (TIER: tiny | cpu |
-          gpu | paper; --config.results=DIR writes the results elsewhere than results/)
+Command:  python -m experiments.main --config=configs/paper.py:<tier> --workdir=runs/paper_<tier>
+          (<tier>: tiny | cpu | gpu | paper; --config.results=DIR writes the results elsewhere than results/)
 Runtime:  printed first: the plan (runs and estimated minutes per experiment × language and stage, from the
-          committed results/TIER records where they exist, else a stated cost model), then progress per stage.
-Reaches:  results/TIER/: per experiment × language report.md, figures, findings.json and compact run records;
-          results/README.md, the claims × languages answer (results/README.md).
+          committed results/<tier> records where they exist, else a stated cost model), then progress per stage.
+Reaches:  results/<tier>/: per experiment × language report.md, figures, findings.json and compact run records;
+          results/README.md, the claims × languages answer.
 
-Tiers (CELLS below: each cell is an experiment config with its argument; the word `tiny` is common.tiny's):
+Tiers (each cell is an experiment config with its argument, CPU_ARGS below; the word `tiny` is common.tiny's):
   tiny   every cell with common.tiny's budgets and 2 seeds: the whole pipeline in minutes, not a measurement.
   cpu    the recipes that reach the saturation regime on 2 CPU cores, 3 seeds; model size also on the HMM's LSTMs.
   gpu    the cpu tier's cells with 5 seeds (an accelerator buys seeds, not size).

@@ -1,4 +1,4 @@
-"""The tier job (configs/paper.py:TIER): its plan covers every experiment × language with minutes per stage, a
+"""The tier job (configs/paper.py:<tier>): its plan covers every experiment × language with minutes per stage, a
 committed account replaces the cost model, bad cell names are refused in one line, and (slow) the tiny tier runs
 end to end, resumes as finished, and writes results/ that rebuild byte for byte."""
 import json
