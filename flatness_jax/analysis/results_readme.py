@@ -54,11 +54,16 @@ class Tier:
   languages: tuple
 
 
+def cell(text: str) -> str:
+  """`text` safe inside a markdown table cell (its '|' escaped)."""
+  return text.replace("|", "\\|")
+
+
 def _cell_text(row) -> str:
   text = "<br>".join([f"paper: {row.paper}", f"ours: {findings_tables.value(row)}", f"n: {row.n}",
                       findings_tables.verdict(row),
                       f"detectable: {findings_tables._detectable(row)}"])  # pylint: disable=protected-access
-  return text.replace("|", "/")
+  return cell(text)
 
 
 def claim_rows(tier: Tier) -> dict:
@@ -78,7 +83,7 @@ def _answer_table(tier: Tier) -> list[str]:
   for (claim, exp), by_lang in claim_rows(tier).items():
     title = claims_lib.CLAIMS[claim].title if claim in claims_lib.CLAIMS else claim
     cells = [_cell_text(by_lang[lang]) if lang in by_lang else "—" for lang in langs]
-    lines.append(f"| {title} ({exp}) | " + " | ".join(cells) + " |")
+    lines.append(f"| {cell(title)} ({exp}) | " + " | ".join(cells) + " |")
   return lines
 
 
@@ -137,7 +142,7 @@ def build(tiers) -> str:
   lines = ["# Results: the paper, answered", "",
            "Generated from the compact run records below this directory by `python -m experiments.main "
            "--config=configs/report.py:results` (never edited by hand; a test rebuilds it byte for byte). A tier "
-           "is run by `python -m experiments.main --config=configs/paper.py:TIER --workdir=runs/paper_TIER`.", "",
+           "is run by `python -m experiments.main --config=configs/paper.py:<tier> --workdir=runs/paper_<tier>`.", "",
            "Liu, Xie, Li, Ma (ICML 2023), *Same Pre-training Loss, Better Downstream*: at equal pre-training loss, "
            "continued training, larger models and the training algorithm change downstream accuracy, and flatter "
            "is better. Each tier below tests those claims on four languages with exactly known optimal loss.", "",

@@ -1,4 +1,4 @@
-"""The 'tier' job (configs/paper.py:TIER): every experiment × language of a tier, then results/.
+"""The 'tier' job (configs/paper.py:<tier>): every experiment × language of a tier, then results/.
 
 1. The plan, printed first and written to <results>/<tier>/plan.json: per cell (experiment × language) its runs
    and minutes per stage (training, compilation, curvature, probes, report), from the cell's committed record
