@@ -83,7 +83,8 @@ def _language_figures(root: str, tier: str, by_lang: dict, colors: dict) -> dict
   """Writes the paper's figures per language; returns {language: [paths relative to root]}."""
   out = {}
   for lang, cells in by_lang.items():
-    task = next((d.get("report", {}).get("primary_task") for _, d, _ in cells.values() if d.get("report")), "")
+    tasks = [(d.get("report") or {}).get("primary_task") for _, d, _ in cells.values()]
+    task = next((t for t in tasks if t), "")  # the experiments' primary task (the quickstart records none)
     if not task:
       continue
     figs = {}

@@ -37,6 +37,17 @@ def test_committed_results_rebuild_byte_identically(tmp_path):
   assert not differ, f"results/ files the rebuild does not reproduce byte for byte: {differ}"
 
 
+def test_every_language_with_experiments_has_the_papers_figures(tmp_path):
+  out = str(tmp_path / "results")
+  _inputs_only(RESULTS, out)
+  results_job.rebuild(out)
+  for tier in results_job.tiers_of(out):
+    langs = {lang for exp, lang, _ in results_job._cells(os.path.join(out, tier)) if exp != "quickstart"}  # pylint: disable=protected-access
+    made = set(os.listdir(os.path.join(out, tier, results_job.FIGURES)))
+    for lang in langs:
+      assert f"{lang}_fig5_accuracy_vs_trace.png" in made, (tier, lang, sorted(made))
+
+
 def test_a_damaged_compact_record_is_named(tmp_path):
   out = str(tmp_path / "results")
   _inputs_only(RESULTS, out)
