@@ -26,21 +26,26 @@ def _files(root: str) -> set:
   return {os.path.relpath(os.path.join(d, n), root) for d, _, files in os.walk(root) for n in files}
 
 
-def test_committed_results_rebuild_byte_identically(tmp_path):
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory):
+  """results/ rebuilt in a temporary directory from the committed records alone."""
   assert os.path.exists(os.path.join(RESULTS, results_job.README)), "results/README.md is not committed"
-  out = str(tmp_path / "results")
+  out = str(tmp_path_factory.mktemp("rebuilt") / "results")
   _inputs_only(RESULTS, out)
   results_job.rebuild(out)
+  return out
+
+
+def test_committed_results_rebuild_byte_identically(rebuilt):
+  out = rebuilt
   assert _files(out) == _files(RESULTS), "the rebuild writes other files than results/ holds"
   differ = [f for f in sorted(_files(RESULTS)) if not filecmp.cmp(os.path.join(RESULTS, f), os.path.join(out, f),
                                                                   shallow=False)]
   assert not differ, f"results/ files the rebuild does not reproduce byte for byte: {differ}"
 
 
-def test_every_language_with_experiments_has_the_papers_figures(tmp_path):
-  out = str(tmp_path / "results")
-  _inputs_only(RESULTS, out)
-  results_job.rebuild(out)
+def test_every_language_with_experiments_has_the_papers_figures(rebuilt):
+  out = rebuilt
   for tier in results_job.tiers_of(out):
     langs = {lang for exp, lang, _ in results_job._cells(os.path.join(out, tier)) if exp != "quickstart"}  # pylint: disable=protected-access
     made = set(os.listdir(os.path.join(out, tier, results_job.FIGURES)))
