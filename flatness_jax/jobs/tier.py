@@ -7,13 +7,17 @@
 2. Each cell in turn runs the experiment's pipeline (flatness_jax.jobs.pipeline) in <workdir>/<experiment>/<language>:
    a cell whose runs are finished (trained to their last step, curvature and probes at every configured step, a
    report) is kept as it is; an unfinished one resumes (training from its checkpoints; only missing measurements are
-   taken). Progress: one line per cell and stage, the pipeline's bars and stage table.
+   taken). Progress: one line per cell and stage, the pipeline's bars and stage table. After each cell the process
+   drops its in-memory compiled programs (jax.clear_caches): one process compiling every cell's models ran out of
+   executable memory otherwise; the persistent compilation cache still serves them.
 3. With `build_results`, every finished cell is recorded in results/ (compact run records, cell.json with the
    command, seeds, commit and the per-stage account from its timings.json) and results/ is rebuilt
    (flatness_jax.jobs.results), README.md printed.
 """
 import os
 import time
+
+import jax
 
 from flatness_jax.analysis import stage_account
 from flatness_jax.data import lm_config, make_language
@@ -139,6 +143,7 @@ def run_tier(config, workdir: str) -> None:
         t0 = time.time()
         pipeline.run_quickstart(cell.config, d)
         print(f"{head}: done in {(time.time() - t0) / 60:.1f} min", flush=True)
+        jax.clear_caches()  # one process runs every cell: drop its compiled programs (the disk cache keeps them)
         why = unfinished(cell.config, d)
         if why:
           raise RuntimeError(f"{cell.experiment} × {cell.language}: the pipeline ended unfinished ({why})")
