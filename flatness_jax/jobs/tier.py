@@ -8,7 +8,7 @@
    a cell whose runs are finished (trained to their last step, curvature and probes at every configured step, a
    report) is kept as it is; an unfinished one resumes (training from its checkpoints; only missing measurements are
    taken). Progress: one line per cell and stage, the pipeline's bars and stage table. After each cell the process
-   drops its in-memory compiled programs (jax.clear_caches): one process compiling every cell's models ran out of
+   drops its in-memory compiled programs (jax.clear_caches): one process holding every cell's models can run out of
    executable memory otherwise; the persistent compilation cache still serves them.
 3. With `build_results`, every finished cell is recorded in results/ (compact run records, cell.json with the
    command, seeds, commit and the per-stage account from its timings.json) and results/ is rebuilt
