@@ -5,17 +5,13 @@ glue; experiments/configs/languages.py's `lm` row).
 
 Command:  python -m experiments.main --config=configs/lm.py --workdir=runs/lm
           data card → cpu_s pre-trained by the quickstart recipe for 6,000 steps → curvature (with the prompt
-          task's downstream-loss trace) → mean-pooled linear probes (prompt; QNLI / SST-2 skipped with one line
-          unless prepared) → report.md.
-Runtime:  ≈ 10 min on 2 quiet CPU cores (an estimate: training 6,000 steps took 6.6 CPU-minutes, data card and
-          held-out pairs about a minute each).
-Reaches:  held-out gap ≈ 2.8% of L* at step 6,000 (seed 0); prompt-probe accuracy between the card's majority rate
-          and Bayes ceiling.
+          task's downstream-loss trace) → mean-pooled linear probes → report.md.
+Runtime:  2 cores: about ten minutes.
+Reaches:  a held-out gap of a few % of L*; prompt-probe accuracy between the card's majority rate and Bayes ceiling.
 Variants: :opt125m --config.data.checkpoint=PATH  the paper's setting (OPT-125M, K = 2,000, L = 24, no prompts:
           GLUE only), bert_235m, batch 4096, FSDP; plan it first: python -m experiments.plan
           --config=configs/lm.py:opt125m.  :tiny  seconds (the decoder language shrunk, common.tiny's budgets).
-The continued-training, model-size and algorithm experiments take this language as `:lm`
-(configs/continued.py:lm, model_size.py:lm, algorithms.py:lm[,adversarial]).
+The experiments take this language as `:lm` (results/README.md has their answers on it).
 """
 from experiments.configs import base
 from experiments.configs import common

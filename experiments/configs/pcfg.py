@@ -1,21 +1,12 @@
 """One BERT-style model pre-trained on a PCFG language, with its held-out gap to the exact optimal loss.
 
-Command:  python -m experiments.main --config=configs/pcfg.py --workdir=runs/pcfg
-Variants: configs/pcfg.py            the harder CPU grammar (cpu_hard: (4,6,6,6,6) non-terminals, 3 rules,
-                                     L* ≈ 2.10 nats), cpu_m model (0.4M), 4,000 steps: about 12 min on 2 CPU cores;
-                                     DESIGN.md's prototype stalled near a 7% gap on this grammar: expect a few %.
-          configs/pcfg.py:released   the authors' released grammar (fetched and verified once; offline:
-                                     --config.data.grammar_path=PATH); L* = 4.18 nats sentence-weighted, not the
-                                     paper's 3.196 (see the data card); cpu_m, 4,000 steps, ~12 min on 2 cores.
-                                     Measured 2026-12-02 on 2 quiet cores, 6,000 steps: cpu_s (--config.model.preset
-                                     =cpu_s) 2.43 ± 0.17% of L* in 4.5 min (3% at step ≈ 3,300); cpu_m 3.38 ± 0.20%
-                                     in 8.4 min (3.53% at 5,000): the smaller model gets closer at equal steps.
-          configs/pcfg.py:paper      paper scale: the paper-shaped PCFG preset (32 tokens, V=200, L* ≈ 3.14) and
-                                     the 235M model (hidden 1024, 16 layers, 16 heads, FFN 4096), batch 4096, FSDP.
-                                     Plan it first: python -m experiments.plan --config=configs/pcfg.py:paper
-                                     (bert_235m: 159 TFLOP/step; on a TPU v5e-256 at 40% MFU ≈ 8 ms of compute and
-                                     ≈ 16 ms of FSDP traffic per step).
-                                     The learning rate and step budget here are our choices, not the paper's.
+Command:  python -m experiments.main --config=configs/pcfg.py[:released|:paper] --workdir=runs/pcfg
+Runtime:  2 cores: about ten minutes (cpu_m, 4,000 steps); :paper is planned, not run on CPU:
+          python -m experiments.plan --config=configs/pcfg.py:paper.
+Reaches:  a held-out gap of a few % of L* on the harder CPU grammar (cpu_hard), summary.json has it.
+Variants: (default) cpu_hard: (4,6,6,6,6) non-terminals, 3 rules; :released the authors' grammar (fetched and
+          verified once; offline: --config.data.grammar_path=PATH); :paper the paper-shaped PCFG (32 tokens, V=200)
+          and the 235M model, batch 4096, FSDP (learning rate and step budget are our choices, not the paper's).
 """
 from experiments.configs import base
 from experiments.configs import common

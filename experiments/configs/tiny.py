@@ -1,7 +1,8 @@
 """A seconds-long training run on a tiny language and model, for smoke tests and debugging.
 
 Command:  python -m experiments.main --config=configs/tiny.py --workdir=/tmp/tiny
-Runtime:  ~10 s on 2 CPU cores (mostly compilation). It does not approach the optimum; use configs/quickstart.py.
+Runtime:  2 cores: seconds (mostly compilation).
+Reaches:  nowhere near the optimum (use configs/quickstart.py for that).
 """
 from experiments.configs import base
 from experiments.configs import common

@@ -11,6 +11,8 @@ dependencies do not slow another's start.
   report        report.run_report           report.md + figures from run directories
   theory_drift  theory.run_theory_drift     Theorem 4.3 on a model with a known minimiser manifold
   quickstart    pipeline.run_quickstart     the stages above in order, for every arm and seed of an experiment
+  tier          tier.run_tier               every experiment × language of a tier (configs/paper.py), then results/
+  results       results.run_results         results/ rebuilt from its committed compact records
 """
 import importlib
 
@@ -22,6 +24,8 @@ JOBS = {
     "report": "report:run_report",
     "theory_drift": "theory:run_theory_drift",
     "quickstart": "pipeline:run_quickstart",
+    "tier": "tier:run_tier",
+    "results": "results:run_results",
 }
 
 

@@ -2,7 +2,9 @@
 row, flatness_jax.analysis.rows) in the workdir, built by flatness_jax.analysis.report_markdown from the records of
 every run directory below `config.report.runs` (default: the workdir), read by flatness_jax.rundir.reader; the
 report is printed too. The family of claims, the equal-loss margin and the primary task come from `config.report`
-where set there, else from what the runs' own configs recorded (the experiment that trained them).
+where set there, else from what the runs' own configs recorded (the experiment that trained them). With
+`config.report.committed` (a results/ cell directory, as the quickstart sets), the report ends with whether seed 0
+of its runs reproduced that committed record (flatness_jax.analysis.committed).
 
 The report is built from the records first (reading only: bad settings, no run directories or a foreign directory
 are refused with nothing written), then written under its output directory's writer lock: a directory that a
@@ -10,7 +12,7 @@ training run (or another job) writes now is refused in one line and left as it w
 `config.report.runs` that another process writes is read as it stands and marked in the report as in progress."""
 import os
 
-from flatness_jax.analysis import report_markdown, rows
+from flatness_jax.analysis import committed, report_markdown, rows
 from flatness_jax.rundir import fields, jsonio, layout, lock, reader
 
 REPORT = "report.md"
@@ -23,14 +25,18 @@ def write_report(run_dirs, out_dir: str, config=None, **overrides) -> str:
   report = config.get("report") if config is not None else None
   source = f"the config '{config.get('name', 'report')}'" if config is not None else "the report config"
   settings = report_markdown.Settings.of(report, source=source, **overrides)
-  built = report_markdown.build([reader.read_run(d) for d in run_dirs], settings)  # reads only: nothing written yet
+  runs = [reader.read_run(d) for d in run_dirs]
+  built = report_markdown.build(runs, settings)  # reads only: nothing written yet
+  text = built.text
+  if report is not None and report.get("committed"):  # the quickstart: did this machine reproduce results/?
+    text += "\n".join(committed.section(runs, report.committed)) + "\n"
   path = os.path.join(out_dir, REPORT)
   with lock.writer_lock(out_dir):
     if jsonio.is_writer():
       for name, fig in built.figures.items():
         jsonio.save_figure(fig, os.path.join(out_dir, name))
       jsonio.write_json_atomic(os.path.join(out_dir, rows.FILE), built.findings.to_json())
-      jsonio.write_text_atomic(path, built.text)
+      jsonio.write_text_atomic(path, text)
   return path
 
 

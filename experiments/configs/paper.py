@@ -1,0 +1,75 @@
+"""The paper, one command per tier: every experiment (continued, model_size, algorithms with the adversarial arm) on
+every language (pcfg, hmm, released, lm) of the tier, and the quickstart as the README runs it, then results/
+rebuilt from the runs' compact records.
+
+Command:  python -m experiments.main --config=configs/paper.py:<tier> --workdir=runs/paper_<tier>
+          (<tier>: tiny | cpu | gpu | paper; --config.results=DIR writes the results elsewhere than results/)
+Runtime:  printed first: the plan (runs and estimated minutes per experiment × language and stage, from the
+          committed results/<tier> records where they exist, else a stated cost model), then progress per stage.
+Reaches:  results/<tier>/: per experiment × language report.md, figures, findings.json and compact run records;
+          results/README.md, the claims × languages answer.
+
+Tiers (each cell is an experiment config with its argument, CPU_ARGS below; the word `tiny` is common.tiny's):
+  tiny   every cell with common.tiny's budgets and 2 seeds: the whole pipeline in minutes, not a measurement.
+  cpu    the recipes that reach the saturation regime on 2 CPU cores, 3 seeds; model size also on the HMM's LSTMs.
+  gpu    the cpu tier's cells with 5 seeds (an accelerator buys seeds, not size).
+  paper  the gpu tier's cells with 5 seeds and the paper's batch size 4096 (the recipes stay the CPU ones: the
+         paper-scale models are configs/pcfg.py:paper and its plan; planned, not yet run).
+"""
+import ml_collections
+
+from experiments.configs import algorithms, common, continued, model_size, quickstart
+
+EXPERIMENTS = {"quickstart": quickstart, "continued": continued, "model_size": model_size, "algorithms": algorithms}
+LANGUAGES = ("pcfg", "hmm", "released", "lm")
+TIERS = ("tiny", "cpu", "gpu", "paper")
+SEEDS = {"tiny": 2, "cpu": 3, "gpu": 5, "paper": 5}
+# Experiment -> language -> the experiment config's argument at the cpu tier (the recipes that reach saturation:
+# model_size's ',long' on the HMM and the released grammar, the adversarial arm in algorithms).
+CPU_ARGS = {"quickstart": {"pcfg": ""},
+            "continued": {lang: lang for lang in LANGUAGES},
+            "model_size": {"pcfg": "pcfg", "hmm": "hmm,long", "released": "released,long", "lm": "lm",
+                           "hmm_lstm": "hmm_lstm"},
+            "algorithms": {lang: f"{lang},adversarial" for lang in LANGUAGES}}
+PAPER_BATCH = 4096  # The paper's pre-training batch (paper tier).
+
+
+def cell_args(tier: str) -> dict:
+  """{(experiment, language): the experiment config's argument} of a tier, in the order the tier runs them."""
+  out = {}
+  for exp, by_lang in CPU_ARGS.items():
+    for lang, arg in by_lang.items():
+      if exp == "quickstart":  # the README's command as it stands (one seed), so its report can compare seed 0
+        out[(exp, lang)] = "tiny" if tier == "tiny" else ""
+        continue
+      if tier == "tiny":
+        if lang not in LANGUAGES:
+          continue
+        arg = f"{lang},adversarial" if exp == "algorithms" else lang
+        arg += ",tiny"
+      out[(exp, lang)] = f"{arg},seeds={SEEDS[tier]}"
+  return out
+
+
+def get_config(arg=None):
+  """arg: the tier (tiny (default), cpu, gpu, paper)."""
+  a = common.parse_arg(arg, __file__, tier=common.Choice("tiny", TIERS))
+  c = ml_collections.ConfigDict()
+  c.job = "tier"
+  c.name = f"paper_{a.tier}"
+  c.tier = a.tier           # The tier: its cells' results go to <results>/<tier>/.
+  c.results = "results"     # Results root (relative to the current directory: run from the repository root).
+  c.only = ""               # Comma-separated cells to run ('continued_pcfg,...'; '' every cell); results/ is rebuilt
+  #                           from every cell recorded there.
+  c.build_results = True    # Write results/ at the end (False: run the cells only).
+  c.cells = ml_collections.ConfigDict(sort_keys=False)  # Cell name -> {experiment, language, command, config}.
+  for (exp, lang), cell_arg in cell_args(a.tier).items():
+    cell = ml_collections.ConfigDict()
+    cell.experiment = exp
+    cell.language = lang
+    cell.command = f"configs/{exp}.py" + (f":{cell_arg}" if cell_arg else "")
+    cell.config = EXPERIMENTS[exp].get_config(cell_arg)
+    if a.tier == "paper":
+      cell.config.train.batch_size = PAPER_BATCH
+    c.cells[f"{exp}_{lang}"] = cell
+  return c

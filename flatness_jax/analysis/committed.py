@@ -1,0 +1,97 @@
+"""Did this machine reproduce the committed record? A report's section comparing its runs with results/.
+
+`section(runs, cell_dir)` compares seed 0 of every arm (replicate 0) of `runs` with the compact records committed in
+`cell_dir` (results/<tier>/<experiment>/<language>, written by flatness_jax.jobs.results): first the recorded
+configs (a run made with another configuration is not a reproduction), then every number both records measured:
+the held-out evaluation (loss, gap) at every common step, each Tr(H) estimate and the Fisher trace at every common
+checkpoint, and each probe's per-seed accuracies. Numbers agree within RTOL relative (ATOL absolute) tolerance:
+CPU training is deterministic, so a difference beyond rounding names a real change (code, library or machine).
+The section ends in "matches the committed record" or names the first differences.
+"""
+import math
+import os
+
+from flatness_jax.rundir import compact
+
+RTOL, ATOL = 1e-4, 1e-7
+SHOWN = 5  # differences named in full
+# Config fields that say where or how often a run was recorded, not what it computes.
+BOOKKEEPING = ("name", "job", "stages", "run_arms", "report")
+
+
+def _close(a: float, b: float) -> bool:
+  if math.isnan(a) and math.isnan(b):
+    return True
+  return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
+
+
+def config_differences(mine: dict, theirs: dict, prefix: str = "") -> list[str]:
+  """Dotted fields whose values differ between two recorded configs (bookkeeping fields ignored)."""
+  out = []
+  for key in sorted(set(mine) | set(theirs)):
+    if not prefix and key in BOOKKEEPING:
+      continue
+    a, b = mine.get(key), theirs.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += config_differences(a, b, f"{prefix}{key}.")
+    elif a != b:
+      out.append(f"{prefix}{key} ({a!r} here, {b!r} committed)")
+  return out
+
+
+def number_differences(mine, theirs) -> list[str]:
+  """'what: here vs committed' for every number both run records measured that differs beyond the tolerance."""
+  out = []
+
+  def check(what, a, b):
+    if not _close(float(a), float(b)):
+      out.append(f"{mine.name} {what}: {a:.6g} here, {b:.6g} committed")
+
+  for s in sorted(set(mine.evaluations) & set(theirs.evaluations)):
+    for field in ("eval_loss", "gap", "gap_relative"):
+      check(f"step {s} {field}", getattr(mine.evaluations[s], field), getattr(theirs.evaluations[s], field))
+  for s in sorted(set(mine.curvature) & set(theirs.curvature)):
+    a, b = mine.curvature[s], theirs.curvature[s]
+    for method in sorted(set(a.hessian) & set(b.hessian)):
+      check(f"step {s} Tr(H) {method}", a.hessian[method].value, b.hessian[method].value)
+    if a.fisher.present and b.fisher.present:
+      check(f"step {s} Fisher trace", a.fisher.value, b.fisher.value)
+  for s in sorted(set(mine.probes.steps) & set(theirs.probes.steps)):
+    a, b = mine.probes.steps[s], theirs.probes.steps[s]
+    for task in sorted(set(a.probes) & set(b.probes)):
+      for k, (x, y) in enumerate(zip(a.probes[task].per_seed, b.probes[task].per_seed)):
+        check(f"step {s} probe {task} seed {k} accuracy", x, y)
+  return out
+
+
+def section(runs, cell_dir: str) -> list[str]:
+  """The report's lines on the committed record in `cell_dir` (a path relative to the current directory)."""
+  lines = ["", "## The committed record", ""]
+  cell = os.path.join(cell_dir, "cell.json")
+  if not os.path.exists(cell):
+    return lines + [f"No committed record of this configuration here ({cell_dir} has no cell.json: run from the "
+                    "repository root, or commit one with configs/paper.py)."]
+  doc = compact.read_json(cell)
+  lines.append(f"Committed results of this configuration: [{cell_dir}/report.md]({cell_dir}/report.md) "
+               f"(`{doc.get('command', '')}`, commit {doc.get('commit', '?')}).")
+  committed = {n: os.path.join(cell_dir, "runs", compact.file_name(n)) for n in doc.get("runs", [])}
+  seed0 = [r for r in runs if r.replicate == 0]
+  problems, compared = [], 0
+  for run in seed0:
+    if run.name not in committed:
+      problems.append(f"{run.name}: no committed record of this run")
+      continue
+    theirs = compact.read(committed[run.name])
+    differ = config_differences(run.config, theirs.config)
+    if differ:
+      problems.append(f"{run.name}: made with another configuration: " + "; ".join(differ[:SHOWN]))
+      continue
+    problems += number_differences(run, theirs)
+    compared += 1
+  if not problems and compared:
+    return lines + [f"Seed 0 of every arm ({', '.join(r.name for r in seed0)}) **matches the committed record** "
+                    f"(every evaluation, Tr(H), Fisher trace and probe accuracy within {RTOL:g} relative)."]
+  shown = problems[:SHOWN] + ([f"and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
+  return lines + [f"Seed 0 **differs from the committed record** ({len(problems)} difference(s)):", ""] + \
+      [f"- {p}" for p in shown]
+

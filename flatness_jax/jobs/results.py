@@ -1,0 +1,166 @@
+"""results/: the committed answer, written from run directories once and rebuilt from its own records ever after.
+
+Layout (one directory per tier, so tiers coexist):
+  results/README.md                          the answer (flatness_jax.analysis.results_readme), every tier
+  results/<tier>/plan.json                   the tier's cells with their commands and estimated costs
+  results/<tier>/stages.md                   the per-stage account of every committed cell
+  results/<tier>/figures/<lang>_*.png        the paper's figures per language (flatness_jax.analysis.paper_figures)
+  results/<tier>/<experiment>/<language>/    cell.json (command, seeds, commit, report settings, run order, stage
+                                             account), runs/*.json (compact records, flatness_jax.rundir.compact),
+                                             report.md, its figures and findings.json
+`record_cell` writes a cell's cell.json and compact records from its run directories; `rebuild(root)` writes every
+other file from those records alone (the report job's code on the compact records: the same report), so the
+rebuild of a committed results/ is byte-identical (`configs/report.py:results`; tests/jobs/test_results.py).
+"""
+import os
+import subprocess
+
+from flatness_jax.analysis import figures as figures_lib, paper_figures, report_markdown, results_readme, rows
+from flatness_jax.analysis import stage_account
+from flatness_jax.rundir import compact, jsonio, reader
+
+CELL, PLAN, RUNS, README, STAGES_MD, FIGURES = "cell.json", "plan.json", "runs", "README.md", "stages.md", "figures"
+REPORT = "report.md"
+TIMINGS = "timings.json"
+FIGURE_DPI = 100
+FIGURE_NAMES = {"continued": "fig1_continued", "size": "fig2_size", "trace": "fig5_accuracy_vs_trace",
+                "algorithms": "algorithms_equal_loss"}
+
+
+def commit() -> str:
+  """The checkout's commit (short), '+dirty' when tracked files differ from it; 'unknown' outside git."""
+  try:
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           check=True)
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown"
+  return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def cell_dir(root: str, tier: str, experiment: str, language: str) -> str:
+  return os.path.join(root, tier, experiment, language)
+
+
+def record_cell(run_dirs: dict, cell: dict, out_dir: str) -> None:
+  """Writes out_dir/cell.json and out_dir/runs/*.json: `run_dirs` {run name: directory} in report order, `cell`
+  {experiment, language, tier, command, seeds, name, report (settings), timings (timings.json)}."""
+  for name, d in run_dirs.items():
+    compact.write(reader.read_run(d), os.path.join(out_dir, RUNS, compact.file_name(name)))
+  doc = {**cell, "runs": list(run_dirs), "account": stage_account.account(cell.get("timings", {}))}
+  compact.write_json(os.path.join(out_dir, CELL), doc)
+
+
+def _cells(tier_dir: str) -> list:
+  """(experiment, language, cell document) of every recorded cell of a tier, in plan order when a plan exists."""
+  found = []
+  for exp in sorted(os.listdir(tier_dir)):
+    if not os.path.isdir(os.path.join(tier_dir, exp)) or exp == FIGURES:
+      continue
+    for lang in sorted(os.listdir(os.path.join(tier_dir, exp))):
+      path = os.path.join(tier_dir, exp, lang, CELL)
+      if os.path.exists(path):
+        found.append((exp, lang, compact.read_json(path)))
+  plan = compact.read_json(os.path.join(tier_dir, PLAN)) if os.path.exists(os.path.join(tier_dir, PLAN)) else {}
+  order = [(c["experiment"], c["language"]) for c in plan.get("cells", [])]
+  return sorted(found, key=lambda c: (order.index(c[:2]) if c[:2] in order else len(order), c[:2]))
+
+
+def _settings(doc: dict) -> report_markdown.Settings:
+  return report_markdown.Settings.of(doc.get("report") or {}, source=f"the config '{doc.get('name', 'report')}'")
+
+
+def _write_report(runs, doc: dict, out_dir: str) -> rows.Findings:
+  built = report_markdown.build(runs, _settings(doc))
+  for name, fig in built.figures.items():
+    compact.save_figure(fig, os.path.join(out_dir, name), FIGURE_DPI)
+  compact.write_json(os.path.join(out_dir, rows.FILE), built.findings.to_json())
+  compact.write_text(os.path.join(out_dir, REPORT), built.text)
+  return built.findings
+
+
+def _language_figures(root: str, tier: str, by_lang: dict, colors: dict) -> dict:
+  """Writes the paper's figures per language; returns {language: [paths relative to root]}."""
+  out = {}
+  for lang, cells in by_lang.items():
+    tasks = [(d.get("report") or {}).get("primary_task") for _, d, _ in cells.values()]
+    task = next((t for t in tasks if t), "")  # the experiments' primary task (the quickstart records none)
+    if not task:
+      continue
+    figs = {}
+    if "continued" in cells:
+      doc = cells["continued"][1]
+      figs["continued"] = paper_figures.continued(cells["continued"][2], task,
+                                                  float(doc.get("report", {}).get("saturated_gap") or 0.03), colors)
+    if "model_size" in cells:
+      figs["size"] = paper_figures.size(cells["model_size"][2], task, colors)
+    groups = [cells[e][2] for e in ("model_size", "algorithms") if e in cells]
+    if groups:
+      figs["trace"] = paper_figures.trace(groups, task, colors)
+    if "algorithms" in cells:
+      figs["algorithms"] = paper_figures.algorithms(cells["algorithms"][2], task, colors)
+    for key, fig in figs.items():
+      if fig is None:
+        continue
+      rel = os.path.join(tier, FIGURES, f"{lang}_{FIGURE_NAMES[key]}.png")
+      compact.save_figure(fig, os.path.join(root, rel), FIGURE_DPI)
+      out.setdefault(lang, []).append(rel)
+  return out
+
+
+def _tier(root: str, tier: str) -> results_readme.Tier:
+  """Rebuilds one tier's reports, figures and stage account from its records; returns what README.md needs."""
+  tier_dir = os.path.join(root, tier)
+  plan = compact.read_json(os.path.join(tier_dir, PLAN)) if os.path.exists(os.path.join(tier_dir, PLAN)) else {}
+  cells, by_lang, arm_names, account_rows = [], {}, [], []
+  for exp, lang, doc in _cells(tier_dir):
+    d = cell_dir(root, tier, exp, lang)
+    runs = [compact.read(os.path.join(d, RUNS, compact.file_name(n))) for n in doc["runs"]]
+    findings = _write_report(runs, doc, d)
+    arm_names += [r.arm for r in runs]
+    by_lang.setdefault(lang, {})[exp] = (d, doc, runs)
+    cells.append(results_readme.Cell(exp, lang, doc["command"], int(doc["seeds"]), doc["commit"], doc["account"],
+                                     findings, os.path.relpath(d, root)))
+    account_rows.append((exp, lang, len(runs), doc["account"], f"measured ({doc['commit']})"))
+  colors = figures_lib.arm_colors(arm_names)  # one colour per arm across the tier's figures
+  figures = _language_figures(root, tier, by_lang, colors)
+  have = {(c.experiment, c.language) for c in cells}
+  missing = tuple(results_readme.Missing(c["experiment"], c["language"], c["command"], c["estimate"], c["source"])
+                  for c in plan.get("cells", []) if (c["experiment"], c["language"]) not in have)
+  account_rows += [(m.experiment, m.language, 0, m.estimate, f"not run: {m.source}") for m in missing]
+  compact.write_text(os.path.join(tier_dir, STAGES_MD), "\n".join(
+      [f"# Per-stage account, tier `{tier}`", "",
+       "Minutes per experiment × language and stage: measured cells from their timings.json (wall time less "
+       "tracing and XLA compilation, which is its own column), missing cells from the plan's estimate.", ""]
+      + stage_account.table(account_rows)) + "\n")
+  languages = tuple(dict.fromkeys([c.get("language") for c in plan.get("cells", [])] + [c.language for c in cells]))
+  return results_readme.Tier(tier, tuple(cells), missing, figures, languages)
+
+
+def tiers_of(root: str) -> list[str]:
+  """Tiers recorded under `root` (directories with a plan or a cell), sorted."""
+  if not os.path.isdir(root):
+    return []
+  return sorted(t for t in os.listdir(root) if os.path.isdir(os.path.join(root, t))
+                and (os.path.exists(os.path.join(root, t, PLAN)) or _cells(os.path.join(root, t))))
+
+
+def rebuild(root: str) -> str:
+  """Rebuilds every generated file of results/ `root` from its plans, cell records and compact run records;
+  returns README.md's path."""
+  tiers = [_tier(root, t) for t in tiers_of(root)]
+  if not tiers:
+    raise ValueError(f"{root} holds no results (no <tier>/plan.json or <tier>/<experiment>/<language>/{CELL})")
+  path = os.path.join(root, README)
+  if jsonio.is_writer():
+    compact.write_text(path, results_readme.build(tiers))
+  return path
+
+
+def run_results(config, workdir: str) -> None:
+  """The 'results' job (configs/report.py:results): rebuilds config.results (default results/) and prints
+  README.md."""
+  del workdir
+  path = rebuild(config.results)
+  print(open(path, encoding="utf-8").read())
+  print(f"results: {os.path.abspath(path)}")

@@ -1,0 +1,155 @@
+"""The 'tier' job (configs/paper.py:<tier>): every experiment × language of a tier, then results/.
+
+1. The plan, printed first and written to <results>/<tier>/plan.json: per cell (experiment × language) its runs
+   and minutes per stage (training, compilation, curvature, probes, report), from the cell's committed record
+   (results/<tier>/<experiment>/<language>/cell.json) where one exists, else the stated cost model of
+   flatness_jax.analysis.stage_account; and the total.
+2. Each cell in turn runs the experiment's pipeline (flatness_jax.jobs.pipeline) in <workdir>/<experiment>/<language>:
+   a cell whose runs are finished (trained to their last step, curvature and probes at every configured step, a
+   report) is kept as it is; an unfinished one resumes (training from its checkpoints; only missing measurements are
+   taken). Progress: one line per cell and stage, the pipeline's bars and stage table. After each cell the process
+   drops its in-memory compiled programs (jax.clear_caches): one process holding every cell's models can run out of
+   executable memory otherwise; the persistent compilation cache still serves them.
+3. With `build_results`, every finished cell is recorded in results/ (compact run records, cell.json with the
+   command, seeds, commit and the per-stage account from its timings.json) and results/ is rebuilt
+   (flatness_jax.jobs.results), README.md printed.
+"""
+import os
+import time
+
+import jax
+
+from flatness_jax.analysis import stage_account
+from flatness_jax.data import lm_config, make_language
+from flatness_jax.jobs import pipeline, results as results_job
+from flatness_jax import models as models_lib
+from flatness_jax.rundir import fields, jsonio, layout, lock, reader, rundir
+from flatness_jax.train import arms
+
+
+def selected_cells(config) -> list:
+  """[(name, cell)] of config.cells in order, restricted to config.only (ValueError naming unknown cells)."""
+  only = fields.split_list(config.get("only", ""))
+  unknown = [n for n in only if n not in config.cells]
+  if unknown:
+    raise ValueError(f"only: unknown cell(s) {unknown}; cells of tier {config.tier!r}: {list(config.cells)}")
+  return [(n, config.cells[n]) for n in config.cells if not only or n in only]
+
+
+def _vocab_and_length(data_config) -> tuple:
+  if data_config.get("kind") == "lm":
+    return lm_config.shape(data_config)
+  language = make_language(data_config)
+  return language.vocab_size, language.max_length
+
+
+def run_shapes(cell_config) -> list:
+  """The cost model's view (stage_account.RunShape) of every run of an experiment config."""
+  vocab, length = _vocab_and_length(cell_config.data)
+  out = []
+  for name, sub in arms.run_configs(cell_config).items():
+    m = sub.model
+    if m.kind == "lstm":
+      params = models_lib.lstm_param_count(vocab, m.d_model, m.num_layers)
+    else:
+      params = models_lib.bert_param_count(vocab, length, m.d_model, m.num_layers, m.num_heads, m.d_ff,
+                                           m.get("head_dim") or 0)
+    cs = str(cell_config.curvature.steps)
+    n_checkpoints = lambda spec: int(spec[5:]) if spec.startswith("last:") else (  # pylint: disable=g-long-lambda
+        1 if spec == "last" else len(fields.split_list(spec)))
+    out.append(stage_account.RunShape(
+        params=params, length=length, steps=sub.train.num_steps, batch=sub.train.batch_size,
+        algorithm=sub.train.algorithm, curvature_steps=n_checkpoints(cs),
+        matvecs=cell_config.curvature.num_matvecs + cell_config.curvature.lanczos_iters,
+        curvature_pairs=cell_config.curvature.num_pairs, fisher_examples=cell_config.curvature.fisher_examples,
+        probe_steps=n_checkpoints(str(cell_config.probes.steps)), probe_examples=cell_config.probes.num_examples,
+        probe_seeds=cell_config.probes.seeds, probe_tasks=len(fields.split_list(cell_config.probes.tasks)),
+        arm=name.split("/")[0]))
+  return out
+
+
+def plan(config) -> list:
+  """[{experiment, language, command, runs, estimate {stage: s}, source}] of every cell of the tier."""
+  root = config.results
+  out = []
+  for _, cell in config.cells.items():
+    committed = os.path.join(results_job.cell_dir(root, config.tier, cell.experiment, cell.language),
+                             results_job.CELL)
+    runs = len(arms.run_configs(cell.config))
+    if os.path.exists(committed):
+      doc = results_job.compact.read_json(committed)
+      estimate, source = doc["account"], f"measured, commit {doc['commit']}"
+    else:
+      estimate, source = stage_account.estimate(run_shapes(cell.config)), "cost model (stage_account)"
+    out.append({"experiment": cell.experiment, "language": cell.language, "command": cell.command, "runs": runs,
+                "estimate": estimate, "source": source})
+  return out
+
+
+def plan_lines(tier: str, rows: list) -> list[str]:
+  table = stage_account.table([(r["experiment"], r["language"], r["runs"], r["estimate"], r["source"]) for r in rows])
+  return [f"Plan of tier {tier!r}: {len(rows)} experiment × language cells, {sum(r['runs'] for r in rows)} runs", ""] \
+      + table
+
+
+def unfinished(cell_config, workdir: str) -> str:
+  """Why the cell in `workdir` is not finished ('' when every run is trained, measured and reported)."""
+  for name, sub in arms.run_configs(cell_config).items():
+    d = os.path.join(workdir, name)
+    if not os.path.exists(os.path.join(d, layout.SUMMARY)):
+      return f"{name} not trained"
+    run = reader.read_run(d)
+    if run.summary.steps < sub.train.num_steps:
+      return f"{name} trained to step {run.summary.steps} of {sub.train.num_steps}"
+    rd = rundir.RunDir(d)
+    if not set(rd.select_steps(cell_config.curvature.steps)) <= set(run.curvature):
+      return f"{name} lacks curvature"
+    if not set(rd.select_steps(cell_config.probes.steps)) <= set(run.probes.steps):
+      return f"{name} lacks probes"
+  if not os.path.exists(os.path.join(workdir, "report.md")):
+    return "no report"
+  return ""
+
+
+def _record(config, cell, workdir: str, commit: str) -> None:
+  names = list(arms.run_configs(cell.config))
+  report = cell.config.report.to_dict()
+  doc = {"experiment": cell.experiment, "language": cell.language, "tier": config.tier, "command": cell.command,
+         "seeds": cell.config.seeds, "name": cell.config.name, "report": report, "commit": commit,
+         "timings": jsonio.read_json(os.path.join(workdir, pipeline.TIMINGS), {})}
+  out = results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language)
+  results_job.record_cell({n: os.path.join(workdir, n) for n in names}, doc, out)
+
+
+def run_tier(config, workdir: str) -> None:
+  cells = selected_cells(config)
+  rows = plan(config)
+  print("\n".join(plan_lines(config.tier, rows)) + "\n", flush=True)
+  if jsonio.is_writer() and config.build_results:
+    results_job.compact.write_json(os.path.join(config.results, config.tier, results_job.PLAN),
+                                   {"tier": config.tier, "cells": rows})
+  by_name = {f"{r['experiment']}_{r['language']}": r for r in rows}
+  commit = results_job.commit()
+  with lock.writer_lock(workdir):
+    for i, (name, cell) in enumerate(cells, 1):
+      d = os.path.join(workdir, cell.experiment, cell.language)
+      why = unfinished(cell.config, d) if os.path.isdir(d) else "not started"
+      head = f"[{i}/{len(cells)}] {cell.experiment} × {cell.language} ({cell.command})"
+      if not why:
+        print(f"{head}: finished, kept ({d})", flush=True)
+      else:
+        est = stage_account.minutes(sum(by_name[name]["estimate"].values()))
+        print(f"{head}: {why}; running (estimated {est} min)", flush=True)
+        t0 = time.time()
+        pipeline.run_quickstart(cell.config, d)
+        print(f"{head}: done in {(time.time() - t0) / 60:.1f} min", flush=True)
+        jax.clear_caches()  # one process runs every cell: drop its compiled programs (the disk cache keeps them)
+        why = unfinished(cell.config, d)
+        if why:
+          raise RuntimeError(f"{cell.experiment} × {cell.language}: the pipeline ended unfinished ({why})")
+      if config.build_results and jsonio.is_writer():
+        _record(config, cell, d, commit)
+  if config.build_results:
+    path = results_job.rebuild(config.results)
+    print(open(path, encoding="utf-8").read())
+    print(f"results: {os.path.abspath(path)}")

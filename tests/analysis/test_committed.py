@@ -1,0 +1,70 @@
+"""Did this machine reproduce the committed record (flatness_jax.analysis.committed): equal records match, a changed
+number or configuration is named, an absent record is said to be absent."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from experiments.configs import model_size
+from flatness_jax.analysis import committed
+from flatness_jax.rundir import compact, records
+from tests.analysis import simulate
+
+
+@pytest.fixture(scope="module")
+def runs():
+  d = simulate.design(model_size.get_config("seeds=2"))
+  return simulate.runs(d, simulate.World(), np.random.default_rng(3))
+
+
+def _commit(runs, cell_dir):
+  os.makedirs(os.path.join(cell_dir, "runs"))
+  for r in runs:
+    compact.write(r, os.path.join(cell_dir, "runs", compact.file_name(r.name)))
+  with open(os.path.join(cell_dir, "cell.json"), "w") as f:
+    json.dump({"runs": [r.name for r in runs], "command": "configs/model_size.py", "commit": "abc"}, f)
+  return str(cell_dir)
+
+
+def test_equal_records_match(runs, tmp_path):
+  text = "\n".join(committed.section(runs, _commit(runs, tmp_path / "cell")))
+  assert "**matches the committed record**" in text and "seed_0" in text
+
+
+def test_a_changed_number_is_named(runs, tmp_path):
+  cell = _commit(runs, tmp_path / "cell")
+  run = runs[0]
+  step = run.measured_steps()[-1]
+  changed = dict(run.evaluations)
+  changed[step] = dataclasses.replace(changed[step], gap_relative=changed[step].gap_relative * 1.01)
+  text = "\n".join(committed.section([dataclasses.replace(run, evaluations=changed)] + runs[1:], cell))
+  assert "**differs from the committed record** (1 difference(s))" in text
+  assert f"- {run.name} step {step} gap_relative:" in text
+  assert "matches" not in text
+
+
+def test_a_tiny_rounding_difference_still_matches(runs, tmp_path):
+  cell = _commit(runs, tmp_path / "cell")
+  run = runs[0]
+  s = run.measured_steps()[-1]
+  curv = dict(run.curvature)
+  est = curv[s].hessian[records.HUTCHINSON]
+  curv[s] = dataclasses.replace(curv[s], hessian={records.HUTCHINSON: dataclasses.replace(est, value=est.value *
+                                                                                         (1 + 1e-7))})
+  assert "**matches" in "\n".join(committed.section([dataclasses.replace(run, curvature=curv)] + runs[1:], cell))
+
+
+def test_another_configuration_is_not_a_reproduction(runs, tmp_path):
+  cell = _commit(runs, tmp_path / "cell")
+  config = json.loads(json.dumps(runs[0].config))
+  config["train"]["num_steps"] += 1
+  config["name"] = "renamed"  # bookkeeping: ignored
+  text = "\n".join(committed.section([dataclasses.replace(runs[0], config=config)], cell))
+  assert "made with another configuration: train.num_steps" in text and "name (" not in text
+
+
+def test_no_committed_record_is_said(runs, tmp_path):
+  text = "\n".join(committed.section(runs, str(tmp_path / "nowhere")))
+  assert "No committed record of this configuration here" in text

@@ -1,0 +1,44 @@
+"""The per-stage account: timings.json split into stages with compilation apart, the stated cost model's scaling,
+and the plan table's totals."""
+import dataclasses
+
+import pytest
+
+from flatness_jax.analysis import stage_account
+
+TIMINGS = {"train adamw/seed_0": {"wall": 100.0, "compile": 30.0, "trace": 10.0, "cache_hits": 2},
+           "train sgd/seed_0": {"wall": 50.0, "compile": 0.0, "trace": 0.0},
+           "curvature adamw/seed_0": {"wall": 80.0, "compile": 50.0, "trace": 5.0},
+           "probes adamw/seed_0": {"wall": 9.0, "compile": 1.0, "trace": 1.0},
+           "report": {"wall": 2.0, "compile": 0.0, "trace": 0.0}}
+
+
+def test_account_takes_compilation_out_of_each_stage_and_loses_no_second():
+  a = stage_account.account(TIMINGS)
+  assert a == {"training": 110.0, "compilation": 97.0, "curvature": 25.0, "probes": 7.0, "report": 2.0}
+  assert sum(a.values()) == pytest.approx(sum(t["wall"] for t in TIMINGS.values()))
+
+
+SHAPE = stage_account.RunShape(params=100_000, length=16, steps=1000, batch=256, algorithm="standard",
+                               curvature_steps=2, matvecs=40, curvature_pairs=512, fisher_examples=512, probe_steps=2,
+                               probe_examples=2000, probe_seeds=5, probe_tasks=3, arm="a")
+
+
+def test_cost_model_scales_with_steps_and_algorithm_and_compiles_once_per_arm():
+  one = stage_account.estimate([SHAPE])
+  assert one["training"] == pytest.approx(1000 * 256 * 16 * 6 * 100_000 / stage_account.RATE)
+  double = stage_account.estimate([dataclasses.replace(SHAPE, steps=2000)])
+  assert double["training"] == pytest.approx(2 * one["training"]) and double["curvature"] == one["curvature"]
+  sam = stage_account.estimate([dataclasses.replace(SHAPE, algorithm="sam")])
+  assert sam["training"] == pytest.approx(2 * one["training"])
+  seeds = stage_account.estimate([SHAPE, SHAPE])  # two seeds of one arm: one compilation
+  assert seeds["compilation"] == one["compilation"] and seeds["training"] == pytest.approx(2 * one["training"])
+  assert stage_account.estimate([])["report"] == 0.0
+
+
+def test_table_sums_rows_into_a_total():
+  rows = [("continued", "pcfg", 2, {"training": 60.0, "report": 6.0}, "measured"),
+          ("model_size", "hmm", 6, {"training": 120.0, "curvature": 54.0}, "cost model")]
+  lines = stage_account.table(rows)
+  assert lines[2] == "| continued | pcfg | 2 | 1.0 | 0.0 | 0.0 | 0.0 | 0.1 | 1.1 | measured |"
+  assert lines[-1] == "| **total** | | 8 | 3.0 | 0.0 | 0.9 | 0.0 | 0.1 | **4.0** | |"

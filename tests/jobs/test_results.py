@@ -1,0 +1,69 @@
+"""results/ rebuilds byte for byte from its committed records (the contract of configs/report.py:results), and a
+damaged record is named."""
+import filecmp
+import os
+import shutil
+
+import pytest
+
+from flatness_jax.jobs import results as results_job
+from tests.conftest import REPO_ROOT
+
+RESULTS = os.path.join(REPO_ROOT, "results")
+INPUTS = (results_job.PLAN, results_job.CELL)  # with runs/*.json: what the rebuild reads; everything else it writes
+
+
+def _inputs_only(src: str, dst: str) -> None:
+  for dirpath, _, files in os.walk(src):
+    rel = os.path.relpath(dirpath, src)
+    for name in files:
+      if name in INPUTS or os.path.basename(dirpath) == results_job.RUNS:
+        os.makedirs(os.path.join(dst, rel), exist_ok=True)
+        shutil.copy(os.path.join(dirpath, name), os.path.join(dst, rel, name))
+
+
+def _files(root: str) -> set:
+  return {os.path.relpath(os.path.join(d, n), root) for d, _, files in os.walk(root) for n in files}
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory):
+  """results/ rebuilt in a temporary directory from the committed records alone."""
+  assert os.path.exists(os.path.join(RESULTS, results_job.README)), "results/README.md is not committed"
+  out = str(tmp_path_factory.mktemp("rebuilt") / "results")
+  _inputs_only(RESULTS, out)
+  results_job.rebuild(out)
+  return out
+
+
+def test_committed_results_rebuild_byte_identically(rebuilt):
+  out = rebuilt
+  assert _files(out) == _files(RESULTS), "the rebuild writes other files than results/ holds"
+  differ = [f for f in sorted(_files(RESULTS)) if not filecmp.cmp(os.path.join(RESULTS, f), os.path.join(out, f),
+                                                                  shallow=False)]
+  assert not differ, f"results/ files the rebuild does not reproduce byte for byte: {differ}"
+
+
+def test_every_language_with_experiments_has_the_papers_figures(rebuilt):
+  out = rebuilt
+  for tier in results_job.tiers_of(out):
+    langs = {lang for exp, lang, _ in results_job._cells(os.path.join(out, tier)) if exp != "quickstart"}  # pylint: disable=protected-access
+    made = set(os.listdir(os.path.join(out, tier, results_job.FIGURES)))
+    for lang in langs:
+      assert f"{lang}_fig5_accuracy_vs_trace.png" in made, (tier, lang, sorted(made))
+
+
+def test_a_damaged_compact_record_is_named(tmp_path):
+  out = str(tmp_path / "results")
+  _inputs_only(RESULTS, out)
+  record = next(os.path.join(d, n) for d, _, files in sorted(os.walk(out)) for n in sorted(files)
+                if os.path.basename(d) == results_job.RUNS)
+  with open(record, "w") as f:
+    f.write("{ torn")
+  with pytest.raises(ValueError, match=f"{record} is not JSON"):
+    results_job.rebuild(out)
+
+
+def test_an_empty_directory_is_not_results(tmp_path):
+  with pytest.raises(ValueError, match="holds no results"):
+    results_job.rebuild(str(tmp_path))

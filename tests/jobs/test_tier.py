@@ -1,0 +1,83 @@
+"""The tier job (configs/paper.py:<tier>): its plan covers every experiment × language with minutes per stage, a
+committed account replaces the cost model, bad cell names are refused in one line, and (slow) the tiny tier runs
+end to end, resumes as finished, and writes results/ that rebuild byte for byte."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments.configs import paper
+from flatness_jax.analysis import stage_account
+from flatness_jax.jobs import results as results_job, tier
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture
+def released(released_grammar_path, monkeypatch):
+  monkeypatch.setenv("FLATNESS_RELEASED_GRAMMAR", released_grammar_path)
+
+
+@pytest.mark.parametrize("name", ["tiny", "cpu"])
+def test_the_plan_covers_every_experiment_and_language(name, released, tmp_path):
+  config = paper.get_config(name)
+  config.results = str(tmp_path)
+  rows = tier.plan(config)
+  cells = {(r["experiment"], r["language"]) for r in rows}
+  assert {(e, l) for e in ("continued", "model_size", "algorithms") for l in paper.LANGUAGES} <= cells
+  assert ("quickstart", "pcfg") in cells
+  for r in rows:
+    assert r["runs"] >= 1 and set(r["estimate"]) == set(stage_account.STAGES)
+    assert r["estimate"]["training"] > 0 and r["source"] == "cost model (stage_account)"
+  algorithms = next(r for r in rows if r["experiment"] == "algorithms" and r["language"] == "pcfg")
+  assert algorithms["runs"] == 4 * paper.SEEDS[name]  # adamw, sgd, sam, adversarial
+  text = "\n".join(tier.plan_lines(name, rows))
+  assert text.startswith(f"Plan of tier '{name}': {len(rows)} experiment × language cells")
+  assert "| **total** |" in text
+
+
+def test_a_committed_account_replaces_the_cost_model(released, tmp_path):
+  config = paper.get_config("tiny")
+  config.results = str(tmp_path)
+  out = results_job.cell_dir(str(tmp_path), "tiny", "continued", "hmm")
+  os.makedirs(out)
+  account = dict.fromkeys(stage_account.STAGES, 30.0)
+  with open(os.path.join(out, results_job.CELL), "w") as f:
+    json.dump({"account": account, "commit": "abc123"}, f)
+  row = next(r for r in tier.plan(config) if (r["experiment"], r["language"]) == ("continued", "hmm"))
+  assert row["estimate"] == account and row["source"] == "measured, commit abc123"
+
+
+def test_unknown_cells_are_refused_and_an_empty_cell_is_unfinished(tmp_path):
+  config = paper.get_config("tiny")
+  config.only = "continued_pcfg,continued_klingon"
+  with pytest.raises(ValueError, match=r"only: unknown cell\(s\) \['continued_klingon'\]"):
+    tier.selected_cells(config)
+  config.only = "model_size_lm"
+  assert [n for n, _ in tier.selected_cells(config)] == ["model_size_lm"]
+  assert tier.unfinished(config.cells.model_size_lm.config, str(tmp_path)) == "xs/seed_0 not trained"
+
+
+@pytest.mark.slow
+def test_the_tiny_tier_runs_end_to_end_resumes_and_rebuilds(tmp_path):
+  """As a fresh clone runs it (minutes): every cell, results/ written; run again, every cell is kept as finished
+  and results/ rebuilds to the same bytes."""
+  out = str(tmp_path / "results")
+  cmd = [sys.executable, "-m", "experiments.main", "--config=configs/paper.py:tiny", f"--workdir={tmp_path / 'runs'}",
+         f"--config.results={out}"]
+  first = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=7200)
+  assert first.returncode == 0, first.stderr[-3000:]
+  assert first.stdout.startswith("Plan of tier 'tiny'")
+  cells = paper.get_config("tiny").cells
+  readme = open(os.path.join(out, results_job.README)).read()
+  for cell in cells.values():
+    assert f"`{cell.command}`" in readme
+    assert os.path.exists(os.path.join(out, "tiny", cell.experiment, cell.language, "report.md"))
+  assert "Missing cells" not in readme
+  before = {f: open(os.path.join(out, f), "rb").read() for f in ("README.md", "tiny/stages.md")}
+  again = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert again.stdout.count("finished, kept") == len(cells)
+  for f, data in before.items():
+    assert open(os.path.join(out, f), "rb").read() == data, f
