@@ -56,7 +56,9 @@ class Mutant:
 
 
 def _skipped_nodes(tree) -> set:
-  """ids of every node under a docstring, raise, assert, logging/warning call, annotation or f-string."""
+  """ids of every node under a docstring, raise, assert, logging/warning call, annotation or f-string, and under a
+  module-level table of presets (`PRESETS = {...}`: the experiments' design choices, which tests check computations
+  against brute force for, whatever the values)."""
   skip = set()
 
   def mark(node):
@@ -78,6 +80,9 @@ def _skipped_nodes(tree) -> set:
         mark(node.returns)
     elif isinstance(node, ast.AnnAssign):
       mark(node.annotation)
+    elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+          and any(isinstance(t, ast.Name) and t.id == "PRESETS" for t in node.targets)):
+      mark(node.value)
     if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
       first = node.body[0]
       if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
