@@ -50,3 +50,17 @@ def test_unknown_masking_is_named():
   tokens, lengths = _sample(2)
   with pytest.raises(ValueError, match="train.masking"):
     objective.make_batch(jax.random.key(0), tokens, lengths, LANG.vocab_size, "all")
+
+
+def test_the_objective_is_the_inference_mode_loss_unless_training_is_asked_for():
+  """With dropout in the model, per_example_nll and mlm_loss default to inference mode (deterministic, no rng)."""
+  model = models.make_model({"preset": "cpu_tiny", "dropout": 0.5}, LANG.vocab_size, LANG.max_length)
+  params = _params()
+  tokens, lengths = _sample()
+  batch = objective.make_batch(jax.random.key(3), tokens, lengths, LANG.vocab_size, "one")
+  logits = model.apply({"params": params}, batch["inputs"], batch["positions"])  # train=False: no dropout
+  logp = np.asarray(jax.nn.log_softmax(logits.astype(jnp.float32)))
+  nll = -np.take_along_axis(logp, np.asarray(batch["targets"])[..., None], -1)[..., 0]
+  np.testing.assert_allclose(np.asarray(objective.per_example_nll(model, params, batch)), nll, rtol=1e-5)
+  dropped = objective.per_example_nll(model, params, batch, train=True, rngs={"dropout": jax.random.key(4)})
+  assert not np.allclose(np.asarray(dropped), nll)  # the flag matters for this model
