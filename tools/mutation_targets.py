@@ -57,7 +57,7 @@ TARGETS = {
     "train.heldout": ["tests/train/test_heldout.py"],
     "train.objective": ["tests/train/test_objective.py"],
     # models
-    "models.embed": ["tests/models/test_embed.py"],
+    "models.embed": ["tests/models/test_embed.py", "tests/models/test_embed_lstm.py"],  # embed_params dispatches LSTMs
     "models.embed_lstm": ["tests/models/test_embed_lstm.py"],
 }
 
