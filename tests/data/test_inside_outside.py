@@ -106,3 +106,15 @@ def test_long_sentences_keep_the_scaling():
   with np.errstate(all="ignore"):
     raw = inside_outside.compute_chart(g256, s.tokens, s.lengths, scaled=False)
   assert np.all(np.isneginf(raw.log_likelihood))
+
+
+def test_leftmost_posteriors_of_a_one_word_sentence():
+  """S emits a word itself or A A; A emits either word. For the sentence "x", the depth-0 node is S with
+  probability 1 and no depth-1 node exists; for "x y" both depth-1 nodes are A (by enumeration)."""
+  from flatness_jax.data.grammar import make_grammar  # pylint: disable=g-import-not-at-top
+  g = make_grammar(("S", "A"), ("x", "y"), [1.0, 0.0], [(0, 1, 1, 0.5)], [[0.5, 0.0], [0.5, 0.5]])
+  tokens = np.array([[0, 0], [0, 1]])
+  lengths = np.array([1, 2])
+  chart = inside_outside.compute_chart(g, tokens, lengths)
+  np.testing.assert_allclose(inside_outside.leftmost_posteriors(g, chart, 0), [[1.0, 0.0], [1.0, 0.0]], atol=1e-12)
+  np.testing.assert_allclose(inside_outside.leftmost_posteriors(g, chart, 1), [[0.0, 0.0], [0.0, 1.0]], atol=1e-12)
