@@ -62,9 +62,10 @@ def _fold(text: str) -> str:
 
 def message(exc: BaseException) -> str:
   """The error as one line: 'error: <message>' (newlines folded, at most MAX_CHARS characters)."""
-  if getattr(exc, "whole_line", False):
-    return "error: " + (" ".join(str(exc).split()) or type(exc).__name__)
-  return "error: " + (_fold(str(exc)) or type(exc).__name__)
+  text = " ".join(str(exc).split())
+  if not getattr(exc, "whole_line", False):
+    text = _fold(text)
+  return "error: " + (text or type(exc).__name__)
 
 
 def _exit(line: str, status: int):
