@@ -1,7 +1,7 @@
 """The languages an experiment config can run on, as a word of its argument: `configs/NAME.py:LANG` (not a config
 itself).
 
-  pcfg      (default) the cpu_easy PCFG: 16 tokens, 50 words, L* ≈ 1.67 nats; tasks A/B/C = the labels of the
+  pcfg      (default) the cpu_easy PCFG: 16 tokens, 50 words, L* in its data card; tasks A/B/C = the labels of the
             16/8/4-token spans of the generating tree (the paper's 32/16/8 at half its length).
   hmm       the CPU HMM preset (12 hidden states, 50 words, 16 tokens, flatness_jax.data.hmm): tasks state6 and
             state10, the hidden state at positions 6 and 10 as in the paper (its sentences have 16 tokens too,
