@@ -1,8 +1,12 @@
 """Shared pytest fixtures.
 
 Float64 is switched on per test through the `x64` fixture (exact quantities are checked in float64), so tests of
-float32 training code keep JAX's default precision. Multi-device tests run in a subprocess with XLA_FLAGS set
-(a session's JAX fixes its device count at first import): see `run_python` below.
+float32 training code keep JAX's default precision. XLA's optimisation passes are mostly off in the tests, in this
+process and in the subprocesses it starts (JAX_DISABLE_MOST_OPTIMIZATIONS=1 unless set): the test problems are tiny,
+so a test's time is mostly compilation, which this cuts by a quarter to a third, and no result changes beyond
+rounding (`JAX_DISABLE_MOST_OPTIMIZATIONS=0 python -m pytest` runs them with XLA's optimisations). Multi-device
+tests run in a subprocess with XLA_FLAGS set (a session's JAX fixes its device count at first import): see
+`run_python` below.
 """
 import os
 import subprocess
@@ -10,8 +14,12 @@ import sys
 import tempfile
 import textwrap
 
-import jax
-import pytest
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")  # before JAX reads its configuration (docstring)
+
+import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
+import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from flatness_jax.parallel import compile_cache  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # One persistent XLA cache for this test session (inherited by the subprocess runs of experiments.main), so the
@@ -20,6 +28,11 @@ os.environ.setdefault("FLATNESS_COMPILATION_CACHE", tempfile.mkdtemp(prefix="fla
 # Tests never touch the network: the released grammar is never downloaded (flatness_jax.data.released); the tests of
 # the download itself serve it from 127.0.0.1 and lift this for their own duration.
 os.environ["FLATNESS_OFFLINE"] = "1"
+# (a plugin may have imported JAX before this file: apply the setting to this process explicitly)
+jax.config.update("jax_disable_most_optimizations", os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] not in ("0", ""))
+# This process reads and writes the session's cache too: the in-process tests build the same small models in many
+# files (and, under pytest-xdist, in several workers), and a program compiled once is read back after.
+compile_cache.enable(os.environ["FLATNESS_COMPILATION_CACHE"])
 
 
 @pytest.fixture

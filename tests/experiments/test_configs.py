@@ -10,6 +10,7 @@ import pytest
 
 from experiments.configs import algorithms, continued, model_size
 from flatness_jax import data as data_lib
+from flatness_jax import jobs
 from flatness_jax.rundir import fields, jsonio
 from flatness_jax.train import adversarial, arms
 from tests.conftest import REPO_ROOT
@@ -56,10 +57,15 @@ def _tiny(module, arg, workdir, *overrides):
   return workdir
 
 
+@pytest.mark.slow
 def test_tiny_hmm_algorithms_with_the_adversary_at_equal_loss(tmp_path):
-  # Curvature is exercised by the other tiny runs; here the λ control, the HMM tasks and the report's rows.
-  wd = _tiny(algorithms, "hmm,adversarial", str(tmp_path / "alg"), "--config.run_arms=adamw,adversarial",
-             "--config.stages=train,probes,report")
+  """Slow tier, run by .ci/run beside the tiny tier (the default tier runs one end-to-end pipeline, the quickstart's,
+  and the adversary's pieces in process: tests/train/test_adversarial.py, test_algorithms.py); in process. Curvature
+  is exercised by the other tiny runs; here the λ control, the HMM tasks and the report's rows."""
+  wd = str(tmp_path / "alg")
+  config = algorithms.get_config("hmm,adversarial,tiny,seeds=1")
+  config.run_arms, config.stages = "adamw,adversarial", "train,probes,report"
+  jobs.run(config, wd)
   rows = jsonio.read_jsonl(os.path.join(wd, "adversarial", "metrics.jsonl"))
   lams = [r["adversarial_lambda"] for r in rows if "adversarial_lambda" in r]
   assert lams[0] == pytest.approx(0.05) and len(set(np.round(lams, 8))) > 1  # λ moved
@@ -79,8 +85,8 @@ FAST = [(continued, "released"), (model_size, "hmm_lstm")]
 @pytest.mark.parametrize("module,arg", FAST, ids=[f"{m.__name__.split('.')[-1]}:{a}" for m, a in FAST])
 def test_tiny_variant_trains_and_reports(module, arg, tmp_path, released_grammar_path):
   """The released grammar and the LSTM sizes through training and the report (slow tier: the default tier runs one
-  end-to-end experiment per job kind — the quickstart pipeline, the adversarial HMM arm, the LM pipeline — and
-  builds every config of every language; these two restate those runs on other data)."""
+  end-to-end pipeline, the quickstart's, and builds every config of every language; these two restate that run on
+  other data)."""
   wd = _tiny(module, arg, str(tmp_path / "run"), "--config.stages=train,report")
   for arm in module.get_config(arg).arms.keys():
     summary = json.load(open(os.path.join(wd, arm, "summary.json")))

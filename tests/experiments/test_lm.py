@@ -29,7 +29,10 @@ def _mock_glue():
   return tfds.testing.mock_data(num_examples=24), True
 
 
+@pytest.mark.slow
 def test_tiny_lm_pipeline_end_to_end(tmp_path, capsys):
+  """Slow tier, run by .ci/run beside the tiny tier (the default tier's end-to-end pipeline is the quickstart's; the
+  LM language, its data card and mock-GLUE tasks are tested in tests/data); in process."""
   wd = str(tmp_path / "lm")
   config = lm.get_config("tiny")
   mock, have_glue = _mock_glue()
@@ -111,7 +114,7 @@ def test_adversarial_pretraining_refuses_a_glue_task():
 
 @pytest.mark.slow
 def test_tiny_lm_algorithms_with_the_adversary_on_the_prompt_task(tmp_path):
-  """Slow tier (the default tier has the LM pipeline in process and the adversary on the HMM), one training run: an experiment config on the LM language (its tiny form) end to end, with the
+  """Slow tier, one training run: an experiment config on the LM language (its tiny form) end to end, with the
   adversary on the prompt task (fixed λ: its λ control is tested on the HMM), prompt probes and the report; every
   arm and the curvature stage run in the slow tier below."""
   wd = _tiny(algorithms, "lm,adversarial", str(tmp_path / "alg"), "--config.run_arms=adversarial",
