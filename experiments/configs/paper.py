@@ -62,6 +62,9 @@ def get_config(arg=None):
   c.only = ""               # Comma-separated cells to run ('continued_pcfg,...'; '' every cell); results/ is rebuilt
   #                           from every cell recorded there.
   c.build_results = True    # Write results/ at the end (False: run the cells only).
+  c.xla_fast_compile = a.tier == "tiny"  # XLA's optimisation passes mostly off (jax_disable_most_optimizations):
+  #                           the tiny tier measures nothing and its time is mostly compilation; rounding aside,
+  #                           the same numbers.
   c.cells = ml_collections.ConfigDict(sort_keys=False)  # Cell name -> {experiment, language, command, config}.
   for (exp, lang), cell_arg in cell_args(a.tier).items():
     cell = ml_collections.ConfigDict()

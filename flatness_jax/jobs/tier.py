@@ -9,7 +9,9 @@
    report) is kept as it is; an unfinished one resumes (training from its checkpoints; only missing measurements are
    taken). Progress: one line per cell and stage, the pipeline's bars and stage table. After each cell the process
    drops its in-memory compiled programs (jax.clear_caches): one process holding every cell's models can run out of
-   executable memory otherwise; the persistent compilation cache still serves them.
+   executable memory otherwise; the persistent compilation cache still serves them. The tiny tier compiles with
+   XLA's optimisation passes mostly off (`xla_fast_compile`): its budgets measure nothing, compilation is most of
+   its time.
 3. With `build_results`, every finished cell is recorded in results/ (compact run records, cell.json with the
    command, seeds, commit and the per-stage account from its timings.json) and results/ is rebuilt
    (flatness_jax.jobs.results), README.md printed.
@@ -121,8 +123,19 @@ def _record(config, cell, workdir: str, commit: str) -> None:
   results_job.record_cell({n: os.path.join(workdir, n) for n in names}, doc, out)
 
 
+def fast_compile(config) -> bool:
+  """Applies the tier's `xla_fast_compile` to this process (jax_disable_most_optimizations: most XLA passes off,
+  compilation faster, results equal up to rounding); returns whether it is on."""
+  on = bool(config.get("xla_fast_compile", False))
+  if on:
+    jax.config.update("jax_disable_most_optimizations", True)
+  return on
+
+
 def run_tier(config, workdir: str) -> None:
   cells = selected_cells(config)
+  if fast_compile(config):
+    print("xla_fast_compile: XLA's optimisation passes mostly off for this tier (it measures nothing)", flush=True)
   rows = plan(config)
   print("\n".join(plan_lines(config.tier, rows)) + "\n", flush=True)
   if jsonio.is_writer() and config.build_results:

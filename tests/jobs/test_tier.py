@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from experiments.configs import paper
@@ -81,3 +82,15 @@ def test_the_tiny_tier_runs_end_to_end_resumes_and_rebuilds(tmp_path):
   assert again.stdout.count("finished, kept") == len(cells)
   for f, data in before.items():
     assert open(os.path.join(out, f), "rb").read() == data, f
+
+
+def test_only_the_tiny_tier_compiles_fast():
+  assert paper.get_config("tiny").xla_fast_compile and not paper.get_config("cpu").xla_fast_compile
+  before = jax.config.read("jax_disable_most_optimizations")
+  try:
+    jax.config.update("jax_disable_most_optimizations", False)
+    assert not tier.fast_compile(paper.get_config("cpu"))
+    assert not jax.config.read("jax_disable_most_optimizations")
+    assert tier.fast_compile(paper.get_config("tiny")) and jax.config.read("jax_disable_most_optimizations")
+  finally:
+    jax.config.update("jax_disable_most_optimizations", before)
