@@ -12,7 +12,8 @@ Reaches:  results/<tier>/: per experiment × language report.md, figures, findin
 Tiers (each cell is an experiment config with its argument, CPU_ARGS below; the word `tiny` is common.tiny's):
   tiny   every cell with common.tiny's budgets and 2 seeds: the whole pipeline in minutes, not a measurement.
   cpu    the recipes that reach the saturation regime on 2 CPU cores, 3 seeds; model size also on the HMM's LSTMs.
-  gpu    the cpu tier's cells with 5 seeds (an accelerator buys seeds, not size).
+  gpu    the cpu tier's cells with 5 seeds (an accelerator buys seeds, not size), each arm's seeds trained as one
+         program (train.vmap_seeds).
   paper  the gpu tier's cells with 5 seeds and the paper's batch size 4096 (the recipes stay the CPU ones: the
          paper-scale models are configs/pcfg.py:paper and its plan; planned, not yet run).
 """
@@ -74,5 +75,7 @@ def get_config(arg=None):
     cell.config = EXPERIMENTS[exp].get_config(cell_arg)
     if a.tier == "paper":
       cell.config.train.batch_size = PAPER_BATCH
+    if a.tier in ("gpu", "paper"):
+      cell.config.train.vmap_seeds = True  # the seeds of an arm as one program (flatness_jax.train.seed_group)
     c.cells[f"{exp}_{lang}"] = cell
   return c

@@ -38,6 +38,22 @@ def _has_probes(workdir: str, steps: list[int], finetune: bool) -> bool:
   return all(s in have and (not finetune or have[s].finetune) for s in steps)
 
 
+def _training_groups(runs: dict) -> list:
+  """The runs in training order, as groups: the seeds of an arm with train.vmap_seeds together (one program,
+  flatness_jax.train.seed_group), every other run alone."""
+  groups, by_arm = [], {}
+  for name, sub in runs.items():
+    arm = name.split("/")[0]
+    if sub.train.get("vmap_seeds") and "/" in name:
+      if arm not in by_arm:
+        by_arm[arm] = []
+        groups.append(by_arm[arm])
+      by_arm[arm].append(name)
+    else:
+      groups.append([name])
+  return groups
+
+
 def run_quickstart(config, workdir: str) -> None:
   """Runs the configured stages in order; prints where the report lies and where the time went (timings.json,
   summed over every call on this workdir)."""
@@ -65,9 +81,14 @@ def _run(config, workdir, stages, times) -> None:
   run_dirs = [os.path.join(workdir, name) for name in runs]
   if "train" in stages:
     summaries = {}
-    for name, sub in runs.items():
-      with times.stage(f"train {name}"):
-        summaries[name] = train_job.train_and_evaluate(sub, os.path.join(workdir, name))
+    for names in _training_groups(runs):
+      if len(names) == 1:
+        with times.stage(f"train {names[0]}"):
+          summaries[names[0]] = train_job.train_and_evaluate(runs[names[0]], os.path.join(workdir, names[0]))
+        continue
+      with times.stage(f"train {names[0].split('/')[0]} (seeds as one program)"):
+        done = train_job.train_seed_group([runs[n] for n in names], [os.path.join(workdir, n) for n in names])
+      summaries.update(zip(names, done))
     table = arms.format_table(summaries)
     if jsonio.is_writer():
       jsonio.write_text_atomic(os.path.join(workdir, "sizes.md"), table + "\n")

@@ -36,7 +36,8 @@ from flatness_jax import models as models_lib
 from flatness_jax.jobs import progress
 from flatness_jax.rundir import checkpoints, integrity, jsonio, layout, lock, metrics as metrics_lib, pair_losses
 from flatness_jax.rundir import reader, records, rundir
-from flatness_jax.train import arms, config_checks, loop, resume, schedule, trainer as trainer_lib
+from flatness_jax.train import arms, config_checks, loop, resume, schedule, seed_group
+from flatness_jax.train import trainer as trainer_lib
 
 _OURS = (lock.LOCK_NAME, integrity.MANIFEST)  # what a run directory may hold before its config.json is written
 
@@ -222,6 +223,32 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 
 def _train(trainer, config, workdir: str, recorded, stop) -> dict:
+  opened = _open(trainer, config, workdir, recorded)
+  try:
+    _run_loop(trainer, opened.state, opened.start, opened.record.hooks(), stop, workdir, opened.checkpointer)
+  finally:
+    opened.close()
+  return _finish(trainer, config, workdir, opened)
+
+
+class _Opened:
+  """A run directory made ready to train: its checkpointer, start step and state, parameter count and record."""
+
+  def __init__(self, checkpointer, start, state, num_params, record):
+    self.checkpointer, self.start, self.state, self.num_params, self.record = (
+        checkpointer, start, state, num_params, record)
+
+  def close(self):
+    try:
+      if self.record is not None:
+        self.record.close()
+    finally:
+      self.checkpointer.close()
+
+
+def _open(trainer, config, workdir: str, recorded) -> _Opened:
+  """config.json written (new run or extension), temporaries of killed writes removed, the newest checkpoint
+  restored (or a fresh state) and the record's hooks ready."""
   if jsonio.is_writer():
     for path in integrity.remove_temporaries(workdir):
       logging.info("removed %s, the temporary file of a killed write", path)
@@ -236,30 +263,81 @@ def _train(trainer, config, workdir: str, recorded, stop) -> dict:
     logging.info("model: %d parameters; language %s (optimal loss known exactly)", num_params,
                  trainer.language.name)
     record = _Record(trainer, workdir, start, checkpointer)
-    try:
-      state = loop.run(trainer, state, start, record.hooks(), stop)
-    except FloatingPointError as e:  # a non-finite loss at step s, or state of step s: checkpoint s is not good
-      bad = getattr(e, "step", None)
-      good = [k for k in checkpointer.all_steps() if bad is None or k < bad]
-      raise trainer_lib.TrainingDivergedError(
-          f"{e} ({workdir}); stopped. The last good checkpoint is step {good[-1] if good else None}. Lower "
-          "optimizer.learning_rate or enable optimizer.clip_norm", bad) from None
-    except loop.Stopped as e:
-      raise loop.Stopped(e.step, e.reason, f"{workdir}: stopped by {e.reason} at step {e.step} with its checkpoint "
-                                           "saved; run the same command again to resume") from None
-    finally:
-      record.close()
-  finally:
+  except BaseException:
     checkpointer.close()
+    raise
+  return _Opened(checkpointer, start, state, num_params, record)
+
+
+def _run_loop(runner, state, start: int, hooks, stop, where: str, checkpointer):
+  """loop.run with its two endings named for the user: divergence (the last good checkpoint) and a stop request."""
+  try:
+    return loop.run(runner, state, start, hooks, stop)
+  except FloatingPointError as e:  # a non-finite loss at step s, or state of step s: checkpoint s is not good
+    bad = getattr(e, "step", None)
+    good = [k for k in checkpointer.all_steps() if bad is None or k < bad]
+    raise trainer_lib.TrainingDivergedError(
+        f"{e} ({where}); stopped. The last good checkpoint is step {good[-1] if good else None}. Lower "
+        "optimizer.learning_rate or enable optimizer.clip_norm", bad) from None
+  except loop.Stopped as e:
+    raise loop.Stopped(e.step, e.reason, f"{where}: stopped by {e.reason} at step {e.step} with its checkpoint "
+                                         "saved; run the same command again to resume") from None
+
+
+def _finish(trainer, config, workdir: str, opened: _Opened) -> dict:
+  """summary.json of the finished run (written by the writer process); returns it."""
+  record = opened.record
   final = record.last_eval or _recorded_evaluation(workdir, config.train.num_steps)
   summary = records.Summary(
-      num_params=num_params, steps=config.train.num_steps, language=trainer.language.name, final=final,
+      num_params=opened.num_params, steps=config.train.num_steps, language=trainer.language.name, final=final,
       wall_seconds=record.wall(),
       tokens_per_second=trainer.tokens_per_second if trainer.tokens_seen else record.last_tokens_per_second,
       adversarial_lambda_final=trainer.adversary.lam if trainer.adversary else float("nan")).to_json()
   if jsonio.is_writer():
     jsonio.write_json_atomic(os.path.join(workdir, layout.SUMMARY), summary)
   return summary
+
+
+def train_seed_group(configs: list, workdirs: list) -> list:
+  """Trains the seeds of one arm (run configs differing only in their seed) as one vmapped program
+  (flatness_jax.train.seed_group) into their own run directories, each recorded exactly as `train_and_evaluate`
+  records it; returns their summaries. Runs that cannot share a program (seed_group.why_not), or that do not all
+  resume from the same step, train one after the other instead, saying why."""
+  import jax  # pylint: disable=g-import-not-at-top
+  configs = [arms.resolve_run_config(c) for c in configs]
+  for c in configs:
+    config_checks.validate_train_config(c)
+  why = seed_group.why_not(configs, jax.device_count(), jax.process_count())
+  recorded = [check_workdir(w, c) for w, c in zip(workdirs, configs)]
+  if not why and any(finished_summary(w, c) for w, c in zip(workdirs, configs)):
+    why = "some seeds have finished"
+  if why:
+    logging.info("train.vmap_seeds: training the %d seeds one after the other (%s)", len(configs), why)
+    return [train_and_evaluate(c, w) for c, w in zip(configs, workdirs)]
+  with contextlib.ExitStack() as locks:
+    for w in workdirs:
+      locks.enter_context(lock.writer_lock(w))
+    recorded = [check_workdir(w, c) for w, c in zip(workdirs, configs)]  # again, under the locks
+    trainers = [trainer_lib.Trainer(c, w) for c, w in zip(configs, workdirs)]
+    opened = []
+    try:
+      for t, c, w, r in zip(trainers, configs, workdirs, recorded):
+        opened.append(_open(t, c, w, r))
+      starts = sorted({o.start for o in opened})
+      if len(starts) == 1:
+        hooks = seed_group.group_hooks([o.record.hooks() for o in opened])
+        stop = loop.StopRequest()
+        with stop_on_signals(stop):
+          _run_loop(seed_group.SeedGroup(trainers), [o.state for o in opened], starts[0], hooks, stop,
+                    os.path.commonpath([os.path.abspath(w) for w in workdirs]), opened[0].checkpointer)
+    finally:
+      for o in opened:
+        o.close()
+    if len(starts) == 1:
+      return [_finish(t, c, w, o) for t, c, w, o in zip(trainers, configs, workdirs, opened)]
+    logging.info("train.vmap_seeds: the seeds resume from different steps %s; training them one after the other",
+                 starts)
+    return [_train(t, c, w, r, loop.StopRequest()) for t, c, w, r in zip(trainers, configs, workdirs, recorded)]
 
 
 def _recorded_evaluation(workdir: str, step: int):

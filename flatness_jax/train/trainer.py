@@ -63,10 +63,9 @@ class Trainer:
     self.algo_abstract = algo_abstract
     self.abstract, self.shardings = state_lib.state_shardings(
         self.model, self.tx, self.mesh, self.max_length, config.parallel.fsdp, algo=algo_abstract)
-    self.train_chunk = step_lib.jit_train_chunk(
-        step_lib.make_train_chunk(self.model, self.tx, self.language.vocab_size, config.train.masking,
-                                  self.schedule, dropout=config.model.dropout > 0, algo_cfg=config.train),
-        self.mesh, self.shardings)
+    self.chunk_fn = step_lib.make_train_chunk(self.model, self.tx, self.language.vocab_size, config.train.masking,
+                                              self.schedule, dropout=config.model.dropout > 0, algo_cfg=config.train)
+    self.train_chunk = step_lib.jit_train_chunk(self.chunk_fn, self.mesh, self.shardings)
     self.eval_fn = step_lib.make_eval_fn(self.model, self.mesh, self.shardings.params)
     self._compiled_lengths, self.train_seconds, self.tokens_seen = set(), 0.0, 0
 
@@ -91,7 +90,7 @@ class Trainer:
   def run_chunk(self, state, a: int, b: int):
     """(state after steps [a, b), the chunk's metrics row): refits the adversary's head first when due; raises
     TrainingDivergedError naming the first step whose loss is not finite."""
-    tokens, lengths = feed.sample_steps(self.language, self.data_key, range(a, b), self.config.train.batch_size)
+    tokens, lengths = self.host_batches(a, b)
     labelled, lam = None, None
     if self.adversary:
       state = self.adversary.before_chunk(a, state)
@@ -100,9 +99,18 @@ class Trainer:
     state, m = self.train_chunk(state, feed.to_global(tokens, self.data_sharding),
                                 feed.to_global(lengths, self.data_sharding), self.mask_key, labelled, lam)
     m = jax.device_get(m)
+    return state, self.chunk_row(m, a, b, lengths, time.time() - t, lam)
+
+  def host_batches(self, a: int, b: int):
+    """(tokens [b-a, B, L], lengths [b-a, B]) of steps [a, b) on the host: functions of the seed and the step."""
+    return feed.sample_steps(self.language, self.data_key, range(a, b), self.config.train.batch_size)
+
+  def chunk_row(self, m, a: int, b: int, lengths, seconds: float, lam=None) -> dict:
+    """The metrics row of chunk [a, b) from its per-step metrics `m` (host arrays [b-a]); counts tokens/s for calls
+    of an already-compiled length; raises TrainingDivergedError at the first non-finite loss."""
     if b - a in self._compiled_lengths:  # tokens/s counts calls of an already-compiled length
-      self.train_seconds += time.time() - t
-      self.tokens_seen += int(lengths.sum())
+      self.train_seconds += seconds
+      self.tokens_seen += int(np.asarray(lengths).sum())
     self._compiled_lengths.add(b - a)
     losses = np.asarray(m["loss"])
     if not np.all(np.isfinite(losses)):
@@ -114,7 +122,7 @@ class Trainer:
                 "tokens_per_second": self.tokens_per_second})
     if self.adversary:
       row["adversarial_lambda"] = float(lam)
-    return state, row
+    return row
 
   @property
   def tokens_per_second(self) -> float:
