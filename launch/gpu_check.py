@@ -15,6 +15,9 @@ What it measures, on one device (launch/gpu_check.sh runs it on an H100-class GP
   4. One Hutchinson estimate of tr ∇²L (flatness_curvature.hessian_trace, --probes Rademacher vectors) on
      --hessian_batch sentences, timed against one gradient of the same loss on the same batch (both jitted,
      timed after warm-up): the ratio is the estimate's cost in gradient evaluations.
+  5. train.vmap_seeds' gain: --vmap_seeds seeds of the --vmap_preset model (the cpu tier's cpu_s) at the cpu tier's
+     batch, stepped as one vmapped chunk against the same seeds stepped one chunk call each (both jitted, fastest
+     of 3 after warm-up): seed-steps/s of each and their ratio (flatness_jax.train.seed_group).
 Prints a summary and writes it as JSON to --out.
 """
 import json
@@ -40,6 +43,9 @@ flags.DEFINE_integer("probes", 16, "Hutchinson probes of the Hessian-trace estim
 flags.DEFINE_integer("hessian_batch", 256, "Sentences of the Hessian-trace batch.")
 flags.DEFINE_float("peak_tflops", 0.0, "Device bf16 dense peak; 0: from the device kind.")
 flags.DEFINE_float("memory_gib", 0.0, "Device memory for the batch search; 0: the device's bytes_limit.")
+flags.DEFINE_integer("vmap_seeds", 5, "Seeds of the vmap_seeds measurement (the gpu tier's 5; 0 skips it).")
+flags.DEFINE_string("vmap_preset", "cpu_s", "Model of the vmap_seeds measurement (the cpu/gpu tiers' base model).")
+flags.DEFINE_integer("vmap_batch", 256, "Sentences per step of each seed in the vmap_seeds measurement.")
 flags.DEFINE_string("out", "gpu_check.json", "Where to write the JSON summary ('' for none).")
 FLAGS = flags.FLAGS
 
@@ -72,11 +78,13 @@ def _settings():
   """Effective settings (the --tiny overrides applied)."""
   s = dict(preset=FLAGS.preset, vocab=FLAGS.vocab_size, length=FLAGS.length, batch=FLAGS.batch,
            steps=FLAGS.steps, steps_per_call=FLAGS.steps_per_call, dtype=FLAGS.dtype, probes=FLAGS.probes,
-           hessian_batch=FLAGS.hessian_batch)
+           hessian_batch=FLAGS.hessian_batch, vmap_seeds=FLAGS.vmap_seeds, vmap_preset=FLAGS.vmap_preset,
+           vmap_batch=FLAGS.vmap_batch)
   if FLAGS.tiny:
     s.update(preset="cpu_tiny", vocab=50, length=16, batch=FLAGS.batch or (0 if FLAGS.memory_gib else 64),
              steps=4, steps_per_call=2,
-             dtype="float32", probes=4, hessian_batch=32)
+             dtype="float32", probes=4, hessian_batch=32, vmap_seeds=min(FLAGS.vmap_seeds, 2),
+             vmap_preset="cpu_tiny", vmap_batch=16)
   s["steps"] = max(s["steps_per_call"], s["steps"] // s["steps_per_call"] * s["steps_per_call"])
   return s
 
@@ -213,6 +221,43 @@ def time_hessian_trace(bench, s):
   return float(est.value), float(est.stderr), t_trace, t_grad
 
 
+def time_vmap_seeds(s):
+  """{seeds, seed_steps_per_second of one vmapped chunk and of separate calls, their ratio}: S seeds of
+  s['vmap_preset'] at batch s['vmap_batch'] (float32, as the tiers train), one chunk of s['steps_per_call'] steps."""
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from experiments.configs import base  # pylint: disable=g-import-not-at-top
+  from flatness_jax import models  # pylint: disable=g-import-not-at-top
+  from flatness_jax.train import optim, seed_group, state as state_lib, step as step_lib  # pylint: disable=g-import-not-at-top
+  n, length, S = s["steps_per_call"], s["length"], s["vmap_seeds"]
+  config = base.train_config()
+  config.model.preset = s["vmap_preset"]
+  model = models.make_model(models.resolve_model_config(config.model), s["vocab"], length)
+  tx = optim.make_optimizer(config.optimizer, 10_000)
+  raw = step_lib.make_train_chunk(model, tx, s["vocab"], "one", optim.make_schedule(config.optimizer, 10_000),
+                                  dropout=False)
+
+  def init(k):
+    tokens, positions = state_lib.dummy_inputs(length)
+    params = nn.unbox(model.init(k, tokens, positions)["params"])
+    return state_lib.TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+
+  states = [jax.jit(init)(jax.random.key(i)) for i in range(S)]
+  data = [(jax.random.randint(jax.random.key(100 + i), (n, s["vmap_batch"], length), 0, s["vocab"], jnp.int32),
+           jnp.full((n, s["vmap_batch"]), length, jnp.int32)) for i in range(S)]
+  keys = [jax.random.key(200 + i) for i in range(S)]
+  one = jax.jit(lambda st, t, l, k: raw(st, t, l, k, None, None))
+  group = jax.jit(jax.vmap(lambda st, t, l, k: raw(st, t, l, k, None, None)))
+  stacked = (seed_group.stack(states), jnp.stack([d[0] for d in data]), jnp.stack([d[1] for d in data]),
+             jnp.stack(keys))
+  t_group, _ = _best_time(group, *stacked)
+  t_alone, _ = _best_time(lambda: [one(st, d[0], d[1], k) for st, d, k in zip(states, data, keys)])
+  return dict(seeds=S, preset=s["vmap_preset"], batch=s["vmap_batch"], length=length,
+              vmapped_seed_steps_per_second=S * n / t_group, separate_seed_steps_per_second=S * n / t_alone,
+              vmap_gain=t_alone / t_group)
+
+
 def main(argv):
   del argv
   import jax  # pylint: disable=g-import-not-at-top
@@ -250,13 +295,18 @@ def main(argv):
   print(f"hessian trace: Hutchinson {s['probes']} probes on {s['hessian_batch']} sentences: "
         f"{value:.4g} ± {stderr:.2g}; {t_trace * 1e3:.1f} ms = {t_trace / t_grad:.1f} gradients "
         f"({t_trace / t_grad / s['probes']:.2f} per probe; one gradient {t_grad * 1e3:.2f} ms)", flush=True)
+  vmap = time_vmap_seeds(s) if s["vmap_seeds"] >= 2 else None
+  if vmap:
+    print(f"vmap_seeds: {vmap['seeds']} seeds of {vmap['preset']} (batch {vmap['batch']} each): "
+          f"{vmap['vmapped_seed_steps_per_second']:,.1f} seed-steps/s as one program vs "
+          f"{vmap['separate_seed_steps_per_second']:,.1f} as separate calls = {vmap['vmap_gain']:.2f}x", flush=True)
   summary = dict(device=device.device_kind, platform=device.platform, preset=s["preset"],
                  num_params=bench.num_params, vocab=s["vocab"], length=s["length"], dtype=s["dtype"], batch=batch,
                  batch_search=log, step_seconds=step_s, tokens_per_second=tokens_s, model_flops_per_step=flops,
                  peak_flops=peak, mfu=mfu, final_loss=loss, hessian_probes=s["probes"],
                  hessian_batch=s["hessian_batch"], trace=value, trace_stderr=stderr, trace_seconds=t_trace,
                  grad_seconds=t_grad, trace_in_gradients=t_trace / t_grad,
-                 wall_seconds=time.perf_counter() - t0)
+                 vmap_seeds=vmap, wall_seconds=time.perf_counter() - t0)
   if FLAGS.out:
     with open(FLAGS.out, "w") as f:
       json.dump(summary, f, indent=2)

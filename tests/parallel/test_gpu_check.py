@@ -29,3 +29,7 @@ def test_gpu_check_tiny(tmp_path):
   assert math.isfinite(r["trace"]) and r["trace_stderr"] > 0
   assert r["trace_in_gradients"] > 1  # 4 Hessian-vector products cost more than one gradient
   assert "hessian trace: Hutchinson 4 probes" in proc.stdout
+  v = r["vmap_seeds"]  # train.vmap_seeds' gain: 2 seeds as one program vs separate calls
+  assert v["seeds"] == 2 and v["vmapped_seed_steps_per_second"] > 0 and v["separate_seed_steps_per_second"] > 0
+  assert v["vmap_gain"] == pytest.approx(v["vmapped_seed_steps_per_second"] / v["separate_seed_steps_per_second"])
+  assert "vmap_seeds: 2 seeds of cpu_tiny" in proc.stdout
