@@ -14,16 +14,16 @@ Reaches:  the size, flatter, flatness-beyond-size and downstream-flatness verdic
 from experiments.configs import common, languages, quickstart
 from flatness_jax.train import arms
 
-# Three transformers of one head width (16): xs needs twice the steps (at 2,600 it stopped at 2.17 ± 0.27% of L*,
-# s at 1.11 ± 0.19%).
+# Three transformers of one head width (16): xs (4× fewer FLOPs per token) trains twice the steps to reach s's gap
+# (the gaps each size reaches are in results/cpu/model_size/LANG/report.md).
 SIZES = {"xs": {"model.preset": "cpu_xs", "model.head_dim": 16, "train.num_steps": 5200},
          "s": {"model.preset": "cpu_s", "model.head_dim": 16},
          "m": {"model.preset": "cpu_m", "model.num_heads": 8, "model.head_dim": 16}}
 LSTM_SIZES = {"xs": {"model.preset": "lstm_cpu_xs", "train.num_steps": 5200},
               "s": {"model.preset": "lstm_cpu_s"},
               "m": {"model.preset": "lstm_cpu_m"}}
-# ',long': the steps that bring the HMM's transformers to equal loss (the recipe's 2,600 / 5,200 leave gaps of
-# 3–5% of L* there; continued:hmm reaches about 2% at 6,000 for s).
+# ',long': the steps that bring the HMM's and the released grammar's transformers to equal loss, where the base
+# recipe's steps stop short of it.
 LONG_STEPS = {"xs": 14000, "s": 6000, "m": 6000}
 
 

@@ -27,7 +27,7 @@ def get_config(arg=None):
   c.name = "quickstart"
   c.stages = "data_card,train,curvature,probes,report"  # Pipeline stages, in order (flatness_jax.pipeline).
   # The arms (flatness_jax.train.arms): named partial configs trained in this order, each to <workdir>/<arm>.
-  # cpu_xs (4× fewer FLOPs per token) needs twice the steps for the same gap (at 2,600 it stopped at 2.2%).
+  # cpu_xs (4× fewer FLOPs per token) trains twice the steps to reach cpu_s's gap.
   c.arms = arms.make_arms(cpu_xs={"model.preset": "cpu_xs", "train.num_steps": 5200},
                           cpu_s={"model.preset": "cpu_s"})
   c.run_arms = ""           # Arms to train, comma-separated, in this order ('': every arm); a model preset that is

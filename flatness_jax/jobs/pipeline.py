@@ -39,7 +39,8 @@ def _has_probes(workdir: str, steps: list[int], finetune: bool) -> bool:
 
 
 def run_quickstart(config, workdir: str) -> None:
-  """Runs the configured stages in order; prints where the report lies and where the time went (timings.json)."""
+  """Runs the configured stages in order; prints where the report lies and where the time went (timings.json,
+  summed over every call on this workdir)."""
   stages = _stages(config)
   times = timing.StageTimes()
   try:
@@ -49,9 +50,7 @@ def run_quickstart(config, workdir: str) -> None:
     times.close()
   print("\n" + times.table())
   if jsonio.is_writer():
-    # The latest timing of every stage this workdir ran: a report-only call replaces the report's entry only.
-    path = os.path.join(workdir, TIMINGS)
-    jsonio.write_json_atomic(path, {**jsonio.read_json(path, {}), **times.as_dict()})
+    timing.write(os.path.join(workdir, TIMINGS), times)  # every call's time added, per stage
 
 
 def _run(config, workdir, stages, times) -> None:

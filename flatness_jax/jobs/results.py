@@ -27,12 +27,15 @@ FIGURE_NAMES = {"continued": "fig1_continued", "size": "fig2_size", "trace": "fi
                 "algorithms": "algorithms_equal_loss"}
 
 
-def commit() -> str:
-  """The checkout's commit (short), '+dirty' when tracked files differ from it; 'unknown' outside git."""
+def commit(ignore: str = "") -> str:
+  """The checkout's commit (short), '+dirty' when tracked files differ from it — files under `ignore` (the results
+  directory the tier itself rewrites) aside; 'unknown' outside git."""
+  status = ["git", "status", "--porcelain", "--untracked-files=no", "--", "."]
+  if ignore and not os.path.relpath(ignore).startswith(os.pardir):  # a results directory outside the checkout
+    status.append(f":(exclude){os.path.relpath(ignore)}")
   try:
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           check=True)
+    dirty = subprocess.run(status, capture_output=True, text=True, check=True)
   except (OSError, subprocess.CalledProcessError):
     return "unknown"
   return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")

@@ -3,13 +3,16 @@
 `StageTimes` listens to JAX's monitoring events (jax.monitoring): the durations of tracing
 ('/jax/core/compile/jaxpr_trace_duration'), lowering to StableHLO ('.../jaxpr_to_mlir_module_duration') and XLA
 compilation ('.../backend_compile_duration'), and the persistent cache's hits ('/jax/compilation_cache/cache_hits').
-`with times.stage("train"):` attributes what happens inside to that stage; `table()` prints them and `as_dict()` is
-what the pipeline writes to timings.json.
+`with times.stage("train"):` attributes what happens inside to that stage; `table()` prints them and `write()` adds
+them to a workdir's timings.json: each stage's seconds summed over every call that ran it (a killed and resumed
+training counts both parts, a report-only rerun adds its report time), so timings.json is what the workdir cost.
 """
 import contextlib
 import time
 
 from jax import monitoring
+
+from flatness_jax.rundir import jsonio
 
 _TRACE = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration")
 _COMPILE = "/jax/core/compile/backend_compile_duration"
@@ -66,3 +69,19 @@ class StageTimes:
     lines.append(f"| total | {total['wall']:.1f} | {total['compile']:.1f} | {total['trace']:.1f} | "
                  f"{total['cache_hits']} |")
     return "\n".join(lines)
+
+
+def accumulate(old: dict, new: dict) -> dict:
+  """{stage: fields} with every field of a stage in both summed (wall, trace, compile seconds, cache hits); stages in
+  one only are kept as they are, earlier stages first."""
+  out = {k: dict(v) for k, v in old.items()}
+  for name, entry in new.items():
+    have = out.setdefault(name, {})
+    for field, value in entry.items():
+      have[field] = have.get(field, 0) + value
+  return out
+
+
+def write(path: str, times: StageTimes) -> None:
+  """Adds this call's stage times to the timings.json at `path` (atomically; created if absent)."""
+  jsonio.write_json_atomic(path, accumulate(jsonio.read_json(path, {}), times.as_dict()))

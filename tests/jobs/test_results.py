@@ -3,6 +3,7 @@ damaged record is named."""
 import filecmp
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -68,3 +69,28 @@ def test_a_damaged_compact_record_is_named(tmp_path):
 def test_an_empty_directory_is_not_results(tmp_path):
   with pytest.raises(ValueError, match="holds no results"):
     results_job.rebuild(str(tmp_path))
+
+
+def _git(cwd, *args):
+  subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                 env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+                          GIT_COMMITTER_EMAIL="t@t"))
+
+
+def test_the_commit_stamp_ignores_the_results_the_tier_itself_writes(tmp_path, monkeypatch):
+  """The tier rewrites results/<tier>/plan.json before it records a cell: that must not mark the code '+dirty'."""
+  for rel in ("code.py", "results/cpu/plan.json"):
+    os.makedirs(os.path.dirname(tmp_path / rel) or tmp_path, exist_ok=True)
+    (tmp_path / rel).write_text("a\n")
+  _git(tmp_path, "init", "-q")
+  _git(tmp_path, "add", ".")
+  _git(tmp_path, "commit", "-q", "-m", "x")
+  monkeypatch.chdir(tmp_path)
+  clean = results_job.commit(ignore="results")
+  assert len(clean) == 12 and "+" not in clean
+  (tmp_path / "results/cpu/plan.json").write_text("b\n")
+  assert results_job.commit(ignore="results") == clean
+  assert results_job.commit() == clean + "+dirty"
+  (tmp_path / "code.py").write_text("b\n")
+  assert results_job.commit(ignore="results") == clean + "+dirty"
+  assert results_job.commit(ignore=str(tmp_path.parent / "elsewhere")) == clean + "+dirty"  # outside: nothing to skip

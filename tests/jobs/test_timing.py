@@ -1,0 +1,28 @@
+"""timings.json across invocations: a resumed or rerun stage adds its time to what earlier calls spent, so a cell's
+per-stage account is the time its workdir cost, not its last call's."""
+import os
+
+from flatness_jax.jobs import timing
+from flatness_jax.rundir import jsonio
+
+
+def test_accumulate_adds_every_field_of_a_rerun_stage_and_keeps_the_others():
+  old = {"train a/seed_0": {"wall": 100.0, "trace": 4.0, "compile": 20.0, "cache_hits": 1},
+         "report": {"wall": 2.0, "trace": 0.5, "compile": 0.0, "cache_hits": 0}}
+  new = {"train a/seed_0": {"wall": 30.0, "trace": 1.0, "compile": 0.0, "cache_hits": 3},
+         "curvature a/seed_0": {"wall": 9.0, "trace": 2.0, "compile": 5.0, "cache_hits": 0}}
+  got = timing.accumulate(old, new)
+  assert got["train a/seed_0"] == {"wall": 130.0, "trace": 5.0, "compile": 20.0, "cache_hits": 4}
+  assert got["report"] == old["report"] and got["curvature a/seed_0"] == new["curvature a/seed_0"]
+  assert list(got) == ["train a/seed_0", "report", "curvature a/seed_0"]  # earlier stages keep their place
+  assert old["train a/seed_0"]["wall"] == 100.0  # inputs untouched
+
+
+def test_a_resumed_training_stage_is_the_sum_of_its_parts(tmp_path):
+  path = os.path.join(tmp_path, "timings.json")
+  for wall in (70.0, 50.0):  # killed after 70 s, resumed for 50 s
+    times = timing.StageTimes()
+    times.stages["train a/seed_0"] = {"wall": wall, "trace": 0.0, "compile": 0.0, "cache_hits": 0}
+    times.close()
+    timing.write(path, times)
+  assert jsonio.read_json(path)["train a/seed_0"]["wall"] == 120.0
