@@ -35,6 +35,13 @@ jax.config.update("jax_disable_most_optimizations", os.environ["JAX_DISABLE_MOST
 compile_cache.enable(os.environ["FLATNESS_COMPILATION_CACHE"])
 
 
+def pytest_xdist_auto_num_workers(config):
+  """Workers for `--numprocesses=auto` (setup.cfg): one more than the cores, since a worker waiting on a subprocess
+  (the end-to-end and multi-process tests) leaves its core to that subprocess; setup.cfg caps it at 4."""
+  del config
+  return (os.cpu_count() or 1) + 1
+
+
 @pytest.fixture
 def x64():
   """Runs the test with jax_enable_x64 on."""

@@ -29,8 +29,9 @@ def test_config_json_records_the_resolved_model_an_explicit_field_beats_the_pres
 
 def _seed_configs(n=2, algorithm="standard"):
   config = tiny.get_config()
-  config.train.num_steps, config.eval.every, config.checkpoint.every, config.optimizer.warmup_steps = 12, 6, 6, 2
-  config.train.steps_per_call = 4
+  # 4 steps in chunks of 1, 1, 2 (log-spaced checkpoints at 1, 2, 4): two compiled chunk lengths per program.
+  config.train.num_steps, config.eval.every, config.checkpoint.every, config.optimizer.warmup_steps = 4, 2, 4, 1
+  config.train.steps_per_call = 2
   config.train.algorithm = algorithm
   out = []
   for k in range(n):
@@ -54,16 +55,16 @@ def test_seeds_trained_as_one_program_record_what_separate_runs_record(tmp_path)
   group = train_job.train_seed_group(configs, [str(tmp_path / f"group_{k}") for k in range(2)])
   for k in range(2):
     a, g = rundir.RunDir(str(tmp_path / f"alone_{k}")), rundir.RunDir(str(tmp_path / f"group_{k}"))
-    assert a.steps() == g.steps() == [0, 1, 2, 4, 6, 12]
-    for x, y in zip(jax.tree.leaves(a.params(12)), jax.tree.leaves(g.params(12))):
+    assert a.steps() == g.steps() == [0, 1, 2, 4]
+    for x, y in zip(jax.tree.leaves(a.params(4)), jax.tree.leaves(g.params(4))):
       np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
     ra, rg = _eval_rows(str(tmp_path / f"alone_{k}")), _eval_rows(str(tmp_path / f"group_{k}"))
-    assert [r["step"] for r in ra] == [r["step"] for r in rg] == [0, 1, 2, 4, 6, 12]
+    assert [r["step"] for r in ra] == [r["step"] for r in rg] == [0, 1, 2, 4]
     np.testing.assert_allclose([r["eval_loss"] for r in rg], [r["eval_loss"] for r in ra], rtol=1e-5)
     np.testing.assert_allclose(group[k]["final_gap"], alone[k]["final_gap"], rtol=1e-4, atol=1e-6)
     assert json.load(open(tmp_path / f"group_{k}" / "config.json"))["seed"] == configs[k].seed
   # The two seeds trained differently (a group that trained one seed twice would fail here).
-  g0, g1 = (rundir.RunDir(str(tmp_path / f"group_{k}")).params(12) for k in range(2))
+  g0, g1 = (rundir.RunDir(str(tmp_path / f"group_{k}")).params(4) for k in range(2))
   assert not np.allclose(jax.tree.leaves(g0)[0], jax.tree.leaves(g1)[0])
   # Finished: a second call changes nothing and returns the recorded summaries.
   assert train_job.train_seed_group(configs, [str(tmp_path / f"group_{k}") for k in range(2)]) == group
