@@ -35,11 +35,20 @@ jax.config.update("jax_disable_most_optimizations", os.environ["JAX_DISABLE_MOST
 compile_cache.enable(os.environ["FLATNESS_COMPILATION_CACHE"])
 
 
-def pytest_xdist_auto_num_workers(config):
-  """Workers for `--numprocesses=auto` (setup.cfg): one more than the cores, since a worker waiting on a subprocess
-  (the end-to-end and multi-process tests) leaves its core to that subprocess; setup.cfg caps it at 4."""
+# The longest test files (end-to-end and multi-process runs, ~25–55 s each on 2 cores), collected first so that
+# pytest-xdist's workers start them early and the many short files fill in after: a long file picked up last would
+# leave the other worker idle at the end. Intra-file order is kept.
+LONGEST_FIRST = ("tests/parallel/test_multiprocess.py", "tests/experiments/test_quickstart.py",
+                 "tests/train/test_loop.py", "tests/jobs/test_faults.py", "tests/jobs/test_train.py",
+                 "tests/experiments/test_errors.py", "tests/train/test_step.py",
+                 "tests/eval/test_curvature_sharpness.py", "curvature/tests/test_readme.py",
+                 "tests/eval/test_finetune.py")
+
+
+def pytest_collection_modifyitems(config, items):
   del config
-  return (os.cpu_count() or 1) + 1
+  rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(os.path.relpath(str(item.path), REPO_ROOT), len(rank)))
 
 
 @pytest.fixture
