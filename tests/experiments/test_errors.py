@@ -213,9 +213,11 @@ def test_a_read_only_directory_is_one_line(read_only_dir, capsys):
   _short(line, str(read_only_dir))
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_the_run_resumes_when_there_is_room(tmp_path):
   """A 600 KB tmpfs where the machine allows it (root), else a filesystem that reports no free space once checkpoint
-  2 is written (tests/jobs/faults.py): both stop at a checkpoint with one line, and resume once there is room."""
+  2 is written (tests/jobs/faults.py): both stop at a checkpoint with one line, and resume once there is room.
+  Slow tier, run by .ci/run after the default tier (the default tier keeps the kill/stop fault sequence)."""
   from tests.jobs import faults  # pylint: disable=g-import-not-at-top
   d = tmp_path / "disk"
   d.mkdir()

@@ -51,9 +51,10 @@ def test_seeds_trained_as_one_program_record_what_separate_runs_record(tmp_path)
   rounding apart), each seed in its own run directory."""
   configs = _seed_configs()
   assert configs[0].seed != configs[1].seed
-  alone = [train_job.train_and_evaluate(c, str(tmp_path / f"alone_{k}")) for k, c in enumerate(configs)]
+  # Seed 1 alone (the second slot of the stack: a mix-up of slots or keys shows there, or as two equal seeds below).
+  alone = {1: train_job.train_and_evaluate(configs[1], str(tmp_path / "alone_1"))}
   group = train_job.train_seed_group(configs, [str(tmp_path / f"group_{k}") for k in range(2)])
-  for k in range(2):
+  for k in (1,):
     a, g = rundir.RunDir(str(tmp_path / f"alone_{k}")), rundir.RunDir(str(tmp_path / f"group_{k}"))
     assert a.steps() == g.steps() == [0, 1, 2, 4]
     for x, y in zip(jax.tree.leaves(a.params(4)), jax.tree.leaves(g.params(4))):
