@@ -3,7 +3,7 @@
 Float64 is switched on per test through the `x64` fixture (exact quantities are checked in float64), so tests of
 float32 training code keep JAX's default precision. XLA's optimisation passes are mostly off in the tests, in this
 process and in the subprocesses it starts (JAX_DISABLE_MOST_OPTIMIZATIONS=1 unless set): the test problems are tiny,
-so a test's time is mostly compilation, which this cuts by a quarter to a third, and no result changes beyond
+so a test's time is mostly compilation, which this shortens, and no result changes beyond
 rounding (`JAX_DISABLE_MOST_OPTIMIZATIONS=0 python -m pytest` runs them with XLA's optimisations). Multi-device
 tests run in a subprocess with XLA_FLAGS set (a session's JAX fixes its device count at first import): see
 `run_python` below.
@@ -35,7 +35,7 @@ jax.config.update("jax_disable_most_optimizations", os.environ["JAX_DISABLE_MOST
 compile_cache.enable(os.environ["FLATNESS_COMPILATION_CACHE"])
 
 
-# The longest test files (end-to-end and multi-process runs, ~25–55 s each on 2 cores), collected first so that
+# The longest test files (end-to-end and multi-process runs), collected first so that
 # pytest-xdist's workers start them early and the many short files fill in after: a long file picked up last would
 # leave the other worker idle at the end. Intra-file order is kept.
 LONGEST_FIRST = ("tests/parallel/test_multiprocess.py", "tests/experiments/test_quickstart.py",

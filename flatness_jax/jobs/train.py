@@ -240,8 +240,7 @@ class _Opened:
 
   def close(self):
     try:
-      if self.record is not None:
-        self.record.close()
+      self.record.close()
     finally:
       self.checkpointer.close()
 
@@ -308,7 +307,8 @@ def train_seed_group(configs: list, workdirs: list) -> list:
   for c in configs:
     config_checks.validate_train_config(c)
   why = seed_group.why_not(configs, jax.device_count(), jax.process_count())
-  recorded = [check_workdir(w, c) for w, c in zip(workdirs, configs)]
+  for w, c in zip(workdirs, configs):
+    check_workdir(w, c)  # before the locks: a foreign directory gets no lock file
   if not why and any(finished_summary(w, c) for w, c in zip(workdirs, configs)):
     why = "some seeds have finished"
   if why:

@@ -42,6 +42,9 @@ def validate_train_config(config) -> None:
   if config.train.masking not in objective.MASKINGS:
     raise ValueError(f"train.masking={config.train.masking!r} is unknown; choose one of {objective.MASKINGS}")
   optim.validate_optimizer_config(config.optimizer, config.train.num_steps)
+  vmap = config.train.get("vmap_seeds", False)
+  if not isinstance(vmap, bool):
+    raise ValueError(f"train.vmap_seeds={vmap!r} must be True or False (train an arm's seeds as one program)")
   algo = config.train.get("algorithm", "standard")
   if algo not in algorithms.ALGORITHMS:
     raise ValueError(f"train.algorithm={algo!r} is unknown; choose one of {algorithms.ALGORITHMS}")

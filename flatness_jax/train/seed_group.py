@@ -5,7 +5,7 @@ Each seed keeps its own Trainer (its initialisation, data stream and mask keys, 
 its own run directory and record; only the chunk call is shared. The S chunks compute what S separate calls would
 (vmap batches the same operations; on CPU the results agree with separate runs to float32 rounding, tested), so a
 run trained in a group is the run trained alone. On an accelerator one program of S× the work fills the device
-better than S small ones; on a 2-core CPU it gains nothing (measured 0.8–1.2×), so the cpu tier leaves it off.
+better than S small ones; on a 2-core CPU it gains nothing measurable, so the cpu tier leaves it off.
 
 Supported: one process on one device, the algorithms without host-side state between chunks (standard, sam,
 trace_penalty); the adversary refits its head per seed on the host, so adversarial arms train separately.
@@ -16,6 +16,8 @@ import time
 
 import jax
 import jax.numpy as jnp
+
+from flatness_jax.train import trainer as trainer_lib
 
 VMAPPABLE = ("standard", "sam", "trace_penalty")
 
@@ -72,15 +74,15 @@ class SeedGroup:
     lengths = jnp.stack([jnp.asarray(n) for _, n in batches])
     t0 = time.time()
     stacked, m = self._chunk(stack(states), tokens, lengths, self._keys)
-    m = jax.device_get(m)
-    seconds = (time.time() - t0) / len(self.trainers)  # each seed's share of the call
     n = len(self.trainers)
+    per_seed = unstack(jax.device_get(m), n)
+    seconds = (time.time() - t0) / n  # each seed's share of the call
     rows = []
-    for i, t in enumerate(self.trainers):
+    for t, m_i, (_, lengths_i) in zip(self.trainers, per_seed, batches):
       try:
-        rows.append(t.chunk_row(jax.tree.map(lambda x, i=i: x[i], m), a, b, batches[i][1], seconds))
-      except FloatingPointError as e:  # name the seed whose loss diverged
-        raise type(e)(f"{t.workdir}: {e}", getattr(e, "step", None)) from None
+        rows.append(t.chunk_row(m_i, a, b, lengths_i, seconds))
+      except trainer_lib.TrainingDivergedError as e:  # name the seed whose loss diverged
+        raise trainer_lib.TrainingDivergedError(f"{t.workdir}: {e}", e.step) from None
     return unstack(stacked, n), rows
 
 

@@ -27,3 +27,10 @@ def test_impossible_values_are_refused_naming_the_field(section, field, value, m
 
 def test_the_tiny_config_passes():
   config_checks.validate_train_config(tiny.get_config())
+
+
+def test_a_vmap_seeds_that_is_not_a_bool_is_named():
+  config = tiny.get_config()
+  config.train.vmap_seeds = "yes"
+  with pytest.raises(ValueError, match=r"train.vmap_seeds='yes' must be True or False"):
+    config_checks.validate_train_config(config)
