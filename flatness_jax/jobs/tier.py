@@ -134,10 +134,11 @@ def fast_compile(config) -> bool:
 
 def run_tier(config, workdir: str) -> None:
   cells = selected_cells(config)
-  if fast_compile(config):
-    print("xla_fast_compile: XLA's optimisation passes mostly off for this tier (it measures nothing)", flush=True)
+  fast = fast_compile(config)
   rows = plan(config)
   print("\n".join(plan_lines(config.tier, rows)) + "\n", flush=True)
+  if fast:
+    print("xla_fast_compile: XLA's optimisation passes mostly off for this tier (it measures nothing)", flush=True)
   if jsonio.is_writer() and config.build_results:
     results_job.compact.write_json(os.path.join(config.results, config.tier, results_job.PLAN),
                                    {"tier": config.tier, "cells": rows})
