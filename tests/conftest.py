@@ -35,13 +35,16 @@ jax.config.update("jax_disable_most_optimizations", os.environ["JAX_DISABLE_MOST
 compile_cache.enable(os.environ["FLATNESS_COMPILATION_CACHE"])
 
 
-# The longest test files (end-to-end and multi-process runs), collected first so that
-# pytest-xdist's workers start them early and the many short files fill in after: a long file picked up last would
-# leave the other worker idle at the end. Intra-file order is kept.
-LONGEST_FIRST = ("tests/parallel/test_multiprocess.py", "tests/experiments/test_quickstart.py",
-                 "tests/train/test_loop.py", "tests/jobs/test_faults.py", "tests/jobs/test_train.py",
-                 "tests/experiments/test_errors.py", "tests/train/test_step.py",
-                 "tests/eval/test_curvature_sharpness.py", "curvature/tests/test_readme.py",
+# The longest test files (end-to-end, multi-process and subprocess runs; by their measured durations), collected
+# first so that pytest-xdist's workers start them early and the many short files fill in after: a long file picked up
+# last leaves the other worker idle at the end. setup.cfg passes --no-loadscope-reorder, without which xdist queues
+# the files by their number of tests instead (one-test files, the longest here, last). Intra-file order is kept.
+LONGEST_FIRST = ("tests/parallel/test_multiprocess.py", "tests/train/test_loop.py",
+                 "tests/experiments/test_quickstart.py", "tests/jobs/test_faults.py", "tests/jobs/test_train.py",
+                 "tests/train/test_step.py", "curvature/tests/test_readme.py", "tests/parallel/test_resources.py",
+                 "tests/data/test_lm.py", "tests/jobs/test_resume.py", "tests/analysis/test_report_simulated.py",
+                 "tests/train/test_algorithms.py", "curvature/tests/test_model_styles.py",
+                 "tests/eval/test_curvature_sharpness.py", "tests/experiments/test_errors.py",
                  "tests/eval/test_finetune.py")
 
 

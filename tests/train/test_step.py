@@ -41,7 +41,7 @@ def test_one_step_is_a_gradient_step_of_the_masked_lm_loss():
   # The same masks the step drew: make_batch under split(fold_in(key, step 0))[0].
   k_mask = jax.random.split(jax.random.fold_in(KEY, 0), 3)[0]
   batch = objective.make_batch(k_mask, tokens[0], lengths[0], LANG.vocab_size, "one")
-  loss, grads = jax.value_and_grad(lambda p: objective.mlm_loss(MODEL, p, batch, train=True))(p0)
+  loss, grads = jax.jit(jax.value_and_grad(lambda p: objective.mlm_loss(MODEL, p, batch, train=True)))(p0)
   np.testing.assert_allclose(float(metrics["loss"][0]), float(loss), rtol=1e-5)
   for a, b, g in zip(jax.tree.leaves(new.params), jax.tree.leaves(p0), jax.tree.leaves(grads)):
     np.testing.assert_allclose(np.asarray(a), b - LR * np.asarray(g), atol=2e-6)
@@ -49,12 +49,12 @@ def test_one_step_is_a_gradient_step_of_the_masked_lm_loss():
 
 def test_chunking_does_not_change_the_trajectory():
   mesh, _, state, chunk = _setup()
-  tok, lens, _, _ = _data(mesh, range(4))
+  tok, lens, _, _ = _data(mesh, range(2))  # chunks of 2 and 1 steps: the shapes the other tests compile
   whole, m_whole = chunk(jax.tree.map(jnp.copy, state), tok, lens, KEY)
   part = jax.tree.map(jnp.copy, state)
   losses = []
-  for a in (0, 2):
-    part, m = chunk(part, tok[a:a + 2], lens[a:a + 2], KEY)
+  for a in (0, 1):
+    part, m = chunk(part, tok[a:a + 1], lens[a:a + 1], KEY)
     losses.extend(np.asarray(m["loss"]).tolist())
   np.testing.assert_allclose(losses, np.asarray(m_whole["loss"]), rtol=1e-6)
   for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(part.params)):
@@ -77,7 +77,7 @@ def test_standard_algorithm_config_equals_the_default():
   other = step_lib.jit_train_chunk(
       step_lib.make_train_chunk(MODEL, TX, LANG.vocab_size, "one", SCHEDULE, dropout=False, algo_cfg=cfg),
       mesh, shardings)
-  tok, lens, _, _ = _data(mesh, range(3))
+  tok, lens, _, _ = _data(mesh, range(2))
   a, _ = chunk(jax.tree.map(jnp.copy, state), tok, lens, KEY)
   b, _ = other(jax.tree.map(jnp.copy, state), tok, lens, KEY)
   for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
