@@ -5,7 +5,8 @@ rebuilt from the runs' compact records.
 Command:  python -m experiments.main --config=configs/paper.py:<tier> --workdir=runs/paper_<tier>
           (<tier>: tiny | cpu | gpu | paper; --config.results=DIR writes the results elsewhere than results/)
 Runtime:  printed first: the plan (runs and estimated minutes per experiment × language and stage, from the
-          committed results/<tier> records where they exist, else a stated cost model), then progress per stage.
+          committed results/<tier> records where they exist, else a stated cost model calibrated on them), then
+          progress per stage.
 Reaches:  results/<tier>/: per experiment × language report.md, figures, findings.json and compact run records;
           results/README.md, the claims × languages answer.
 

@@ -15,7 +15,10 @@ T = max_length tokens per sentence:
                and task;
   compilation  COMPILE_SECONDS per architecture (training, curvature and probe programs), once per arm;
   report       REPORT_SECONDS.
-It is a model, labelled as such wherever it is printed; committed measurements replace it.
+It is a model, labelled as such wherever it is printed; committed measurements replace it. Where a tier has
+committed measurements, `calibration` gives per stage the ratio Σ measured / Σ modelled over those cells, and a
+cell not yet run is estimated as the model times that ratio (`calibrated`): the measured cells' machine, cores
+(shared or quiet) and overheads carry over to the estimate, which says how many cells it rests on.
 """
 import dataclasses
 
@@ -77,6 +80,21 @@ def estimate(runs) -> dict:
       out["compilation"] += sum(COMPILE_SECONDS.values())
   out["report"] = REPORT_SECONDS if runs else 0.0
   return out
+
+
+def calibration(pairs) -> dict:
+  """{stage: Σ measured / Σ modelled} over (measured, modelled) accounts of the same cells; 1.0 for a stage the
+  model gives no time in those cells (nothing to scale)."""
+  out = {}
+  for s in STAGES:
+    modelled = sum(m.get(s, 0.0) for _, m in pairs)
+    out[s] = sum(a.get(s, 0.0) for a, _ in pairs) / modelled if modelled > 0 else 1.0
+  return out
+
+
+def calibrated(estimate: dict, factors: dict) -> dict:
+  """{stage: seconds} of `estimate` scaled per stage by `factors` (`calibration`)."""
+  return {s: estimate.get(s, 0.0) * factors.get(s, 1.0) for s in STAGES}
 
 
 def minutes(seconds: float) -> str:

@@ -71,20 +71,30 @@ def run_shapes(cell_config) -> list:
 
 
 def plan(config) -> list:
-  """[{experiment, language, command, runs, estimate {stage: s}, source}] of every cell of the tier."""
+  """[{experiment, language, command, runs, estimate {stage: s}, source}] of every cell of the tier: a committed
+  cell's measured account, else the cost model calibrated on the tier's committed cells (stage_account)."""
   root = config.results
-  out = []
+  out, pairs = [], []
   for _, cell in config.cells.items():
     committed = os.path.join(results_job.cell_dir(root, config.tier, cell.experiment, cell.language),
                              results_job.CELL)
-    runs = len(arms.run_configs(cell.config))
+    row = {"experiment": cell.experiment, "language": cell.language, "command": cell.command,
+           "runs": len(arms.run_configs(cell.config))}
+    modelled = stage_account.estimate(run_shapes(cell.config))
     if os.path.exists(committed):
       doc = results_job.compact.read_json(committed)
-      estimate, source = doc["account"], f"measured, commit {doc['commit']}"
+      row.update(estimate=doc["account"], source=f"measured, commit {doc['commit']}")
+      pairs.append((doc["account"], modelled))
     else:
-      estimate, source = stage_account.estimate(run_shapes(cell.config)), "cost model (stage_account)"
-    out.append({"experiment": cell.experiment, "language": cell.language, "command": cell.command, "runs": runs,
-                "estimate": estimate, "source": source})
+      row.update(estimate=modelled, source="cost model (stage_account)")
+    out.append(row)
+  if pairs:
+    factors = stage_account.calibration(pairs)
+    source = (f"cost model × measured/modelled of {len(pairs)} committed cell{'s' if len(pairs) > 1 else ''} "
+              "(stage_account.calibration)")
+    for row in out:
+      if not row["source"].startswith("measured"):
+        row.update(estimate=stage_account.calibrated(row["estimate"], factors), source=source)
   return out
 
 

@@ -42,3 +42,15 @@ def test_table_sums_rows_into_a_total():
   lines = stage_account.table(rows)
   assert lines[2] == "| continued | pcfg | 2 | 1.0 | 0.0 | 0.0 | 0.0 | 0.1 | 1.1 | measured |"
   assert lines[-1] == "| **total** | | 8 | 3.0 | 0.0 | 0.9 | 0.0 | 0.1 | **4.0** | |"
+
+
+def test_calibration_is_measured_over_modelled_per_stage_and_scales_the_estimates():
+  pairs = [({"training": 30.0, "compilation": 10.0, "curvature": 0.0}, {"training": 20.0, "compilation": 5.0}),
+           ({"training": 60.0, "compilation": 5.0}, {"training": 40.0, "compilation": 10.0})]
+  factors = stage_account.calibration(pairs)
+  assert factors["training"] == pytest.approx(90.0 / 60.0) and factors["compilation"] == pytest.approx(1.0)
+  assert factors["curvature"] == 1.0 and factors["report"] == 1.0  # no measured cell models these: left as modelled
+  scaled = stage_account.calibrated({"training": 10.0, "compilation": 4.0, "curvature": 7.0}, factors)
+  assert scaled == {"training": pytest.approx(15.0), "compilation": pytest.approx(4.0), "curvature": 7.0,
+                    "probes": 0.0, "report": 0.0}
+  assert stage_account.calibration([]) == dict.fromkeys(stage_account.STAGES, 1.0)

@@ -50,6 +50,25 @@ def test_a_committed_account_replaces_the_cost_model(released, tmp_path):
   assert row["estimate"] == account and row["source"] == "measured, commit abc123"
 
 
+def test_missing_cells_are_estimated_by_the_cost_model_calibrated_on_the_measured_cells(released, tmp_path):
+  config = paper.get_config("tiny")
+  config.results = str(tmp_path)
+  modelled = {(r["experiment"], r["language"]): r["estimate"] for r in tier.plan(config)}
+  measured = {s: 3.0 * v for s, v in modelled[("continued", "hmm")].items()}  # every stage 3× what the model said
+  measured["report"] = 0.0
+  out = results_job.cell_dir(str(tmp_path), "tiny", "continued", "hmm")
+  os.makedirs(out)
+  with open(os.path.join(out, results_job.CELL), "w") as f:
+    json.dump({"account": measured, "commit": "abc123"}, f)
+  rows = {(r["experiment"], r["language"]): r for r in tier.plan(config)}
+  assert rows[("continued", "hmm")]["estimate"] == measured
+  other = rows[("model_size", "pcfg")]
+  assert other["source"] == "cost model × measured/modelled of 1 committed cell (stage_account.calibration)"
+  for s in ("training", "compilation", "curvature", "probes"):
+    assert other["estimate"][s] == pytest.approx(3.0 * modelled[("model_size", "pcfg")][s]), s
+  assert other["estimate"]["report"] == pytest.approx(0.0)
+
+
 def test_unknown_cells_are_refused_and_an_empty_cell_is_unfinished(tmp_path):
   config = paper.get_config("tiny")
   config.only = "continued_pcfg,continued_klingon"
