@@ -3,7 +3,8 @@
 1. The plan, printed first and written to <results>/<tier>/plan.json: per cell (experiment × language) its runs
    and minutes per stage (training, compilation, curvature, probes, report), from the cell's committed record
    (results/<tier>/<experiment>/<language>/cell.json) where one exists, else the stated cost model of
-   flatness_jax.analysis.stage_account; and the total.
+   flatness_jax.analysis.stage_account calibrated on the committed cells; and the total. Written again before
+   results/ is rebuilt, so the cells measured in this run calibrate the estimates of those still missing.
 2. Each cell in turn runs the experiment's pipeline (flatness_jax.jobs.pipeline) in <workdir>/<experiment>/<language>:
    a cell whose runs are finished (trained to their last step, curvature and probes at every configured step, a
    report) is kept as it is; an unfinished one resumes (training from its checkpoints; only missing measurements are
@@ -142,6 +143,12 @@ def fast_compile(config) -> bool:
   return on
 
 
+def _write_plan(config, rows) -> None:
+  if jsonio.is_writer() and config.build_results:
+    results_job.compact.write_json(os.path.join(config.results, config.tier, results_job.PLAN),
+                                   {"tier": config.tier, "cells": rows})
+
+
 def run_tier(config, workdir: str) -> None:
   cells = selected_cells(config)
   fast = fast_compile(config)
@@ -149,9 +156,7 @@ def run_tier(config, workdir: str) -> None:
   print("\n".join(plan_lines(config.tier, rows)) + "\n", flush=True)
   if fast:
     print("xla_fast_compile: XLA's optimisation passes mostly off for this tier (it measures nothing)", flush=True)
-  if jsonio.is_writer() and config.build_results:
-    results_job.compact.write_json(os.path.join(config.results, config.tier, results_job.PLAN),
-                                   {"tier": config.tier, "cells": rows})
+  _write_plan(config, rows)
   by_name = {f"{r['experiment']}_{r['language']}": r for r in rows}
   commit = results_job.commit(ignore=config.results)  # the results this job rewrites do not make the code dirty
   with lock.writer_lock(workdir):
@@ -174,6 +179,7 @@ def run_tier(config, workdir: str) -> None:
       if config.build_results and jsonio.is_writer():
         _record(config, cell, d, commit)
   if config.build_results:
+    _write_plan(config, plan(config))  # the cells measured now calibrate the estimates of those still missing
     path = results_job.rebuild(config.results)
     print(open(path, encoding="utf-8").read())
     print(f"results: {os.path.abspath(path)}")

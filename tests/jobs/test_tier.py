@@ -103,6 +103,25 @@ def test_the_tiny_tier_runs_end_to_end_resumes_and_rebuilds(tmp_path):
     assert open(os.path.join(out, f), "rb").read() == data, f
 
 
+@pytest.mark.slow
+def test_cells_measured_in_a_run_calibrate_its_missing_estimates_and_a_rerun_rebuilds_the_same_bytes(tmp_path):
+  """One cell of the tiny tier: results/ written at the end already estimates the missing cells from it (the plan
+  is written again after the cell is recorded), so a rerun, which keeps the cell, rebuilds the same bytes."""
+  out = str(tmp_path / "results")
+  cmd = [sys.executable, "-m", "experiments.main", "--config=configs/paper.py:tiny", "--config.only=continued_pcfg",
+         f"--workdir={tmp_path / 'runs'}", f"--config.results={out}"]
+  first = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+  assert first.returncode == 0, first.stderr[-3000:]
+  files = ("README.md", "tiny/stages.md", "tiny/plan.json")
+  before = {f: open(os.path.join(out, f), "rb").read() for f in files}
+  assert b"cost model \xc3\x97 measured/modelled of 1 committed cell" in before["tiny/stages.md"]
+  again = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert again.stdout.count("finished, kept") == 1
+  for f, data in before.items():
+    assert open(os.path.join(out, f), "rb").read() == data, f
+
+
 def test_only_the_tiny_tier_compiles_fast():
   assert paper.get_config("tiny").xla_fast_compile and not paper.get_config("cpu").xla_fast_compile
   before = jax.config.read("jax_disable_most_optimizations")
