@@ -210,8 +210,9 @@ def _correlation(ctx, use, stat, *values, claim, title, task, unit="ρ", expecte
     arrays = [np.array([v(p) for p in use]) for v in values]
     test = cluster.cluster_bootstrap_test(stat, [replicates.cluster_of(p, ctx.design) for p in use], *arrays,
                                           num_boot=ctx.settings.num_boot, seed=ctx.settings.seed)
-  converged = gates.Gate("converged", True, f"{len(use)} checkpoints within {100 * ctx.settings.saturated_gap:.1f}% "
-                                            "of L* and at a minimum")
+  within = f"within {100 * ctx.settings.saturated_gap:.1f}% of L* and at a minimum"
+  converged = gates.Gate("converged", True, f"{len(use)} checkpoints {within}") if use else gates.Gate(
+      "converged", False, f"not converged: no checkpoint {within}")  # nothing to correlate, and the row says why
   return family.Draft(title=title, unit=unit, task=task, test=test,
                       estimate=test.estimate if test is not None else np.nan, n=f"{len(units)} {unit_name}, "
                       f"{len(use)} checkpoints", runs=len(units), gates=(converged, runs_gate) + tuple(extra),

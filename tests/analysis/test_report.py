@@ -128,6 +128,18 @@ def test_correlations_resample_whole_runs(tmp_path):
   assert "Seed design: independent streams" in text
 
 
+def test_a_correlation_with_no_converged_checkpoint_says_so(tmp_path):
+  """Every checkpoint 4–6% of L* above the optimum (the saturation gap is 3%): the correlation rows are untested
+  because nothing converged, and say so, rather than passing a 'converged' gate over no checkpoints."""
+  root = str(tmp_path)
+  dirs = (_seeded(root, "a", 1000, 0.60, 0.04, 5.0, seeds=4, independent=True, losses=(1.06, 1.05, 1.04))
+          + _seeded(root, "b", 1000, 0.62, 0.04, 4.0, seeds=4, independent=True, losses=(1.06, 1.05, 1.04)))
+  text = open(write_report(dirs, str(tmp_path / "out"))).read()
+  row = _row(text, "Flatter is better, task A")
+  assert "| 0 runs, 0 checkpoints |" in row
+  assert "not converged: no checkpoint within 3.0% of L* and at a minimum" in row and "converged ✗" in row
+
+
 def _pairs(n=400, seed=0):
   rng = np.random.default_rng(seed)
   return rng.gamma(2.0, 1.0, n), rng
