@@ -75,7 +75,7 @@ def plan(config) -> list:
   """[{experiment, language, command, runs, estimate {stage: s}, source}] of every cell of the tier: a committed
   cell's measured account, else the cost model calibrated on the tier's committed cells (stage_account)."""
   root = config.results
-  out, pairs = [], []
+  out, pairs, modelled_rows = [], [], []
   for _, cell in config.cells.items():
     committed = os.path.join(results_job.cell_dir(root, config.tier, cell.experiment, cell.language),
                              results_job.CELL)
@@ -88,14 +88,14 @@ def plan(config) -> list:
       pairs.append((doc["account"], modelled))
     else:
       row.update(estimate=modelled, source="cost model (stage_account)")
+      modelled_rows.append(row)
     out.append(row)
   if pairs:
     factors = stage_account.calibration(pairs)
     source = (f"cost model × measured/modelled of {len(pairs)} committed cell{'s' if len(pairs) > 1 else ''} "
               "(stage_account.calibration)")
-    for row in out:
-      if not row["source"].startswith("measured"):
-        row.update(estimate=stage_account.calibrated(row["estimate"], factors), source=source)
+    for row in modelled_rows:
+      row.update(estimate=stage_account.calibrated(row["estimate"], factors), source=source)
   return out
 
 
