@@ -15,6 +15,10 @@ kept (this VM's speed drifts by ±10% between minutes). Prints the ratios ours /
 Against the floor: each size's FLOPs per training step from XLA's cost analysis of the compiled chunk, the FLOP/s
 our scanned step reaches, and that as a fraction of this CPU's matmul peak, measured in the same run as the best
 of `--rounds` timings of a jitted float32 GEMM (`--gemm`, 2·n³ FLOPs) interleaved with the rest.
+Where the step goes (benchmarks/step_anatomy.py): the step's matrix products read from its lowered program, each
+timed alone at its own shapes, with their share of the step's FLOPs, the fraction of the peak those shapes reach, the
+ceiling that puts on the step (its FLOPs over the products' time alone), the optimizer update alone, and the share
+of the step outside the products; then, per size, the products sorted by time.
 `--cores=N` pins this process to N cores before JAX or torch start, and sets torch's threads to N.
 """
 import argparse
@@ -48,7 +52,7 @@ def main():
   import numpy as np  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
 
-  from benchmarks import torch_reference  # pylint: disable=g-import-not-at-top
+  from benchmarks import step_anatomy, torch_reference  # pylint: disable=g-import-not-at-top
   from experiments.configs import quickstart  # pylint: disable=g-import-not-at-top
   from flatness_jax.tokens import batching  # pylint: disable=g-import-not-at-top
   from flatness_jax import models  # pylint: disable=g-import-not-at-top
@@ -122,14 +126,19 @@ def main():
     peak = max(peak, best.pop("gemm"))
     chunk = step_lib.jit_train_chunk(step_lib.make_train_chunk(
         run.model, run.tx, lang.vocab_size, "one", run.schedule, dropout=False), run.mesh, run.shardings)
-    flops = step_flops(chunk.lower(init(), tokens[:1], lengths[:1], run.mask_key))
+    lowered = chunk.lower(init(), tokens[:1], lengths[:1], run.mask_key)
+    flops = step_flops(lowered)
+    dots = step_anatomy.dot_generals(lowered.as_text())
+    timed = step_anatomy.time_dots(dots)
+    anatomy = (sum(step_anatomy.dot_flops(d) for d in dots), step_anatomy.total_seconds(timed),
+               update_seconds(run.tx, init()), len(dots), timed)
     print(f"  {size}: " + ", ".join(f"{name} {v:,.0f} tok/s" for name, v in best.items())
           + f"; {flops / 1e9:.3f} GFLOP/step", flush=True)
-    rows.append((size, models.count_params(params), best, max_diff, flops, ntok / n))
+    rows.append((size, models.count_params(params), best, max_diff, flops, ntok / n, anatomy))
   print("\n| size | params | ours, scan of 20 (tok/s) | ours, 1 step/call | PyTorch eager | torch.compile | "
         "ours / eager | ours / compiled | 1-step / compiled | max |logit diff| |")
   print("|---|---|---|---|---|---|---|---|---|---|")
-  for size, npar, tt, d, _, _ in rows:
+  for size, npar, tt, d, *_ in rows:
     a, b = tt["scan"], tt["single"]
     print(f"| {size} | {npar:,} | {a:,.0f} | {b:,.0f} | {tt['eager']:,.0f} | {tt['compile']:,.0f} | "
           f"{a / tt['eager']:.2f}× | {a / tt['compile']:.2f}× | {b / tt['compile']:.2f}× | {d:.1e} |")
@@ -137,9 +146,28 @@ def main():
         f"rounds x {len(rows)} sizes, interleaved)")
   print("| size | GFLOP / step (XLA) | steps/s (scan) | achieved GFLOP/s | fraction of matmul peak |")
   print("|---|---|---|---|---|")
-  for size, _, tt, _, flops, tokens_per_step in rows:
+  for size, _, tt, _, flops, tokens_per_step, _ in rows:
     steps = tt["scan"] / tokens_per_step
     print(f"| {size} | {flops / 1e9:.3f} | {steps:.1f} | {flops * steps / 1e9:.1f} | {flops * steps / peak:.1%} |")
+  print("\nWhere a step goes (benchmarks/step_anatomy.py): the step's matrix products, each run alone at its own "
+        "shapes, and the optimizer update alone, against the scanned step")
+  print("| size | products | share of step FLOPs | products alone, ms | their GFLOP/s | fraction of peak at these "
+        "shapes | ceiling: step's fraction were all else free | AdamW update alone, ms | step, ms | "
+        "step outside the products |")
+  print("|---|---|---|---|---|---|---|---|---|---|")
+  for size, _, tt, _, flops, tokens_per_step, (f_mm, t_mm, t_upd, count, _) in rows:
+    t_step = tokens_per_step / tt["scan"]
+    print(f"| {size} | {count} | {f_mm / flops:.1%} | {t_mm * 1e3:.2f} | {f_mm / t_mm / 1e9:.1f} | "
+          f"{f_mm / t_mm / peak:.1%} | {flops / t_mm / peak:.1%} | {t_upd * 1e3:.2f} | {t_step * 1e3:.2f} | "
+          f"{1 - t_mm / t_step:.1%} |")
+  for size, *_, (_, t_mm, _, _, timed) in rows:
+    print(f"\n{size}: the products by time (each alone; count per step)")
+    print("| product | count | GFLOP each | ms each | GFLOP/s | fraction of peak | share of the products' time |")
+    print("|---|---|---|---|---|---|---|")
+    for d, count, sec in sorted(timed, key=lambda x: -x[1] * x[2]):
+      f = step_anatomy.dot_flops(d)
+      print(f"| {step_anatomy.describe(d)} | {count} | {f / 1e9:.4f} | {sec * 1e3:.3f} | {f / sec / 1e9:.1f} | "
+            f"{f / sec / peak:.1%} | {count * sec / t_mm:.1%} |")
 
 
 def gemm_runner(n: int):
@@ -158,6 +186,24 @@ def gemm_runner(n: int):
     jax.block_until_ready(out)
     return 3 * 2 * n ** 3 / (time.perf_counter() - t)
   return measure
+
+
+def update_seconds(tx, state, seconds: float = 0.05) -> float:
+  """Seconds of one optimizer update and its application alone (the parameters standing in for their gradient),
+  jitted, best of three back-to-back timings."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  f = jax.jit(lambda p, s: optax.apply_updates(p, tx.update(p, s, p)[0]))
+  jax.block_until_ready(f(state.params, state.opt_state))
+  reps = max(1, int(seconds / 1e-3))
+  best = float("inf")
+  for _ in range(3):
+    t = time.perf_counter()
+    for _ in range(reps):
+      out = f(state.params, state.opt_state)
+    jax.block_until_ready(out)
+    best = min(best, (time.perf_counter() - t) / reps)
+  return best
 
 
 def step_flops(lowered_one_step) -> float:

@@ -88,8 +88,9 @@ def test_each_arm_is_trained_once_per_seed_with_its_own_seed():
 def test_arm_fields_apply_to_their_arm_only():
   subs = arms.run_configs(quickstart.get_config())
   assert list(subs) == ["cpu_xs", "cpu_s"]
-  assert (subs["cpu_xs"].train.num_steps, subs["cpu_xs"].model.d_model) == (5200, 32)
-  assert (subs["cpu_s"].train.num_steps, subs["cpu_s"].model.d_model) == (2600, 64)
+  assert (subs["cpu_xs"].train.num_steps, subs["cpu_xs"].model.d_model) == (3600, 32)
+  assert (subs["cpu_s"].train.num_steps, subs["cpu_s"].model.d_model) == (1800, 64)
+  assert quickstart.get_config().train.num_steps == 2600  # the base the experiments built on it train
 
 
 @pytest.mark.parametrize("overrides,message", [
