@@ -58,7 +58,7 @@ def run_quickstart(config, workdir: str) -> None:
   """Runs the configured stages in order; prints where the report lies and where the time went (timings.json,
   summed over every call on this workdir)."""
   stages = _stages(config)
-  times = timing.StageTimes()
+  times = timing.StageTimes(os.path.join(workdir, TIMINGS) if jsonio.is_writer() else None)  # written per stage
   try:
     with lock.writer_lock(workdir):
       _run(config, workdir, stages, times)
@@ -66,7 +66,7 @@ def run_quickstart(config, workdir: str) -> None:
     times.close()
   print("\n" + times.table())
   if jsonio.is_writer():
-    timing.write(os.path.join(workdir, TIMINGS), times)  # every call's time added, per stage
+    timing.write(os.path.join(workdir, TIMINGS), times)  # what no stage's end wrote (nothing, normally)
 
 
 def _run(config, workdir, stages, times) -> None:

@@ -6,8 +6,11 @@ compilation ('.../backend_compile_duration'), and the persistent cache's hits ('
 `with times.stage("train"):` attributes what happens inside to that stage; `table()` prints them and `write()` adds
 them to a workdir's timings.json: each stage's seconds summed over every call that ran it (a killed and resumed
 training counts both parts, a report-only rerun adds its report time), so timings.json is what the workdir cost.
+`StageTimes(path)` adds each stage to `path` as the stage ends (raising or not), so a process killed later (the
+machine gone, SIGKILL) keeps the time of every stage it finished; only the stage it was in is lost.
 """
 import contextlib
+import copy
 import time
 
 from jax import monitoring
@@ -22,9 +25,11 @@ _HIT = "/jax/compilation_cache/cache_hits"
 class StageTimes:
   """Per-stage wall, trace+lowering and compile seconds, and persistent-cache hits."""
 
-  def __init__(self):
+  def __init__(self, path=None):
     self.stages = {}
+    self.path = path
     self._current = None
+    self._written = {}
     monitoring.register_event_duration_secs_listener(self._on_duration)
     monitoring.register_event_listener(self._on_event)
 
@@ -53,6 +58,16 @@ class StageTimes:
     finally:
       self.stages[name]["wall"] += time.time() - t0
       self._current = previous
+      if self.path and previous is None:
+        write(self.path, self)
+
+  def pending(self) -> dict:
+    """What `write` has not yet added anywhere: each stage's fields less what earlier writes took."""
+    return {name: {k: v - self._written.get(name, {}).get(k, 0) for k, v in entry.items()}
+            for name, entry in self.stages.items()}
+
+  def mark_written(self) -> None:
+    self._written = copy.deepcopy(self.stages)
 
   def close(self) -> None:
     monitoring.unregister_event_duration_listener(self._on_duration)
@@ -83,5 +98,7 @@ def accumulate(old: dict, new: dict) -> dict:
 
 
 def write(path: str, times: StageTimes) -> None:
-  """Adds this call's stage times to the timings.json at `path` (atomically; created if absent)."""
-  jsonio.write_json_atomic(path, accumulate(jsonio.read_json(path, {}), times.as_dict()))
+  """Adds this call's stage times not yet written to the timings.json at `path` (atomically; created if absent): a
+  stage written as it ended is not added twice."""
+  jsonio.write_json_atomic(path, accumulate(jsonio.read_json(path, {}), times.pending()))
+  times.mark_written()

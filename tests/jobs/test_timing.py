@@ -26,3 +26,23 @@ def test_a_resumed_training_stage_is_the_sum_of_its_parts(tmp_path):
     times.close()
     timing.write(path, times)
   assert jsonio.read_json(path)["train a/seed_0"]["wall"] == 120.0
+
+
+def test_each_stage_is_on_disk_when_it_ends_so_a_killed_process_keeps_the_stages_it_finished(tmp_path):
+  path = os.path.join(tmp_path, "timings.json")
+  times = timing.StageTimes(path)
+  with times.stage("train a/seed_0"):
+    pass
+  try:
+    with times.stage("curvature a/seed_0"):
+      with times.stage("inner"):  # a nested stage is written with its outermost stage
+        assert not os.path.exists(path) or "inner" not in jsonio.read_json(path)
+      on_disk = jsonio.read_json(path)  # the process killed here keeps the finished stage
+      raise RuntimeError("stage failed")
+  except RuntimeError:
+    pass
+  times.close()
+  assert list(on_disk) == ["train a/seed_0"]
+  assert set(jsonio.read_json(path)) == {"train a/seed_0", "curvature a/seed_0", "inner"}  # a failing stage too
+  timing.write(path, times)  # the end-of-call write adds nothing already written
+  assert jsonio.read_json(path) == times.as_dict()
