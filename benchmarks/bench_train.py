@@ -129,6 +129,8 @@ def main():
     lowered = chunk.lower(init(), tokens[:1], lengths[:1], run.mask_key)
     flops = step_flops(lowered)
     dots = step_anatomy.dot_generals(lowered.as_text())
+    if not dots:
+      sys.exit(f"bench_train: no stablehlo.dot_general read from {size}'s lowered step (its text format changed?)")
     timed = step_anatomy.time_dots(dots)
     anatomy = (sum(step_anatomy.dot_flops(d) for d in dots), step_anatomy.total_seconds(timed),
                update_seconds(run.tx, init()), len(dots), timed)
