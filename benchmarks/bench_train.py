@@ -190,22 +190,14 @@ def gemm_runner(n: int):
   return measure
 
 
-def update_seconds(tx, state, seconds: float = 0.05) -> float:
+def update_seconds(tx, state) -> float:
   """Seconds of one optimizer update and its application alone (the parameters standing in for their gradient),
-  jitted, best of three back-to-back timings."""
+  jitted, timed as each product is (step_anatomy.seconds_per_call)."""
   import jax  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
+  from benchmarks import step_anatomy  # pylint: disable=g-import-not-at-top
   f = jax.jit(lambda p, s: optax.apply_updates(p, tx.update(p, s, p)[0]))
-  jax.block_until_ready(f(state.params, state.opt_state))
-  reps = max(1, int(seconds / 1e-3))
-  best = float("inf")
-  for _ in range(3):
-    t = time.perf_counter()
-    for _ in range(reps):
-      out = f(state.params, state.opt_state)
-    jax.block_until_ready(out)
-    best = min(best, (time.perf_counter() - t) / reps)
-  return best
+  return step_anatomy.seconds_per_call(f, state.params, state.opt_state)
 
 
 def step_flops(lowered_one_step) -> float:

@@ -11,8 +11,9 @@ carry F_mm of the F FLOPs; run alone, back to back, at their own shapes, they ta
 
 `dot_generals(text)` reads the products from the lowered program's text (StableHLO); `dot_flops` counts one
 product's FLOPs as 2·|out|·Π(contracted sizes), the count XLA's cost analysis uses; `time_dots(dots, seconds)`
-times each distinct product alone (a jitted `lax.dot_general` on random inputs of its shapes, called back to back
-so dispatch overlaps the computation, as the peak GEMM is timed) and `total_seconds` sums them over one step.
+times each distinct product alone (a jitted `lax.dot_general` on random inputs of its shapes, `seconds_per_call`:
+called back to back so dispatch overlaps the computation, as the peak GEMM is timed) and `total_seconds` sums them
+over one step.
 """
 import collections
 import dataclasses
@@ -28,6 +29,7 @@ _DOT = re.compile(
     r"(?:batching_dims\s*=\s*\[(?P<lb>[\d,\s]*)\]\s*x\s*\[(?P<rb>[\d,\s]*)\],\s*)?"
     r"contracting_dims\s*=\s*\[(?P<lc>[\d,\s]*)\]\s*x\s*\[(?P<rc>[\d,\s]*)\]"
     r".*?:\s*\(tensor<(?P<lhs>[^>]*)>,\s*tensor<(?P<rhs>[^>]*)>\)\s*->\s*tensor<(?P<out>[^>]*)>")
+_DTYPES = {"f32": "float32", "f64": "float64", "bf16": "bfloat16", "f16": "float16"}  # StableHLO -> numpy names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,27 +68,33 @@ def dot_flops(d: Dot) -> int:
   return 2 * math.prod(d.out) * math.prod(d.lhs[i] for i in d.dims[0][0])
 
 
+def seconds_per_call(f, *args, seconds: float = 0.05) -> float:
+  """Seconds one call of the jitted `f(*args)` takes, warm: the best of three timings of back-to-back calls lasting
+  about `seconds` (dispatch overlaps the computation, as the peak GEMM is timed)."""
+  out = jax.block_until_ready(f(*args))
+  t = time.perf_counter()
+  jax.block_until_ready(f(*args))
+  reps = max(1, int(seconds / max(time.perf_counter() - t, 1e-6)))
+  best = math.inf
+  for _ in range(3):
+    t = time.perf_counter()
+    for _ in range(reps):
+      out = f(*args)
+    jax.block_until_ready(out)
+    best = min(best, (time.perf_counter() - t) / reps)
+  return best
+
+
 def time_dots(dots, seconds: float = 0.05) -> list:
-  """Each distinct product of `dots` timed alone at its shapes: [(Dot, count, seconds per call)], in first-seen
-  order, each the best of three timings of back-to-back calls lasting about `seconds`."""
+  """Each distinct product of `dots` timed alone at its shapes (`seconds_per_call`): [(Dot, count, seconds per
+  call)], in first-seen order."""
   timed = []
   for i, (d, count) in enumerate(collections.Counter(dots).items()):
     ka, kb = jax.random.split(jax.random.key(i))
     a = jax.random.normal(ka, d.lhs, jnp.dtype(_DTYPES.get(d.dtype, d.dtype)))
     b = jax.random.normal(kb, d.rhs, a.dtype)
     f = jax.jit(lambda x, y, dims=d.dims: jax.lax.dot_general(x, y, dims))
-    out = jax.block_until_ready(f(a, b))
-    t = time.perf_counter()
-    jax.block_until_ready(f(a, b))
-    reps = max(1, int(seconds / max(time.perf_counter() - t, 1e-6)))
-    best = math.inf
-    for _ in range(3):
-      t = time.perf_counter()
-      for _ in range(reps):
-        out = f(a, b)
-      jax.block_until_ready(out)
-      best = min(best, (time.perf_counter() - t) / reps)
-    timed.append((d, count, best))
+    timed.append((d, count, seconds_per_call(f, a, b, seconds=seconds)))
   return timed
 
 
@@ -101,5 +109,3 @@ def describe(d: Dot) -> str:
   batch = f" batch {d.dims[1][0]}" if d.dims[1][0] else ""
   return f"{shape(d.lhs)} · {shape(d.rhs)} -> {shape(d.out)} (contract {d.dims[0][0]}x{d.dims[0][1]}{batch})"
 
-
-_DTYPES = {"f32": "float32", "f64": "float64", "bf16": "bfloat16", "f16": "float16"}

@@ -65,8 +65,8 @@ def run_quickstart(config, workdir: str) -> None:
   finally:
     times.close()
   print("\n" + times.table())
-  if jsonio.is_writer():
-    timing.write(os.path.join(workdir, TIMINGS), times)  # what no stage's end wrote (nothing, normally)
+  if times.path:
+    timing.write(times.path, times)  # what no stage's end wrote (nothing, normally)
 
 
 def _run(config, workdir, stages, times) -> None:
