@@ -6,7 +6,8 @@ construction); curvature, probes and the report's fixed-size table; 3 pre-traini
 Command:  python -m experiments.main --config=configs/algorithms.py[:LANG][,adversarial][,long] \
             --workdir=runs/algorithms
           (LANG: pcfg, hmm, released, lm; ',trace_penalty' adds the explicit Tr(H) penalty arm, far slower on CPU;
-          ',long' trains every arm LONG_STEPS, the recipe that brings the HMM within the saturation gap;
+          ',long' trains every arm LONG_STEPS, the recipe that brings the HMM, the released grammar and the LM
+          language within the saturation gap;
           --config.run_arms=adamw,adversarial trains those two arms only)
 Runtime:  cpu tier (with the adversarial arm), 2 cores: per language and stage in results/cpu/stages.md.
 Reaches:  the algorithm, flatter and downstream-flatness verdicts per language in results/README.md (report:
@@ -29,7 +30,7 @@ ADVERSARIAL = {"train.algorithm": "adversarial", "train.adversarial_lambda": 0.0
                "adversarial.match_gap_of": "adamw", "adversarial.start_step": 600}
 TRACE_PENALTY = {"train.algorithm": "trace_penalty"}
 # ',long': the steps (cosine over all of them) that bring cpu_s within the 3% saturation gap where the base recipe's
-# 2,600 stop short (the HMM: results/cpu/continued/hmm, the same recipe's checkpoints at 6,000 steps).
+# 2,600 stop short (HMM, released grammar, LM language: results/cpu/continued/LANG, the same recipe to 6,000 steps).
 LONG_STEPS = 6000
 
 

@@ -12,6 +12,7 @@ import pytest
 from experiments.configs import paper
 from flatness_jax.analysis import stage_account
 from flatness_jax.jobs import results as results_job, tier
+from flatness_jax.train import arms
 from tests.conftest import REPO_ROOT
 
 
@@ -36,6 +37,16 @@ def test_the_plan_covers_every_experiment_and_language(name, released, tmp_path)
   text = "\n".join(tier.plan_lines(name, rows))
   assert text.startswith(f"Plan of tier '{name}': {len(rows)} experiment × language cells")
   assert "| **total** |" in text
+
+
+def test_the_cpu_tier_trains_cpu_s_long_on_the_languages_the_base_recipe_leaves_unsaturated(released):
+  cells = paper.get_config("cpu").cells
+  for name, cell in cells.items():
+    if cell.experiment not in ("model_size", "algorithms") or name.endswith("lstm"):
+      continue
+    steps = {sub.model.preset: sub.train.num_steps for sub in arms.run_configs(cell.config).values()}
+    assert steps["cpu_s"] == (6000 if cell.language in paper.LONG else 2600), name
+  assert set(paper.LONG) == {"hmm", "released", "lm"}
 
 
 def test_a_committed_account_replaces_the_cost_model(released, tmp_path):
