@@ -127,7 +127,8 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
     account_rows.append((exp, lang, len(runs), doc["account"], f"measured ({doc['commit']})"))
   colors = figures_lib.arm_colors(arm_names)  # one colour per arm across the tier's figures
   figures = _language_figures(root, tier, by_lang, colors)
-  missing = tuple(results_readme.Missing(c["experiment"], c["language"], c["command"], c["estimate"], c["source"])
+  missing = tuple(results_readme.Missing(c["experiment"], c["language"], c["command"], c["estimate"], c["source"],
+                                         c.get("stale", ""))
                   for c in to_run(plan, {(c.experiment, c.language) for c in cells}))
   account_rows += [(m.experiment, m.language, 0, m.estimate, f"not run: {m.source}") for m in missing]
   compact.write_text(os.path.join(tier_dir, STAGES_MD), "\n".join(
