@@ -5,8 +5,8 @@ architecture (flatness_jax.models.embed), the Fisher trace and linear-probe accu
 
 Command:  python -m experiments.main --config=configs/model_size.py[:LANG[,long]] --workdir=runs/model_size
           (LANG: pcfg, hmm, released, lm, or hmm_lstm: bidirectional LSTMs of 32/64/128 units embedded by
-          flatness_jax.models.embed_lstm; ',long' trains every size for LONG_STEPS, the recipe that brings the HMM
-          and the released grammar to equal loss)
+          flatness_jax.models.embed_lstm; ',long' trains every size for LONG_STEPS, the recipe that brings the HMM,
+          the released grammar and the LM language to equal loss within the saturation gap)
 Runtime:  cpu tier, 2 cores: per language and stage in results/cpu/stages.md.
 Reaches:  the size, flatter, flatness-beyond-size and downstream-flatness verdicts per language in results/README.md
           (report: results/cpu/model_size/LANG/report.md).
@@ -22,8 +22,8 @@ SIZES = {"xs": {"model.preset": "cpu_xs", "model.head_dim": 16, "train.num_steps
 LSTM_SIZES = {"xs": {"model.preset": "lstm_cpu_xs", "train.num_steps": 5200},
               "s": {"model.preset": "lstm_cpu_s"},
               "m": {"model.preset": "lstm_cpu_m"}}
-# ',long': the steps that bring the HMM's and the released grammar's transformers to equal loss, where the base
-# recipe's steps stop short of it.
+# ',long': the steps that bring the HMM's, the released grammar's and the LM language's transformers to equal loss
+# within the saturation gap, where the base recipe's steps stop short of it.
 LONG_STEPS = {"xs": 14000, "s": 6000, "m": 6000}
 
 

@@ -43,6 +43,7 @@ class Missing:
   command: str
   estimate: dict            # stage -> seconds (the plan's)
   source: str
+  stale: str = ""           # the command of a committed record this cell supersedes (a changed recipe), or ''
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +60,14 @@ def cell(text: str) -> str:
   return text.replace("|", "\\|")
 
 
-def _cell_text(row) -> str:
-  text = "<br>".join([f"paper: {row.paper}", f"ours: {findings_tables.value(row)}", f"n: {row.n}",
-                      findings_tables.verdict(row),
-                      f"detectable: {findings_tables._detectable(row)}"])  # pylint: disable=protected-access
-  return cell(text)
+def _cell_text(row, rerun=None) -> str:
+  """One answer: the paper, ours, n, verdict, detectable; for a stale record (`rerun`: its Missing) which recipe it
+  ran and which the tier runs now."""
+  parts = [f"paper: {row.paper}", f"ours: {findings_tables.value(row)}", f"n: {row.n}", findings_tables.verdict(row),
+           f"detectable: {findings_tables._detectable(row)}"]  # pylint: disable=protected-access
+  if rerun is not None:
+    parts.append(f"stale: ran `{rerun.stale}`; the tier now runs `{rerun.command}`")
+  return cell("<br>".join(parts))
 
 
 def claim_rows(tier: Tier) -> dict:
@@ -80,21 +84,24 @@ def claim_rows(tier: Tier) -> dict:
 def _answer_table(tier: Tier) -> list[str]:
   langs = tier.languages
   lines = ["| claim (experiment) | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
+  stale = {(m.experiment, m.language): m for m in tier.missing if m.stale}
   for (claim, exp), by_lang in claim_rows(tier).items():
     title = claims_lib.CLAIMS[claim].title if claim in claims_lib.CLAIMS else claim
-    cells = [_cell_text(by_lang[lang]) if lang in by_lang else "—" for lang in langs]
+    cells = [_cell_text(by_lang[lang], stale.get((exp, lang))) if lang in by_lang else "—" for lang in langs]
     lines.append(f"| {cell(title)} ({exp}) | " + " | ".join(cells) + " |")
   return lines
 
 
 def _questions(tier: Tier) -> list[str]:
   table = claim_rows(tier)
+  stale = {(m.experiment, m.language): m for m in tier.missing if m.stale}
   lines = []
   for question, ids in QUESTIONS:
     lines += [f"**{question}**", ""]
     found = [(exp, lang, row) for (claim, exp), by_lang in table.items() if claim in ids
              for lang, row in sorted(by_lang.items(), key=lambda kv: tier.languages.index(kv[0]))]
     lines += [f"- {lang}, {exp}: {row.title}: {findings_tables.value(row)} — {findings_tables.verdict(row)}"
+              + (f" (stale: ran `{stale[exp, lang].stale}`)" if (exp, lang) in stale else "")
               for exp, lang, row in found] or ["- no committed experiment declares these claims yet"]
     lines.append("")
   return lines
@@ -129,7 +136,8 @@ def tier_lines(tier: Tier) -> list[str]:
                  f"| {c.commit} | [report]({c.path}/report.md) |")
   if tier.missing:
     total = sum(sum(m.estimate.values()) for m in tier.missing)
-    lines += ["", f"### Missing cells ({len(tier.missing)}, estimated {stage_account.minutes(total)} min)", "",
+    head = "Missing or stale cells" if any(m.stale for m in tier.missing) else "Missing cells"
+    lines += ["", f"### {head} ({len(tier.missing)}, estimated {stage_account.minutes(total)} min)", "",
               "| experiment | language | command | estimated min | estimate from |", "|---|---|---|---|---|"]
     lines += [f"| {m.experiment} | {m.language} | `{m.command}` | {_minutes(m.estimate)} | {m.source} |"
               for m in tier.missing]

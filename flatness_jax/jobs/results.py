@@ -127,9 +127,9 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
     account_rows.append((exp, lang, len(runs), doc["account"], f"measured ({doc['commit']})"))
   colors = figures_lib.arm_colors(arm_names)  # one colour per arm across the tier's figures
   figures = _language_figures(root, tier, by_lang, colors)
-  have = {(c.experiment, c.language) for c in cells}
-  missing = tuple(results_readme.Missing(c["experiment"], c["language"], c["command"], c["estimate"], c["source"])
-                  for c in plan.get("cells", []) if (c["experiment"], c["language"]) not in have)
+  missing = tuple(results_readme.Missing(c["experiment"], c["language"], c["command"], c["estimate"], c["source"],
+                                         c.get("stale", ""))
+                  for c in to_run(plan, {(c.experiment, c.language) for c in cells}))
   account_rows += [(m.experiment, m.language, 0, m.estimate, f"not run: {m.source}") for m in missing]
   compact.write_text(os.path.join(tier_dir, STAGES_MD), "\n".join(
       [f"# Per-stage account, tier `{tier}`", "",
@@ -138,6 +138,12 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
       + stage_account.table(account_rows)) + "\n")
   languages = tuple(dict.fromkeys([c.get("language") for c in plan.get("cells", [])] + [c.language for c in cells]))
   return results_readme.Tier(tier, tuple(cells), missing, figures, languages)
+
+
+def to_run(plan: dict, have: set) -> list:
+  """The plan's cells still to run: those with no record in `have` ({(experiment, language)}) and those whose
+  record is stale (another command's: tier.plan marks them)."""
+  return [c for c in plan.get("cells", []) if (c["experiment"], c["language"]) not in have or c.get("stale")]
 
 
 def tiers_of(root: str) -> list[str]:

@@ -72,8 +72,10 @@ def run_shapes(cell_config) -> list:
 
 
 def plan(config) -> list:
-  """[{experiment, language, command, runs, estimate {stage: s}, source}] of every cell of the tier: a committed
-  cell's measured account, else the cost model calibrated on the tier's committed cells (stage_account)."""
+  """[{experiment, language, command, runs, estimate {stage: s}, source[, stale]}] of every cell of the tier: a
+  committed cell's measured account, else the cost model calibrated on the tier's committed cells (stage_account).
+  A committed record of another command than the tier's (a changed recipe) is stale: the row keeps the cost model's
+  estimate and names the record's command in `stale`, and the record calibrates nothing."""
   root = config.results
   out, pairs, modelled_rows = [], [], []
   for _, cell in config.cells.items():
@@ -82,8 +84,11 @@ def plan(config) -> list:
     row = {"experiment": cell.experiment, "language": cell.language, "command": cell.command,
            "runs": len(arms.run_configs(cell.config))}
     modelled = stage_account.estimate(run_shapes(cell.config))
-    if os.path.exists(committed):
-      doc = results_job.compact.read_json(committed)
+    doc = results_job.compact.read_json(committed) if os.path.exists(committed) else None
+    if doc is not None and doc.get("command", cell.command) != cell.command:
+      row["stale"] = doc["command"]  # a recipe change: the record is another config's, still to run as this one
+      doc = None
+    if doc is not None:
       row.update(estimate=doc["account"], source=f"measured, commit {doc['commit']}")
       pairs.append((doc["account"], modelled))
     else:
@@ -96,6 +101,9 @@ def plan(config) -> list:
               "(stage_account.calibration)")
     for row in modelled_rows:
       row.update(estimate=stage_account.calibrated(row["estimate"], factors), source=source)
+  for row in out:
+    if "stale" in row:
+      row["source"] += f"; the committed record ran {row['stale']}"
   return out
 
 

@@ -1,5 +1,7 @@
 """results/README.md from findings: the claims × languages table with the paper's figure, ours with its interval,
 n, verdict and detectable effect per cell; the reviewers' questions with their rows; commands and missing cells."""
+import dataclasses
+
 from flatness_jax.analysis import results_readme, rows
 
 NAN = float("nan")
@@ -60,3 +62,20 @@ def test_tiers_are_ordered_by_cost_and_an_empty_tier_says_so():
   text = results_readme.build([empty, _tier()])
   assert text.index("## Tier `cpu`") < text.index("## Tier `tiny`")
   assert "No cell of this tier is committed yet." in text
+
+
+def test_a_stale_cell_says_in_its_answer_which_recipe_it_ran_and_is_listed_to_run():
+  base = _tier()
+  rerun = results_readme.Missing("model_size", "pcfg", "configs/model_size.py:pcfg,long,seeds=3",
+                                 {"training": 600.0},
+                                 "cost model; the committed record ran configs/model_size.py:pcfg,seeds=3",
+                                 stale="configs/model_size.py:pcfg,seeds=3")
+  text = results_readme.build([dataclasses.replace(base, missing=base.missing + (rerun,))])
+  size = next(l for l in text.splitlines() if l.startswith("| Larger is better")).replace("\\|", "¦").split(" | ")
+  assert "stale: ran `configs/model_size.py:pcfg,seeds=3`; the tier now runs " \
+      "`configs/model_size.py:pcfg,long,seeds=3`" in size[1]
+  assert "stale" not in size[2]
+  assert next(l for l in text.splitlines() if l.startswith("- pcfg, model_size:")).endswith(
+      "(stale: ran `configs/model_size.py:pcfg,seeds=3`)")
+  assert "### Missing or stale cells (2, estimated 40.0 min)" in text
+  assert "stale" not in results_readme.build([base])

@@ -31,7 +31,8 @@ def _documented() -> list:
 
 
 # The commands the docs give (issue 26): each must keep working exactly as written.
-DOCUMENTED = [("algorithms", "hmm,adversarial"), ("algorithms", "released"), ("algorithms", "adversarial"),
+DOCUMENTED = [("algorithms", "hmm,adversarial"), ("algorithms", "hmm,adversarial,long"), ("algorithms", "released"),
+              ("algorithms", "adversarial"),
               ("model_size", "hmm,long"), ("model_size", "hmm_lstm"), ("model_size", "released,long"),
               ("continued", "hmm"), ("continued", "released"), ("data_card", "released"), ("quickstart", "tiny"),
               ("hmm", "bert"), ("hmm", "paper"), ("pcfg", "released"), ("pcfg", "paper"), ("lm", "opt125m"),
@@ -59,7 +60,7 @@ def test_parse_arg_types_the_words():
 
 @pytest.mark.parametrize("arg,message", [
     ("hmm,adversarail", r"configs/algorithms.py:hmm,adversarail: unknown word 'adversarail'; accepted: pcfg \| hmm \| "
-                        r"released \| lm \(lang\), adversarial, trace_penalty, tiny, seeds=INT"),
+                        r"released \| lm \(lang\), adversarial, trace_penalty, long, tiny, seeds=INT"),
     ("seeds=three", r"configs/algorithms.py:seeds=three: seeds='three' is not int"),
     ("tiny=yes", r"configs/algorithms.py:tiny=yes: tiny='yes' is not a bool \(true or false\)"),
     ("hmm,released", r"configs/algorithms.py:hmm,released: 'hmm' and 'released' both set lang; give one"),

@@ -16,7 +16,8 @@ from flatness_jax.train import adversarial, arms
 from tests.conftest import REPO_ROOT
 
 CONFIGS = [(continued, a) for a in ("", "hmm", "released")] + \
-          [(algorithms, a) for a in ("", "hmm", "released", "hmm,adversarial", "adversarial")] + \
+          [(algorithms, a) for a in ("", "hmm", "released", "hmm,adversarial", "adversarial",
+                                     "hmm,adversarial,long")] + \
           [(model_size, a) for a in ("", "hmm", "hmm_lstm", "released", "hmm,long")]
 
 
@@ -38,6 +39,16 @@ def test_model_size_long_trains_every_size_longer():
   subs = arms.run_configs(model_size.get_config("hmm,long"))
   assert {k.split("/")[0]: s.train.num_steps for k, s in subs.items()} == model_size.LONG_STEPS
   assert model_size.get_config("hmm,long").name == "model_size_long_hmm"
+
+
+def test_algorithms_long_trains_every_arm_longer_and_measures_its_last_checkpoints():
+  c = algorithms.get_config("hmm,adversarial,long")
+  subs = arms.run_configs(c)
+  assert {s.train.num_steps for s in subs.values()} == {algorithms.LONG_STEPS}
+  n = algorithms.LONG_STEPS
+  assert c.curvature.steps == c.probes.steps == f"600,{n - 200},{n}"
+  assert c.name == "algorithms_long_hmm"
+  assert {s.train.num_steps for s in arms.run_configs(algorithms.get_config("hmm")).values()} == {2600}
 
 
 def test_unknown_language_is_named():

@@ -12,6 +12,7 @@ import pytest
 from experiments.configs import paper
 from flatness_jax.analysis import stage_account
 from flatness_jax.jobs import results as results_job, tier
+from flatness_jax.train import arms
 from tests.conftest import REPO_ROOT
 
 
@@ -38,6 +39,16 @@ def test_the_plan_covers_every_experiment_and_language(name, released, tmp_path)
   assert "| **total** |" in text
 
 
+def test_the_cpu_tier_trains_cpu_s_long_on_the_languages_the_base_recipe_leaves_unsaturated(released):
+  cells = paper.get_config("cpu").cells
+  for name, cell in cells.items():
+    if cell.experiment not in ("model_size", "algorithms") or name.endswith("lstm"):
+      continue
+    steps = {sub.model.preset: sub.train.num_steps for sub in arms.run_configs(cell.config).values()}
+    assert steps["cpu_s"] == (6000 if cell.language in paper.LONG else 2600), name
+  assert set(paper.LONG) == {"hmm", "released", "lm"}
+
+
 def test_a_committed_account_replaces_the_cost_model(released, tmp_path):
   config = paper.get_config("tiny")
   config.results = str(tmp_path)
@@ -48,6 +59,32 @@ def test_a_committed_account_replaces_the_cost_model(released, tmp_path):
     json.dump({"account": account, "commit": "abc123"}, f)
   row = next(r for r in tier.plan(config) if (r["experiment"], r["language"]) == ("continued", "hmm"))
   assert row["estimate"] == account and row["source"] == "measured, commit abc123"
+
+
+def test_a_committed_record_of_another_command_is_stale_not_done(released, tmp_path):
+  """A recipe change (the tier's command for a cell changed) leaves the old record stale: the plan estimates the
+  cell as still to run and names the command the record came from; the old account does not calibrate (its shapes
+  are another config's)."""
+  config = paper.get_config("tiny")
+  config.results = str(tmp_path)
+  cell = next(c for c in config.cells.values() if (c.experiment, c.language) == ("continued", "hmm"))
+  out = results_job.cell_dir(str(tmp_path), "tiny", "continued", "hmm")
+  os.makedirs(out)
+  account = dict.fromkeys(stage_account.STAGES, 30.0)
+  with open(os.path.join(out, results_job.CELL), "w") as f:
+    json.dump({"account": account, "commit": "abc123", "command": cell.command + ",old"}, f)
+  rows = {(r["experiment"], r["language"]): r for r in tier.plan(config)}
+  row = rows[("continued", "hmm")]
+  assert row["estimate"] != account and row["source"].startswith("cost model")
+  assert row["stale"] == cell.command + ",old" and row["source"].endswith(f"the committed record ran {row['stale']}")
+  have = {("continued", "hmm"), ("continued", "pcfg")}
+  still = {(c["experiment"], c["language"]) for c in results_job.to_run({"cells": list(rows.values())}, have)}
+  assert ("continued", "hmm") in still and ("continued", "pcfg") not in still and ("model_size", "hmm") in still
+  assert rows[("model_size", "pcfg")]["source"] == "cost model (stage_account)"  # not calibrated on it
+  with open(os.path.join(out, results_job.CELL), "w") as f:  # the same command: done
+    json.dump({"account": account, "commit": "abc123", "command": cell.command}, f)
+  row = next(r for r in tier.plan(config) if (r["experiment"], r["language"]) == ("continued", "hmm"))
+  assert row["estimate"] == account and "stale" not in row
 
 
 def test_missing_cells_are_estimated_by_the_cost_model_calibrated_on_the_measured_cells(released, tmp_path):
