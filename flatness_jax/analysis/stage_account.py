@@ -102,16 +102,20 @@ def minutes(seconds: float) -> str:
 
 
 def table(rows) -> list[str]:
-  """Markdown lines of the account: rows are (experiment, language, runs, {stage: seconds}, source); a total row
-  sums them."""
+  """Markdown lines of the account: rows are (experiment, language, runs, {stage: seconds}, source[, counted]); a
+  total row sums the counted ones (a row with counted False, e.g. the stale record of a superseded recipe, is shown
+  and marked, not summed)."""
   head = ["experiment", "language", "runs"] + [f"{s} min" for s in STAGES] + ["total min", "source"]
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   total = dict.fromkeys(STAGES, 0.0)
   runs = 0
-  for exp, lang, n, secs, source in rows:
-    runs += n
-    for s in STAGES:
-      total[s] += secs.get(s, 0.0)
+  for exp, lang, n, secs, source, *counted in rows:
+    if counted and not counted[0]:
+      source += " (not counted)"
+    else:
+      runs += n
+      for s in STAGES:
+        total[s] += secs.get(s, 0.0)
     lines.append(f"| {exp} | {lang} | {n} | " + " | ".join(minutes(secs.get(s, 0.0)) for s in STAGES)
                  + f" | {minutes(sum(secs.values()))} | {source} |")
   lines.append(f"| **total** | | {runs} | " + " | ".join(minutes(total[s]) for s in STAGES)

@@ -44,6 +44,14 @@ def test_table_sums_rows_into_a_total():
   assert lines[-1] == "| **total** | | 8 | 3.0 | 0.0 | 0.9 | 0.0 | 0.1 | **4.0** | |"
 
 
+def test_a_superseded_row_is_shown_but_not_counted_in_the_total():
+  rows = [("algorithms", "hmm", 12, {"training": 60.0}, "measured", False),
+          ("algorithms", "hmm", 0, {"training": 120.0}, "not run", True)]
+  lines = stage_account.table(rows)
+  assert lines[2].startswith("| algorithms | hmm | 12 | 1.0 |") and lines[2].endswith("| measured (not counted) |")
+  assert lines[-1] == "| **total** | | 0 | 2.0 | 0.0 | 0.0 | 0.0 | 0.0 | **2.0** | |"
+
+
 def test_calibration_is_measured_over_modelled_per_stage_and_scales_the_estimates():
   pairs = [({"training": 30.0, "compilation": 10.0, "curvature": 0.0}, {"training": 20.0, "compilation": 5.0}),
            ({"training": 60.0, "compilation": 5.0}, {"training": 40.0, "compilation": 10.0})]
