@@ -28,8 +28,8 @@ TIERS = ("tiny", "cpu", "gpu", "paper")
 SEEDS = {"tiny": 2, "cpu": 3, "gpu": 5, "paper": 5}
 # Experiment -> language -> the experiment config's argument at the cpu tier (the recipes that reach saturation, and
 # the adversarial arm in algorithms). ',long' wherever the base recipe's 2,600 cpu_s steps end outside the 3%
-# saturation gap (the records in git log of results/cpu: HMM 4.0-4.6% of L*, released grammar 3.2-3.3%, LM language
-# 3.1-3.6%); its 6,000 cpu_s steps reach 1.7-2.6% on each of the three (results/cpu/continued/LANG, same recipe).
+# saturation gap (the final checkpoints of those records: git log of results/cpu/{model_size,algorithms}/LANG); its
+# 6,000 cpu_s steps reach the gap on each of the three (results/cpu/continued/LANG: the same recipe, 3 seeds).
 LONG = ("hmm", "released", "lm")
 CPU_ARGS = {"quickstart": {"pcfg": ""},
             "continued": {lang: lang for lang in LANGUAGES},
