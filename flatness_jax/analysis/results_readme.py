@@ -81,10 +81,15 @@ def claim_rows(tier: Tier) -> dict:
                                                     kv[0][1])))
 
 
+def _stale(tier: Tier) -> dict:
+  """{(experiment, language): Missing} of the cells whose committed record ran a superseded command."""
+  return {(m.experiment, m.language): m for m in tier.missing if m.stale}
+
+
 def _answer_table(tier: Tier) -> list[str]:
   langs = tier.languages
   lines = ["| claim (experiment) | " + " | ".join(langs) + " |", "|---|" + "---|" * len(langs)]
-  stale = {(m.experiment, m.language): m for m in tier.missing if m.stale}
+  stale = _stale(tier)
   for (claim, exp), by_lang in claim_rows(tier).items():
     title = claims_lib.CLAIMS[claim].title if claim in claims_lib.CLAIMS else claim
     cells = [_cell_text(by_lang[lang], stale.get((exp, lang))) if lang in by_lang else "—" for lang in langs]
@@ -94,7 +99,7 @@ def _answer_table(tier: Tier) -> list[str]:
 
 def _questions(tier: Tier) -> list[str]:
   table = claim_rows(tier)
-  stale = {(m.experiment, m.language): m for m in tier.missing if m.stale}
+  stale = _stale(tier)
   lines = []
   for question, ids in QUESTIONS:
     lines += [f"**{question}**", ""]

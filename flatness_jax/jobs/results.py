@@ -124,14 +124,15 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
     by_lang.setdefault(lang, {})[exp] = (d, doc, runs)
     cells.append(results_readme.Cell(exp, lang, doc["command"], int(doc["seeds"]), doc["commit"], doc["account"],
                                      findings, os.path.relpath(d, root)))
-    account_rows.append([exp, lang, len(runs), doc["account"], f"measured ({doc['commit']})", True])
+    account_rows.append((exp, lang, len(runs), doc["account"], f"measured ({doc['commit']})"))
   colors = figures_lib.arm_colors(arm_names)  # one colour per arm across the tier's figures
   figures = _language_figures(root, tier, by_lang, colors)
   missing = tuple(results_readme.Missing(c["experiment"], c["language"], c["command"], c["estimate"], c["source"],
                                          c.get("stale", ""))
                   for c in to_run(plan, {(c.experiment, c.language) for c in cells}))
-  for row in account_rows:  # a stale record's minutes are another recipe's: shown, not counted in the tier's total
-    row[-1] = not any(m.stale and (m.experiment, m.language) == (row[0], row[1]) for m in missing)
+  stale = {(m.experiment, m.language) for m in missing if m.stale}
+  # a stale record's minutes are another recipe's: shown, not counted in the tier's total
+  account_rows = [(*row, row[:2] not in stale) for row in account_rows]
   account_rows += [(m.experiment, m.language, 0, m.estimate, f"not run: {m.source}") for m in missing]
   compact.write_text(os.path.join(tier_dir, STAGES_MD), "\n".join(
       [f"# Per-stage account, tier `{tier}`", "",
