@@ -75,7 +75,7 @@ def _files_and_mtimes(workdir):
           if f != ".writer.lock"}
 
 
-@pytest.mark.slow  # 45 s on 2 cores: CI runs it in .ci/run's slow step
+@pytest.mark.slow  # a campaign of interrupted runs: CI runs it in .ci/run's slow step
 def test_kills_and_stops_at_every_event_leave_the_record_of_an_uninterrupted_run(tmp_path, finished_tiny_run):
   ref, wd = finished_tiny_run, str(tmp_path / "run")
   for event, step, sig, status in SEQUENCE:
