@@ -4,7 +4,9 @@ report (one command).
 Each stage writes into the workdir, and each is also its own job (configs/data_card.py, quickstart's sizes,
 configs/curvature.py, configs/probes.py, configs/report.py), so a stage can be rerun alone; a rerun of the whole
 pipeline resumes training from checkpoints and re-measures only what is missing from curvature.json/probes.json.
-The pipeline holds its workdir's writer lock, and each stage holds its run directory's.
+The pipeline holds its workdir's writer lock, and each stage holds its run directory's. Before any stage, every run
+directory that exists is checked read-only (flatness_jax.jobs.train.check_workdir): one that recorded a config
+training another function is refused in one line before the first run trains, not after the runs before it.
 """
 import os
 
@@ -54,10 +56,20 @@ def _training_groups(runs: dict) -> list:
   return groups
 
 
+def check_run_dirs(config, workdir: str) -> None:
+  """Raises the first run directory's problem (ResumeConflictError or ValueError, one line) when a run of `config`
+  under `workdir` cannot be trained or resumed there; reads only."""
+  if "train" not in _stages(config):
+    return
+  for name, sub in arms.run_configs(config).items():
+    train_job.check_workdir(os.path.join(workdir, name), arms.resolve_run_config(sub))
+
+
 def run_quickstart(config, workdir: str) -> None:
   """Runs the configured stages in order; prints where the report lies and where the time went (timings.json,
   summed over every call on this workdir)."""
   stages = _stages(config)
+  check_run_dirs(config, workdir)
   times = timing.StageTimes(os.path.join(workdir, TIMINGS) if jsonio.is_writer() else None)  # written per stage
   try:
     with lock.writer_lock(workdir):

@@ -5,7 +5,9 @@
    (results/<tier>/<experiment>/<language>/cell.json) where one exists, else the stated cost model of
    flatness_jax.analysis.stage_account calibrated on the committed cells; and the total. Written again before
    results/ is rebuilt, so the cells measured in this run calibrate the estimates of those still missing.
-2. Each cell in turn runs the experiment's pipeline (flatness_jax.jobs.pipeline) in <workdir>/<experiment>/<language>:
+2. Before any cell runs, each cell's directory that exists is checked read-only (check_cells): one holding runs of
+   another config (a recipe the tier has since changed) is refused in one line naming it, to be moved aside.
+   Each cell in turn runs the experiment's pipeline (flatness_jax.jobs.pipeline) in <workdir>/<experiment>/<language>:
    a cell whose runs are finished (trained to their last step, curvature and probes at every configured step, a
    report) is kept as it is; an unfinished one resumes (training from its checkpoints; only missing measurements are
    taken). Progress: one line per cell and stage, the pipeline's bars and stage table. After each cell the process
@@ -157,8 +159,25 @@ def _write_plan(config, rows) -> None:
                                    {"tier": config.tier, "cells": rows})
 
 
+def check_cells(cells, workdir: str) -> None:
+  """Refuses, in one line and before any cell runs, a cell whose directory holds runs of another config (a recipe
+  the tier no longer runs): resuming would fail after the cells before it, and keeping it as finished would record
+  it under a command it did not run. The directory is left as it is, for the user to move aside."""
+  for _, cell in cells:
+    d = os.path.join(workdir, cell.experiment, cell.language)
+    if not os.path.isdir(d):
+      continue
+    try:
+      pipeline.check_run_dirs(cell.config, d)
+    except ValueError as e:
+      problem = getattr(e, "problem", str(e))
+      raise ValueError(f"{cell.experiment} × {cell.language}: {problem}; the tier runs `{cell.command}` there: "
+                       f"move {d} aside (nothing in it is deleted) or use a new --workdir") from None
+
+
 def run_tier(config, workdir: str) -> None:
   cells = selected_cells(config)
+  check_cells(cells, workdir)
   fast = fast_compile(config)
   rows = plan(config)
   print("\n".join(plan_lines(config.tier, rows)) + "\n", flush=True)

@@ -18,7 +18,12 @@ RECORD_ONLY = ("name", "job", "parallel.", "eval.batch_size", "checkpoint.max_to
 
 
 class ResumeConflictError(ValueError):
-  """A run directory recorded another config than the one it is asked to continue with."""
+  """A run directory recorded another config than the one it is asked to continue with; `problem` is the message
+  without its hint (what a caller that knows a better remedy, like the tier job, shows)."""
+
+  def __init__(self, problem: str, hint: str = ""):
+    super().__init__(f"{problem}. {hint}" if hint else problem)
+    self.problem = problem
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -73,8 +78,8 @@ def check(workdir: str, recorded: dict, config: dict, newest_step) -> None:
       s = schedule_length(flatten(recorded))
       hint = (f"To extend it keeping its lr schedule (constant after step {s}), add "
               f"--config.optimizer.schedule_steps={s}")
-    raise ResumeConflictError(f"{workdir}: config differs from the run's ({shown}); not resumed, nothing changed. "
-                              f"{hint}")
+    raise ResumeConflictError(f"{workdir}: config differs from the run's ({shown}); not resumed, nothing changed",
+                              hint)
   steps = int(config["train"]["num_steps"])
   if newest_step is not None and newest_step > steps:
     raise ResumeConflictError(f"{workdir} has a checkpoint at step {newest_step}, beyond train.num_steps={steps}; "

@@ -24,3 +24,29 @@ def test_vmap_seeds_groups_the_seeds_of_each_arm_in_training_order():
   assert [g[0].split("/")[0] for g in groups] == ["adamw", "sgd", "sam", "adversarial"]
   cpu = paper.get_config("cpu").cells.algorithms_pcfg.config
   assert all(len(g) == 1 for g in pipeline._training_groups(arms.run_configs(cpu)))  # pylint: disable=protected-access
+
+
+def _plant_other_run(config, workdir: str, name: str) -> None:
+  """A run directory for `name` under `workdir` recording the same run at another learning rate (no checkpoint)."""
+  import os  # pylint: disable=g-import-not-at-top
+  from flatness_jax.train import arms  # pylint: disable=g-import-not-at-top
+  sub = arms.resolve_run_config(arms.run_configs(config)[name])
+  sub.optimizer.learning_rate = 2 * sub.optimizer.learning_rate
+  os.makedirs(os.path.join(workdir, name))
+  json.dump(sub.to_dict(), open(os.path.join(workdir, name, "config.json"), "w"))
+
+
+def test_a_run_directory_of_another_config_is_refused_before_any_run_trains(tmp_path):
+  """The last run's directory trains another function: the pipeline says so in one line before it trains the
+  first run (not after training every run before it)."""
+  import os  # pylint: disable=g-import-not-at-top
+  import pytest  # pylint: disable=g-import-not-at-top
+  from experiments.configs import paper  # pylint: disable=g-import-not-at-top
+  from flatness_jax.train import arms, resume  # pylint: disable=g-import-not-at-top
+  config = paper.get_config("tiny").cells.continued_pcfg.config
+  config.stages = "train"
+  names = list(arms.run_configs(config))
+  _plant_other_run(config, str(tmp_path), names[-1])
+  with pytest.raises(resume.ResumeConflictError, match=r"optimizer\.learning_rate .*not resumed, nothing changed"):
+    pipeline.run_quickstart(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / names[0])

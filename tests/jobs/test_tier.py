@@ -169,3 +169,20 @@ def test_only_the_tiny_tier_compiles_fast():
     assert tier.fast_compile(paper.get_config("tiny")) and jax.config.read("jax_disable_most_optimizations")
   finally:
     jax.config.update("jax_disable_most_optimizations", before)
+
+
+def test_a_cell_directory_holding_runs_of_another_config_is_refused_before_any_cell_runs(released, tmp_path):
+  """A cell's run directory left by an older recipe (the tier's config changed) is neither kept as finished nor
+  resumed: the tier names it, says to move it aside, and runs nothing (no cell, no data card)."""
+  from tests.jobs.test_pipeline import _plant_other_run  # pylint: disable=g-import-not-at-top
+  config = paper.get_config("tiny")
+  config.only = "continued_pcfg,continued_hmm"
+  config.results = str(tmp_path / "results")
+  cell = config.cells.continued_hmm
+  d = tmp_path / "runs" / cell.experiment / cell.language
+  _plant_other_run(cell.config, str(d), list(arms.run_configs(cell.config))[0])
+  with pytest.raises(ValueError, match=r"continued × hmm: .*config differs from the run's \(optimizer\.learning_rate"
+                                       r".*: move .*continued/hmm aside .*or use a new --workdir$"):
+    tier.run_tier(config, str(tmp_path / "runs"))
+  assert not (tmp_path / "runs" / "continued" / "pcfg").exists()
+  assert os.listdir(d) == [list(arms.run_configs(cell.config))[0].split("/")[0]]  # the planted run only
