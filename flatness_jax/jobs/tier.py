@@ -3,7 +3,8 @@
 1. The plan, printed first and written to <results>/<tier>/plan.json: per cell (experiment × language) its runs
    and minutes per stage (training, compilation, curvature, probes, report), from the cell's committed record
    (results/<tier>/<experiment>/<language>/cell.json) where one exists, else the stated cost model of
-   flatness_jax.analysis.stage_account calibrated on the committed cells; and the total. Written again before
+   flatness_jax.analysis.stage_account calibrated on the committed cells (of the cell's language where it has any);
+   and the total. Written again before
    results/ is rebuilt, so the cells measured in this run calibrate the estimates of those still missing.
 2. Before any cell runs, each cell's directory that exists is checked read-only (check_cells): one holding runs of
    another config (a recipe the tier has since changed) is refused in one line naming it, to be moved aside.
@@ -16,7 +17,8 @@
    XLA's optimisation passes mostly off (`xla_fast_compile`): its budgets measure nothing, compilation is most of
    its time.
 3. With `build_results`, every finished cell is recorded in results/ (compact run records, cell.json with the
-   command, seeds, commit and the per-stage account from its timings.json) and results/ is rebuilt
+   command, seeds, commit — a kept cell's record keeps the commit that measured it — and the per-stage account
+   from its timings.json) and results/ is rebuilt
    (flatness_jax.jobs.results), README.md printed.
 """
 import os
@@ -75,7 +77,9 @@ def run_shapes(cell_config) -> list:
 
 def plan(config) -> list:
   """[{experiment, language, command, runs, estimate {stage: s}, source[, stale]}] of every cell of the tier: a
-  committed cell's measured account, else the cost model calibrated on the tier's committed cells (stage_account).
+  committed cell's measured account, else the cost model calibrated on the tier's committed cells (stage_account):
+  on the cells of its own language where it has any (what a language's data cost, the LM's decoder, the model does
+  not see), else on every committed cell.
   A committed record of another command than the tier's (a changed recipe) is stale: the row keeps the cost model's
   estimate and names the record's command in `stale`, and the record calibrates nothing."""
   root = config.results
@@ -92,17 +96,18 @@ def plan(config) -> list:
       doc = None
     if doc is not None:
       row.update(estimate=doc["account"], source=f"measured, commit {doc['commit']}")
-      pairs.append((doc["account"], modelled))
+      pairs.append((cell.language, (doc["account"], modelled)))
     else:
       row.update(estimate=modelled, source="cost model (stage_account)")
       modelled_rows.append(row)
     out.append(row)
-  if pairs:
-    factors = stage_account.calibration(pairs)
-    source = (f"cost model × measured/modelled of {len(pairs)} committed cell{'s' if len(pairs) > 1 else ''} "
-              "(stage_account.calibration)")
-    for row in modelled_rows:
-      row.update(estimate=stage_account.calibrated(row["estimate"], factors), source=source)
+  for row in modelled_rows:
+    own = [p for lang, p in pairs if lang == row["language"]]
+    use, which = (own, f"{row['language']} cell") if own else ([p for _, p in pairs], "cell")
+    if use:
+      source = (f"cost model × measured/modelled of {len(use)} committed {which}{'s' if len(use) > 1 else ''} "
+                "(stage_account.calibration)")
+      row.update(estimate=stage_account.calibrated(row["estimate"], stage_account.calibration(use)), source=source)
   for row in out:
     if "stale" in row:
       row["source"] += f"; the committed record ran {row['stale']}"
@@ -142,6 +147,15 @@ def _record(config, cell, workdir: str, commit: str) -> None:
          "timings": jsonio.read_json(os.path.join(workdir, pipeline.TIMINGS), {})}
   out = results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language)
   results_job.record_cell({n: os.path.join(workdir, n) for n in names}, doc, out)
+
+
+def kept_commit(config, cell, current: str) -> str:
+  """The commit to record a cell kept as finished under: its committed record's when that record ran the same
+  command (the commit that measured it), else `current`."""
+  path = os.path.join(results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language),
+                      results_job.CELL)
+  doc = results_job.compact.read_json(path) if os.path.exists(path) else None
+  return doc["commit"] if doc and doc.get("command") == cell.command and doc.get("commit") else current
 
 
 def fast_compile(config) -> bool:
@@ -191,6 +205,7 @@ def run_tier(config, workdir: str) -> None:
       d = os.path.join(workdir, cell.experiment, cell.language)
       why = unfinished(cell.config, d) if os.path.isdir(d) else "not started"
       head = f"[{i}/{len(cells)}] {cell.experiment} × {cell.language} ({cell.command})"
+      ran = bool(why)
       if not why:
         print(f"{head}: finished, kept ({d})", flush=True)
       else:
@@ -204,7 +219,7 @@ def run_tier(config, workdir: str) -> None:
         if why:
           raise RuntimeError(f"{cell.experiment} × {cell.language}: the pipeline ended unfinished ({why})")
       if config.build_results and jsonio.is_writer():
-        _record(config, cell, d, commit)
+        _record(config, cell, d, commit if ran else kept_commit(config, cell, commit))
   if config.build_results:
     _write_plan(config, plan(config))  # the cells measured now calibrate the estimates of those still missing
     path = results_job.rebuild(config.results)

@@ -106,6 +106,45 @@ def test_missing_cells_are_estimated_by_the_cost_model_calibrated_on_the_measure
   assert other["estimate"]["report"] == pytest.approx(0.0)
 
 
+def test_a_language_with_measured_cells_is_calibrated_on_its_own_cells(released, tmp_path):
+  """The LM language's data cost what the model does not see: a missing cell of a language with committed cells is
+  scaled by that language's measured/modelled, one of a language without any by the pooled factor of every cell."""
+  config = paper.get_config("tiny")
+  config.results = str(tmp_path)
+  modelled = {(r["experiment"], r["language"]): r["estimate"] for r in tier.plan(config)}
+  for lang, factor in (("hmm", 3.0), ("pcfg", 1.0)):
+    out = results_job.cell_dir(str(tmp_path), "tiny", "continued", lang)
+    os.makedirs(out)
+    with open(os.path.join(out, results_job.CELL), "w") as f:
+      json.dump({"account": {s: factor * v for s, v in modelled[("continued", lang)].items()}, "commit": "c"}, f)
+  rows = {(r["experiment"], r["language"]): r for r in tier.plan(config)}
+  pooled = ((3.0 * modelled[("continued", "hmm")]["training"] + modelled[("continued", "pcfg")]["training"])
+            / (modelled[("continued", "hmm")]["training"] + modelled[("continued", "pcfg")]["training"]))
+  for lang, factor in (("hmm", 3.0), ("pcfg", 1.0), ("lm", pooled)):
+    row = rows[("algorithms", lang)]
+    assert row["estimate"]["training"] == pytest.approx(factor * modelled[("algorithms", lang)]["training"]), lang
+  assert rows[("algorithms", "hmm")]["source"] == ("cost model × measured/modelled of 1 committed hmm cell "
+                                                   "(stage_account.calibration)")
+  assert rows[("algorithms", "lm")]["source"] == ("cost model × measured/modelled of 2 committed cells "
+                                                  "(stage_account.calibration)")
+
+
+def test_a_kept_cell_keeps_the_commit_of_its_record(tmp_path):
+  """A cell kept as finished is re-recorded from its run directories at the commit that measured it (its record's),
+  not at the commit of the tier run that merely kept it; a cell with no record, or one of another command, gets
+  the current commit."""
+  config = paper.get_config("tiny")
+  config.results = str(tmp_path)
+  cell = config.cells.continued_hmm
+  assert tier.kept_commit(config, cell, "new") == "new"
+  out = results_job.cell_dir(str(tmp_path), "tiny", "continued", "hmm")
+  os.makedirs(out)
+  for command, expected in ((cell.command, "old"), ("configs/continued.py:hmm,seeds=9", "new")):
+    with open(os.path.join(out, results_job.CELL), "w") as f:
+      json.dump({"command": command, "commit": "old"}, f)
+    assert tier.kept_commit(config, cell, "new") == expected, command
+
+
 def test_unknown_cells_are_refused_and_an_empty_cell_is_unfinished(tmp_path):
   config = paper.get_config("tiny")
   config.only = "continued_pcfg,continued_klingon"
