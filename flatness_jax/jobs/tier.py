@@ -4,8 +4,8 @@
    and minutes per stage (training, compilation, curvature, probes, report), from the cell's committed record
    (results/<tier>/<experiment>/<language>/cell.json) where one exists, else the stated cost model of
    flatness_jax.analysis.stage_account calibrated on the committed cells (of the cell's language where it has any);
-   and the total. Written again before
-   results/ is rebuilt, so the cells measured in this run calibrate the estimates of those still missing.
+   and the total. Written again before results/ is rebuilt, so the cells measured in this run calibrate the
+   estimates of those still missing.
 2. Before any cell runs, each cell's directory that exists is checked read-only (check_cells): one holding runs of
    another config (a recipe the tier has since changed) is refused in one line naming it, to be moved aside.
    Each cell in turn runs the experiment's pipeline (flatness_jax.jobs.pipeline) in <workdir>/<experiment>/<language>:
@@ -18,8 +18,7 @@
    its time.
 3. With `build_results`, every finished cell is recorded in results/ (compact run records, cell.json with the
    command, seeds, commit — a kept cell's record keeps the commit that measured it — and the per-stage account
-   from its timings.json) and results/ is rebuilt
-   (flatness_jax.jobs.results), README.md printed.
+   from its timings.json) and results/ is rebuilt (flatness_jax.jobs.results), README.md printed.
 """
 import os
 import time
