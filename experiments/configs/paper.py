@@ -3,7 +3,8 @@ every language (pcfg, hmm, released, lm) of the tier, and the quickstart as the 
 rebuilt from the runs' compact records.
 
 Command:  python -m experiments.main --config=configs/paper.py:<tier> --workdir=runs/paper_<tier>
-          (<tier>: tiny | cpu | gpu | paper; --config.results=DIR writes the results elsewhere than results/)
+          (<tier>: tiny | cpu | gpu | paper; --config.results=DIR writes the results elsewhere than results/;
+          --config.plan_only=True prints the plan and rebuilds results/ without running a cell)
 Runtime:  printed first: the plan (runs and estimated minutes per experiment × language and stage, from the
           committed results/<tier> records where they exist, else a stated cost model calibrated on them), then
           progress per stage.
@@ -67,6 +68,7 @@ def get_config(arg=None):
   c.only = ""               # Comma-separated cells to run ('continued_pcfg,...'; '' every cell); results/ is rebuilt
   #                           from every cell recorded there.
   c.build_results = True    # Write results/ at the end (False: run the cells only).
+  c.plan_only = False       # Print and write the plan, rebuild results/ from the committed records; run no cell.
   c.xla_fast_compile = a.tier == "tiny"  # XLA's optimisation passes mostly off (jax_disable_most_optimizations):
   #                           the tiny tier measures nothing and its time is mostly compilation; rounding aside,
   #                           the same numbers.

@@ -44,6 +44,7 @@ class Missing:
   estimate: dict            # stage -> seconds (the plan's)
   source: str
   stale: str = ""           # the command of a committed record this cell supersedes (a changed recipe), or ''
+  runs: int = 0             # the runs its plan trains
 
 
 @dataclasses.dataclass(frozen=True)

@@ -128,12 +128,12 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
   colors = figures_lib.arm_colors(arm_names)  # one colour per arm across the tier's figures
   figures = _language_figures(root, tier, by_lang, colors)
   missing = tuple(results_readme.Missing(c["experiment"], c["language"], c["command"], c["estimate"], c["source"],
-                                         c.get("stale", ""))
+                                         c.get("stale", ""), int(c.get("runs", 0)))
                   for c in to_run(plan, {(c.experiment, c.language) for c in cells}))
   stale = {(m.experiment, m.language) for m in missing if m.stale}
   # a stale record's minutes are another recipe's: shown, not counted in the tier's total
   account_rows = [(*row, row[:2] not in stale) for row in account_rows]
-  account_rows += [(m.experiment, m.language, 0, m.estimate, f"not run: {m.source}") for m in missing]
+  account_rows += [(m.experiment, m.language, m.runs, m.estimate, f"not run: {m.source}") for m in missing]
   compact.write_text(os.path.join(tier_dir, STAGES_MD), "\n".join(
       [f"# Per-stage account, tier `{tier}`", "",
        "Minutes per experiment × language and stage: measured cells from their timings.json (wall time less "

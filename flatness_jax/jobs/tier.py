@@ -16,6 +16,8 @@
    executable memory otherwise; the persistent compilation cache still serves them. The tiny tier compiles with
    XLA's optimisation passes mostly off (`xla_fast_compile`): its budgets measure nothing, compilation is most of
    its time.
+   With `plan_only`, nothing runs: the plan is written and results/ rebuilt from the committed records (after a
+   change of the cost model or of the records' format).
 3. With `build_results`, every finished cell is recorded in results/ (compact run records, cell.json with the
    command, seeds, commit — a kept cell's record keeps the commit that measured it — and the per-stage account
    from its timings.json) and results/ is rebuilt (flatness_jax.jobs.results), README.md printed.
@@ -197,6 +199,9 @@ def run_tier(config, workdir: str) -> None:
   if fast:
     print("xla_fast_compile: XLA's optimisation passes mostly off for this tier (it measures nothing)", flush=True)
   _write_plan(config, rows)
+  if config.get("plan_only"):
+    _rebuild(config)
+    return
   by_name = {f"{r['experiment']}_{r['language']}": r for r in rows}
   commit = results_job.commit(ignore=config.results)  # the results this job rewrites do not make the code dirty
   with lock.writer_lock(workdir):
@@ -221,6 +226,11 @@ def run_tier(config, workdir: str) -> None:
         _record(config, cell, d, commit if ran else kept_commit(config, cell, commit))
   if config.build_results:
     _write_plan(config, plan(config))  # the cells measured now calibrate the estimates of those still missing
+  _rebuild(config)
+
+
+def _rebuild(config) -> None:
+  if config.build_results and jsonio.is_writer():
     path = results_job.rebuild(config.results)
     print(open(path, encoding="utf-8").read())
     print(f"results: {os.path.abspath(path)}")

@@ -100,3 +100,18 @@ def test_the_commit_stamp_ignores_the_results_the_tier_itself_writes(tmp_path, m
   (tmp_path / "code.py").write_text("b\n")
   assert results_job.commit(ignore="results") == clean + "+dirty"
   assert results_job.commit(ignore=str(tmp_path.parent / "elsewhere")) == clean + "+dirty"  # outside: nothing to skip
+
+
+def test_a_missing_cell_counts_the_runs_it_plans_in_the_stage_account(tmp_path):
+  """stages.md: a cell not yet run shows the runs its plan trains (not 0), and the total counts them."""
+  import json  # pylint: disable=g-import-not-at-top
+  from flatness_jax.analysis import stage_account  # pylint: disable=g-import-not-at-top
+  os.makedirs(tmp_path / "cpu")
+  estimate = dict.fromkeys(stage_account.STAGES, 60.0)
+  cells = [{"experiment": "model_size", "language": lang, "command": f"configs/model_size.py:{lang}", "runs": n,
+            "estimate": estimate, "source": "cost model (stage_account)"} for lang, n in (("hmm", 9), ("lm", 6))]
+  json.dump({"tier": "cpu", "cells": cells}, open(tmp_path / "cpu" / results_job.PLAN, "w"))
+  results_job.rebuild(str(tmp_path))
+  lines = open(tmp_path / "cpu" / results_job.STAGES_MD).read().splitlines()
+  assert any(line.startswith("| model_size | hmm | 9 |") for line in lines)
+  assert any(line.startswith("| **total** | | 15 |") for line in lines)

@@ -145,6 +145,18 @@ def test_a_kept_cell_keeps_the_commit_of_its_record(tmp_path):
     assert tier.kept_commit(config, cell, "new") == expected, command
 
 
+def test_plan_only_writes_the_plan_and_rebuilds_results_without_running_a_cell(released, tmp_path, capsys):
+  config = paper.get_config("tiny")
+  config.results = str(tmp_path / "results")
+  config.plan_only = True
+  tier.run_tier(config, str(tmp_path / "runs"))
+  assert not (tmp_path / "runs").exists()
+  plan = json.load(open(tmp_path / "results" / "tiny" / results_job.PLAN))
+  assert len(plan["cells"]) == len(config.cells)
+  assert (tmp_path / "results" / results_job.README).exists()
+  assert capsys.readouterr().out.startswith("Plan of tier 'tiny'")
+
+
 def test_unknown_cells_are_refused_and_an_empty_cell_is_unfinished(tmp_path):
   config = paper.get_config("tiny")
   config.only = "continued_pcfg,continued_klingon"
