@@ -76,6 +76,13 @@ def run_shapes(cell_config) -> list:
   return out
 
 
+def _committed(config, cell):
+  """The cell's committed record (results/<tier>/<experiment>/<language>/cell.json), or None."""
+  path = os.path.join(results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language),
+                      results_job.CELL)
+  return results_job.compact.read_json(path) if os.path.exists(path) else None
+
+
 def plan(config) -> list:
   """[{experiment, language, command, runs, estimate {stage: s}, source[, stale]}] of every cell of the tier: a
   committed cell's measured account, else the cost model calibrated on the tier's committed cells (stage_account):
@@ -83,15 +90,12 @@ def plan(config) -> list:
   not see), else on every committed cell.
   A committed record of another command than the tier's (a changed recipe) is stale: the row keeps the cost model's
   estimate and names the record's command in `stale`, and the record calibrates nothing."""
-  root = config.results
   out, pairs, modelled_rows = [], [], []
   for _, cell in config.cells.items():
-    committed = os.path.join(results_job.cell_dir(root, config.tier, cell.experiment, cell.language),
-                             results_job.CELL)
     row = {"experiment": cell.experiment, "language": cell.language, "command": cell.command,
            "runs": len(arms.run_configs(cell.config))}
     modelled = stage_account.estimate(run_shapes(cell.config))
-    doc = results_job.compact.read_json(committed) if os.path.exists(committed) else None
+    doc = _committed(config, cell)
     if doc is not None and doc.get("command", cell.command) != cell.command:
       row["stale"] = doc["command"]  # a recipe change: the record is another config's, still to run as this one
       doc = None
@@ -153,9 +157,7 @@ def _record(config, cell, workdir: str, commit: str) -> None:
 def kept_commit(config, cell, current: str) -> str:
   """The commit to record a cell kept as finished under: its committed record's when that record ran the same
   command (the commit that measured it), else `current`."""
-  path = os.path.join(results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language),
-                      results_job.CELL)
-  doc = results_job.compact.read_json(path) if os.path.exists(path) else None
+  doc = _committed(config, cell)
   return doc["commit"] if doc and doc.get("command") == cell.command and doc.get("commit") else current
 
 
@@ -192,7 +194,6 @@ def check_cells(cells, workdir: str) -> None:
 
 def run_tier(config, workdir: str) -> None:
   cells = selected_cells(config)
-  check_cells(cells, workdir)
   fast = fast_compile(config)
   rows = plan(config)
   print("\n".join(plan_lines(config.tier, rows)) + "\n", flush=True)
@@ -202,6 +203,7 @@ def run_tier(config, workdir: str) -> None:
   if config.get("plan_only"):
     _rebuild(config)
     return
+  check_cells(cells, workdir)  # before any cell runs (plan_only reads no run directory)
   by_name = {f"{r['experiment']}_{r['language']}": r for r in rows}
   commit = results_job.commit(ignore=config.results)  # the results this job rewrites do not make the code dirty
   with lock.writer_lock(workdir):
