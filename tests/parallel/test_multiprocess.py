@@ -57,7 +57,7 @@ def _eval_losses(workdir):
   return {r["step"]: r["eval_loss"] for r in rows if "eval_loss" in r}
 
 
-@pytest.mark.slow  # 41 s on 2 cores: .ci/run's slow step runs it (the README's test command was at 6 min 00–06 s)
+@pytest.mark.slow  # trains a model on two processes and on one: CI runs it in .ci/run's slow step
 def test_training_two_processes_equals_one(tmp_path):
   args = ["--config=configs/tiny.py"]
   runs = {}
