@@ -54,12 +54,18 @@ class Adversary:
     head = jax.tree.map(lambda x: feed.to_global(np.asarray(x), self.replicated), self.fit_head(state.params))
     return state.replace(algo={"head": head})
 
-  def chunk_inputs(self, a: int, b: int):
-    """(labelled sentences of steps [a, b) as global arrays [n, Ba, ...], λ of these steps)."""
+  def labelled_arrays(self, a: int, b: int) -> dict:
+    """The labelled sentences of steps [a, b) on the host ({tokens, lengths, labels} [n, Ba, ...]): functions of
+    the adversary's key and the step, so the trainer's feed draws them ahead with the chunk's batches."""
     samples = [self.language.sample(jax.random.fold_in(self.key, s), self.cfg.batch_size) for s in range(a, b)]
-    arrays = {"tokens": np.stack([x.tokens for x in samples]).astype(np.int32),
-              "lengths": np.stack([x.lengths for x in samples]).astype(np.int32),
-              "labels": np.stack([self.task.labels(x) for x in samples]).astype(np.int32)}
+    return {"tokens": np.stack([x.tokens for x in samples]).astype(np.int32),
+            "lengths": np.stack([x.lengths for x in samples]).astype(np.int32),
+            "labels": np.stack([self.task.labels(x) for x in samples]).astype(np.int32)}
+
+  def chunk_inputs(self, a: int, b: int, arrays: dict = None):
+    """(labelled sentences of steps [a, b) as global arrays [n, Ba, ...], λ of these steps); `arrays`: their
+    `labelled_arrays(a, b)` when already drawn."""
+    arrays = self.labelled_arrays(a, b) if arrays is None else arrays
     labelled = {k: feed.to_global(v, self.data_sharding) for k, v in arrays.items()}
     return labelled, np.float32(self.lam if a >= self.start else 0.0)
 

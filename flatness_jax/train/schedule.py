@@ -58,3 +58,12 @@ def chunk_bounds(config, start: int) -> list[tuple[int, int]]:
       out.append((a, a + n))
       a += n
   return out
+
+
+def next_chunk(config, start: int):
+  """The chunk the loop runs from `start` (the first of `chunk_bounds(config, start)`), None at the end."""
+  events = [s for s in event_steps(config) if s > start]
+  if not events:
+    return None
+  k = config.train.steps_per_call
+  return start, start + (k if events[0] - start >= k else 1)

@@ -69,11 +69,13 @@ class SeedGroup:
 
   def run_chunk(self, states, a: int, b: int):
     """(the S states after steps [a, b), their S metrics rows)."""
-    batches = [t.host_batches(a, b) for t in self.trainers]
+    batches = [t.feed.get(a, b)[:2] for t in self.trainers]
     tokens = jnp.stack([jnp.asarray(tok) for tok, _ in batches])
     lengths = jnp.stack([jnp.asarray(n) for _, n in batches])
     t0 = time.time()
     stacked, m = self._chunk(stack(states), tokens, lengths, self._keys)
+    for t in self.trainers:  # the next chunk's data are drawn while this one runs (feed.Prefetch)
+      t.prefetch_after(b)
     n = len(self.trainers)
     per_seed = unstack(jax.device_get(m), n)
     seconds = (time.time() - t0) / n  # each seed's share of the call

@@ -2,8 +2,9 @@
 
 It holds the language, the device mesh, the model, the optimizer and its schedule, the state's shardings, the keys
 (initialisation, data stream, masks: all folded from `config.seed`), the jitted training chunk and held-out
-evaluation, the held-out pairs (built on first use: they need the language's exact conditionals), and for
-adversarial pre-training the adversary (its head refits and labelled sentences) with λ's control. It reads nothing
+evaluation, the held-out pairs (built on first use: they need the language's exact conditionals), the feed (each
+chunk's data, the next chunk's drawn on the feed thread while a chunk trains: flatness_jax.train.feed.Prefetch), and
+for adversarial pre-training the adversary (its head refits and labelled sentences) with λ's control. It reads nothing
 of a run directory but the reference run that λ tracks, and writes nothing: the train job
 (flatness_jax.jobs.train) owns the run directory and drives `flatness_jax.train.loop.run` with hooks.
 """
@@ -68,6 +69,8 @@ class Trainer:
     self.train_chunk = step_lib.jit_train_chunk(self.chunk_fn, self.mesh, self.shardings)
     self.eval_fn = step_lib.make_eval_fn(self.model, self.mesh, self.shardings.params)
     self._compiled_lengths, self.train_seconds, self.tokens_seen = set(), 0.0, 0
+    self.prefetch = True  # draw the next chunk's data on the feed thread while a chunk trains (feed.Prefetch)
+    self.feed = feed.Prefetch(self._host_inputs)
 
   @functools.cached_property
   def heldout(self) -> heldout_lib.HeldOut:
@@ -90,20 +93,32 @@ class Trainer:
   def run_chunk(self, state, a: int, b: int):
     """(state after steps [a, b), the chunk's metrics row): refits the adversary's head first when due; raises
     TrainingDivergedError naming the first step whose loss is not finite."""
-    tokens, lengths = self.host_batches(a, b)
+    tokens, lengths, labelled_host = self.feed.get(a, b)
     labelled, lam = None, None
     if self.adversary:
       state = self.adversary.before_chunk(a, state)
-      labelled, lam = self.adversary.chunk_inputs(a, b)
+      labelled, lam = self.adversary.chunk_inputs(a, b, labelled_host)
     t = time.time()
     state, m = self.train_chunk(state, feed.to_global(tokens, self.data_sharding),
                                 feed.to_global(lengths, self.data_sharding), self.mask_key, labelled, lam)
+    self.prefetch_after(b)  # the chunk runs asynchronously; the next chunk's data are drawn meanwhile
     m = jax.device_get(m)
     return state, self.chunk_row(m, a, b, lengths, time.time() - t, lam)
+
+  def prefetch_after(self, b: int) -> None:
+    """Starts drawing the data of the chunk the loop runs from step `b` (schedule.next_chunk) on the feed thread."""
+    following = schedule_lib.next_chunk(self.config, b) if self.prefetch else None
+    if following:
+      self.feed.start(*following)
 
   def host_batches(self, a: int, b: int):
     """(tokens [b-a, B, L], lengths [b-a, B]) of steps [a, b) on the host: functions of the seed and the step."""
     return feed.sample_steps(self.language, self.data_key, range(a, b), self.config.train.batch_size)
+
+  def _host_inputs(self, a: int, b: int):
+    """(tokens, lengths, the adversary's labelled sentences or None) of steps [a, b) on the host."""
+    tokens, lengths = self.host_batches(a, b)
+    return tokens, lengths, self.adversary.labelled_arrays(a, b) if self.adversary else None
 
   def chunk_row(self, m, a: int, b: int, lengths, seconds: float, lam=None) -> dict:
     """The metrics row of chunk [a, b) from its per-step metrics `m` (host arrays [b-a]); counts tokens/s for calls
