@@ -54,7 +54,7 @@ def chunk_bounds(config, start: int) -> list[tuple[int, int]]:
   out, a = [], start
   for e in events:
     while a < e:
-      n = k if e - a >= k else 1
+      n = _chunk_length(k, a, e)
       out.append((a, a + n))
       a += n
   return out
@@ -65,5 +65,9 @@ def next_chunk(config, start: int):
   events = [s for s in event_steps(config) if s > start]
   if not events:
     return None
-  k = config.train.steps_per_call
-  return start, start + (k if events[0] - start >= k else 1)
+  return start, start + _chunk_length(config.train.steps_per_call, start, events[0])
+
+
+def _chunk_length(k: int, a: int, event: int) -> int:
+  """Steps of the chunk from `a` before the next event: steps_per_call `k` where they fit, else 1."""
+  return k if event - a >= k else 1
