@@ -42,7 +42,8 @@ compile_cache.enable(os.environ["FLATNESS_COMPILATION_CACHE"])
 LONGEST_FIRST = ("tests/parallel/test_multiprocess.py", "tests/train/test_loop.py",
                  "tests/experiments/test_quickstart.py", "tests/jobs/test_faults.py", "tests/jobs/test_train.py",
                  "tests/train/test_step.py", "curvature/tests/test_readme.py", "tests/parallel/test_resources.py",
-                 "tests/data/test_lm.py", "tests/jobs/test_resume.py", "tests/analysis/test_report_simulated.py",
+                 "tests/data/test_lm.py", "tests/jobs/test_resume.py", "tests/jobs/test_concurrent_runs.py",
+                 "tests/analysis/test_report_simulated.py",
                  "tests/train/test_algorithms.py", "curvature/tests/test_model_styles.py",
                  "tests/eval/test_curvature_sharpness.py", "tests/experiments/test_errors.py",
                  "tests/eval/test_finetune.py")

@@ -91,6 +91,8 @@ def train_config() -> ml_collections.ConfigDict:
   c.parallel = ml_collections.ConfigDict()
   c.parallel.model_parallelism = 1  # Size of the 'model' mesh axis (-1: all devices); the rest is 'data'.
   c.parallel.fsdp = False    # Shard parameters and optimizer state over the data axis (large models).
+  c.parallel.concurrent_runs = 1  # Runs of an experiment trained at once, one host thread each, on one device of
+  #                                 one process (flatness_jax.jobs.concurrent_runs): small models leave cores idle.
   return c
 
 

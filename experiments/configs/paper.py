@@ -13,7 +13,8 @@ Reaches:  results/<tier>/: per experiment × language report.md, figures, findin
 
 Tiers (each cell is an experiment config with its argument, CPU_ARGS below; the word `tiny` is common.tiny's):
   tiny   every cell with common.tiny's budgets and 2 seeds: the whole pipeline in minutes, not a measurement.
-  cpu    the recipes that reach the saturation regime on 2 CPU cores, 3 seeds; model size also on the HMM's LSTMs.
+  cpu    the recipes that reach the saturation regime on 2 CPU cores, 3 seeds; model size also on the HMM's LSTMs;
+         two runs train at once (parallel.concurrent_runs, as in tiny).
   gpu    the cpu tier's cells with 5 seeds (an accelerator buys seeds, not size), each arm's seeds trained as one
          program (train.vmap_seeds).
   paper  the gpu tier's cells with 5 seeds and the paper's batch size 4096 (the recipes stay the CPU ones: the
@@ -83,5 +84,8 @@ def get_config(arg=None):
       cell.config.train.batch_size = PAPER_BATCH
     if a.tier in ("gpu", "paper"):
       cell.config.train.vmap_seeds = True  # the seeds of an arm as one program (flatness_jax.train.seed_group)
+    else:
+      cell.config.parallel.concurrent_runs = 2  # two runs at once on the 2 CPU cores (flatness_jax.jobs
+      #                                           .concurrent_runs: the same bytes, less time)
     c.cells[f"{exp}_{lang}"] = cell
   return c

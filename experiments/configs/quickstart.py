@@ -37,6 +37,8 @@ def get_config(arg=None):
   c.seeds = a.seeds         # Pre-training seeds per arm (each run its own streams from `seed`: train.arms; runs
   #                           in <arm>/seed_<k> when > 1).
   #                           One seed gives measurements, not verdicts: the report says which rows are untested.
+  c.parallel.concurrent_runs = 2  # Both sizes train at once, a host thread each (the same bytes, less time on 2
+  #                                 cores: benchmarks/bench_concurrent.py).
   c.data.kind = "pcfg"
   c.data.preset = "cpu_easy"
   c.model.preset = "cpu_s"  # The model of arms that set no preset of their own (configs/algorithms.py's).

@@ -7,15 +7,20 @@ pipeline resumes training from checkpoints and re-measures only what is missing 
 The pipeline holds its workdir's writer lock, and each stage holds its run directory's. Before any stage, every run
 directory that exists is checked read-only (flatness_jax.jobs.train.check_workdir): one that recorded a config
 training another function is refused in one line before the first run trains, not after the runs before it.
+With `parallel.concurrent_runs` = N > 1 the runs train N at a time on host threads (flatness_jax.jobs
+.concurrent_runs: same bytes; an adversarial run after the same seed of its reference arm), timed as one stage.
 """
+import functools
 import os
+
+from absl import logging
 
 from flatness_jax.data import card as card_lib
 from flatness_jax.data import make_language
 from flatness_jax.jobs import curvature as curvature_job, data_card as data_card_job, probes as probes_job
-from flatness_jax.jobs import report as report_job, timing, train as train_job
+from flatness_jax.jobs import concurrent_runs, report as report_job, timing, train as train_job
 from flatness_jax.rundir import fields, jsonio, layout, lock, records, rundir
-from flatness_jax.train import arms
+from flatness_jax.train import arms, loop
 
 STAGES = ("data_card", "train", "curvature", "probes", "report")
 TIMINGS = "timings.json"
@@ -56,6 +61,58 @@ def _training_groups(runs: dict) -> list:
   return groups
 
 
+def _train_group(runs: dict, workdir: str, names: list, stop=None) -> list:
+  """Trains one group of `_training_groups` (a run, or an arm's seeds as one program); their summaries."""
+  if len(names) == 1:
+    return [train_job.train_and_evaluate(runs[names[0]], os.path.join(workdir, names[0]), stop)]
+  return train_job.train_seed_group([runs[n] for n in names], [os.path.join(workdir, n) for n in names], stop)
+
+
+def _group_label(names: list) -> str:
+  return names[0] if len(names) == 1 else f"{names[0].split('/')[0]} (seeds as one program)"
+
+
+def _prerequisites(runs: dict, groups: list) -> list:
+  """Per group, the indices of the earlier groups it waits for: those holding the run whose gap an adversarial run
+  tracks (adversarial.match_gap_of: the same seed of the reference arm, flatness_jax.rundir.layout.sibling_dir)."""
+  where = {name: i for i, names in enumerate(groups) for name in names}
+  out = []
+  for i, names in enumerate(groups):
+    after = set()
+    for name in names:
+      ref = runs[name].get("adversarial", {}).get("match_gap_of", "")
+      if ref:
+        sibling = f"{ref}/{name.split('/', 1)[1]}" if "/" in name else ref
+        if sibling in where and where[sibling] != i:
+          after.add(where[sibling])
+    out.append(tuple(sorted(after)))
+  return out
+
+
+def _train_all(config, runs: dict, workdir: str, times) -> dict:
+  """{run name: summary} of every run trained in order, or `parallel.concurrent_runs` at a time (one timed stage
+  for them all: their wall times overlap, so per-run stages would count the same seconds twice; its compile
+  seconds are summed over the threads, which may compile at the same time)."""
+  groups = _training_groups(runs)
+  num, why = concurrent_runs.workers(config, len(groups))
+  if why:
+    logging.info("parallel.concurrent_runs: %s", why)
+  summaries = {}
+  if num == 1:
+    for names in groups:
+      with times.stage(f"train {_group_label(names)}"):
+        summaries.update(zip(names, _train_group(runs, workdir, names)))
+    return summaries
+  tasks = [concurrent_runs.Task(_group_label(names), functools.partial(_train_group, runs, workdir, names), after)
+           for names, after in zip(groups, _prerequisites(runs, groups))]
+  stop = loop.StopRequest()
+  with times.stage(f"train {len(runs)} runs, {num} at a time"), train_job.stop_on_signals(stop):
+    done = concurrent_runs.run_all(tasks, num, stop)
+  for names, result in zip(groups, done):
+    summaries.update(zip(names, result))
+  return {name: summaries[name] for name in runs}
+
+
 def check_run_dirs(config, workdir: str) -> None:
   """Raises the first run directory's problem (ResumeConflictError or ValueError, one line) when a run of `config`
   under `workdir` cannot be trained or resumed there; reads only."""
@@ -92,15 +149,7 @@ def _run(config, workdir, stages, times) -> None:
   runs = arms.run_configs(config)
   run_dirs = [os.path.join(workdir, name) for name in runs]
   if "train" in stages:
-    summaries = {}
-    for names in _training_groups(runs):
-      if len(names) == 1:
-        with times.stage(f"train {names[0]}"):
-          summaries[names[0]] = train_job.train_and_evaluate(runs[names[0]], os.path.join(workdir, names[0]))
-        continue
-      with times.stage(f"train {names[0].split('/')[0]} (seeds as one program)"):
-        done = train_job.train_seed_group([runs[n] for n in names], [os.path.join(workdir, n) for n in names])
-      summaries.update(zip(names, done))
+    summaries = _train_all(config, runs, workdir, times)
     table = arms.format_table(summaries)
     if jsonio.is_writer():
       jsonio.write_text_atomic(os.path.join(workdir, "sizes.md"), table + "\n")

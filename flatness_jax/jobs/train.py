@@ -202,9 +202,10 @@ def stop_on_signals(stop: loop.StopRequest, signals=(signal.SIGTERM, signal.SIGI
       signal.signal(s, h)
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
+def train_and_evaluate(config, workdir: str, stop=None) -> dict:
   """Trains per `config` into the run directory `workdir` (under its writer lock); returns the summary dict.
-  config.json records the fully resolved config (the model preset expanded: what is actually trained)."""
+  config.json records the fully resolved config (the model preset expanded: what is actually trained). `stop`: a
+  loop.StopRequest shared with other runs (flatness_jax.jobs.concurrent_runs); by default the run's own."""
   config = arms.resolve_run_config(config)
   config_checks.validate_train_config(config)
   check_workdir(workdir, config)  # before the lock: a foreign directory gets no lock file
@@ -217,7 +218,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       logging.info("%s already finished at step %d; nothing to do", workdir, config.train.num_steps)
       return done
     trainer = trainer or trainer_lib.Trainer(config, workdir)
-    stop = loop.StopRequest()
+    stop = stop or loop.StopRequest()
     with stop_on_signals(stop):
       return _train(trainer, config, workdir, recorded, stop)
 
@@ -297,11 +298,11 @@ def _finish(trainer, config, workdir: str, opened: _Opened) -> dict:
   return summary
 
 
-def train_seed_group(configs: list, workdirs: list) -> list:
+def train_seed_group(configs: list, workdirs: list, stop=None) -> list:
   """Trains the seeds of one arm (run configs differing only in their seed) as one vmapped program
   (flatness_jax.train.seed_group) into their own run directories, each recorded exactly as `train_and_evaluate`
   records it; returns their summaries. Runs that cannot share a program (seed_group.why_not), or that do not all
-  resume from the same step, train one after the other instead, saying why."""
+  resume from the same step, train one after the other instead, saying why. `stop` as in train_and_evaluate."""
   import jax  # pylint: disable=g-import-not-at-top
   configs = [arms.resolve_run_config(c) for c in configs]
   for c in configs:
@@ -313,7 +314,7 @@ def train_seed_group(configs: list, workdirs: list) -> list:
     why = "some seeds have finished"
   if why:
     logging.info("train.vmap_seeds: training the %d seeds one after the other (%s)", len(configs), why)
-    return [train_and_evaluate(c, w) for c, w in zip(configs, workdirs)]
+    return [train_and_evaluate(c, w, stop) for c, w in zip(configs, workdirs)]
   with contextlib.ExitStack() as locks:
     for w in workdirs:
       locks.enter_context(lock.writer_lock(w))
@@ -326,7 +327,7 @@ def train_seed_group(configs: list, workdirs: list) -> list:
       starts = sorted({o.start for o in opened})
       if len(starts) == 1:
         hooks = seed_group.group_hooks([o.record.hooks() for o in opened])
-        stop = loop.StopRequest()
+        stop = stop or loop.StopRequest()
         with stop_on_signals(stop):
           _run_loop(seed_group.SeedGroup(trainers), [o.state for o in opened], starts[0], hooks, stop,
                     os.path.commonpath([os.path.abspath(w) for w in workdirs]), opened[0].checkpointer)
@@ -337,7 +338,8 @@ def train_seed_group(configs: list, workdirs: list) -> list:
       return [_finish(t, c, w, o) for t, c, w, o in zip(trainers, configs, workdirs, opened)]
     logging.info("train.vmap_seeds: the seeds resume from different steps %s; training them one after the other",
                  starts)
-    return [_train(t, c, w, r, loop.StopRequest()) for t, c, w, r in zip(trainers, configs, workdirs, recorded)]
+    return [_train(t, c, w, r, stop or loop.StopRequest())
+            for t, c, w, r in zip(trainers, configs, workdirs, recorded)]
 
 
 def _recorded_evaluation(workdir: str, step: int):

@@ -45,6 +45,9 @@ def validate_train_config(config) -> None:
   vmap = config.train.get("vmap_seeds", False)
   if not isinstance(vmap, bool):
     raise ValueError(f"train.vmap_seeds={vmap!r} must be True or False (train an arm's seeds as one program)")
+  runs = config.get("parallel", {}).get("concurrent_runs", 1)
+  if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+    raise ValueError(f"parallel.concurrent_runs={runs!r} must be a positive integer (runs trained at once)")
   algo = config.train.get("algorithm", "standard")
   if algo not in algorithms.ALGORITHMS:
     raise ValueError(f"train.algorithm={algo!r} is unknown; choose one of {algorithms.ALGORITHMS}")

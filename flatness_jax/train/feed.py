@@ -14,6 +14,8 @@ import threading
 import jax
 import numpy as np
 
+WORKERS = 2  # feed threads per process: one per run trained at once on the 2 cores (parallel.concurrent_runs)
+
 
 def sample_steps(language, key, steps, global_batch: int):
   """Tokens [n, B, L] and lengths [n, B] (numpy) for the steps in `steps`."""
@@ -35,7 +37,7 @@ def to_global(array: np.ndarray, sharding):
 
 
 class Prefetch:
-  """`fn(a, b)` for steps [a, b), drawn ahead on one host thread: `start(a, b)` begins computing it, `get(a, b)`
+  """`fn(a, b)` for steps [a, b), drawn ahead on a host thread: `start(a, b)` begins computing it, `get(a, b)`
   returns it (waiting for it when started; computing it here when not, or when another range was started).
 
   fn must be a function of (a, b) alone (the feed's data are), so a prefetched value is the value `get` would
@@ -43,7 +45,8 @@ class Prefetch:
   the thread that computed each range handed out (for tests).
   """
 
-  _pool = None  # one worker thread per process, shared by every Prefetch (the trainers of a seed group queue on it)
+  _pool = None  # WORKERS threads per process, shared by every Prefetch (the trainers of a seed group, and runs
+  #               trained at once (flatness_jax.jobs.concurrent_runs), queue on them)
   _lock = threading.Lock()
 
   def __init__(self, fn):
@@ -55,7 +58,7 @@ class Prefetch:
   def _executor(cls):
     with cls._lock:
       if cls._pool is None:
-        cls._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="feed")
+        cls._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="feed")
       return cls._pool
 
   def _run(self, a: int, b: int):

@@ -50,12 +50,12 @@ def test_tiny_quickstart_pipeline_end_to_end(tmp_path):
   assert json.load(open(os.path.join(wd, "findings.json")))["family"]["claims"] == ["size"]
   assert "report:" in proc.stdout
   trained = json.load(open(os.path.join(wd, "timings.json")))
-  assert "train cpu_tiny/seed_0" in trained and "report" in trained
+  assert "train 2 runs, 2 at a time" in trained and "report" in trained  # the quickstart's runs train at once
   # A report-only call adds its report time and keeps the other stages' timings.
   # (in process: the run above already went through experiments.main)
   config = quickstart.get_config("tiny")
   config.seeds, config.stages = 2, "report"
   jobs.run(config, wd)
   timings = json.load(open(os.path.join(wd, "timings.json")))
-  assert timings["train cpu_tiny/seed_0"] == trained["train cpu_tiny/seed_0"]
+  assert timings["train 2 runs, 2 at a time"] == trained["train 2 runs, 2 at a time"]
   assert timings["report"]["wall"] > trained["report"]["wall"]

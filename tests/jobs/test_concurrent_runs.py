@@ -1,0 +1,136 @@
+"""Runs trained at once (parallel.concurrent_runs): the same bytes as one at a time, prerequisites first, and one
+failure stops the rest at a checkpoint and is the error raised."""
+import json
+import os
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from flatness_jax.jobs import concurrent_runs, pipeline
+from flatness_jax.train import arms, loop
+
+
+def _until_stopped(log, name, stop):
+  """A task that trains until asked to stop, then stops as the loop does."""
+  log.append(f"start {name}")
+  for _ in range(500):
+    if stop.reason is not None:
+      log.append(f"stopped {name}")
+      raise loop.Stopped(1, stop.reason)
+    time.sleep(0.01)
+  log.append(f"end {name}")
+  return name
+
+
+def test_results_come_in_task_order_and_a_task_starts_after_those_it_waits_for():
+  log, lock = [], threading.Lock()
+
+  def task(name, seconds):
+    def fn(_):
+      with lock:
+        log.append(f"start {name}")
+      time.sleep(seconds)
+      with lock:
+        log.append(f"end {name}")
+      return name
+    return fn
+
+  tasks = [concurrent_runs.Task("a", task("a", 0.3)), concurrent_runs.Task("b", task("b", 0.01)),
+           concurrent_runs.Task("c", task("c", 0.01), after=(0,)), concurrent_runs.Task("d", task("d", 0.01))]
+  assert concurrent_runs.run_all(tasks, 2, loop.StopRequest()) == ["a", "b", "c", "d"]
+  assert log.index("start c") > log.index("end a")
+  assert log.index("start d") < log.index("end a")  # d (no prerequisite) went ahead of the waiting c
+  assert log[:2] == ["start a", "start b"]  # two at once
+
+
+def test_a_failure_stops_the_runs_beside_it_and_is_the_error_raised():
+  log, stop = [], loop.StopRequest()
+
+  def fails(_):
+    time.sleep(0.05)
+    raise FloatingPointError("loss is nan at step 7")
+
+  tasks = [concurrent_runs.Task("ok", lambda s: _until_stopped(log, "ok", s)), concurrent_runs.Task("bad", fails),
+           concurrent_runs.Task("later", lambda s: _until_stopped(log, "later", s))]
+  with pytest.raises(FloatingPointError, match="step 7"):
+    concurrent_runs.run_all(tasks, 2, stop)
+  assert stop.reason == concurrent_runs.ERROR_STOP
+  assert log == ["start ok", "stopped ok"]  # the running one stopped; the next one never started
+
+
+def test_a_stop_request_stops_every_run_and_raises_stopped():
+  log, stop = [], loop.StopRequest()
+  tasks = [concurrent_runs.Task(n, lambda s, n=n: _until_stopped(log, n, s)) for n in ("a", "b", "c")]
+  threading.Timer(0.1, stop.request, args=("SIGTERM",)).start()
+  with pytest.raises(loop.Stopped, match="SIGTERM"):
+    concurrent_runs.run_all(tasks, 2, stop)
+  assert sorted(log) == ["start a", "start b", "stopped a", "stopped b"]
+
+
+def test_a_task_can_wait_only_for_an_earlier_one():
+  with pytest.raises(ValueError, match="only earlier tasks"):
+    concurrent_runs.run_all([concurrent_runs.Task("a", lambda s: 1, after=(0,))], 2, loop.StopRequest())
+
+
+def _tiny_config(n: int):
+  from experiments.configs import quickstart  # pylint: disable=g-import-not-at-top
+  config = quickstart.get_config("tiny,seeds=2")
+  config.stages = "train"
+  config.parallel.concurrent_runs = n
+  return config
+
+
+def test_workers_are_the_runs_asked_for_on_one_device_of_one_process():
+  config = _tiny_config(3)
+  assert concurrent_runs.workers(config, 2) == (2, "") and concurrent_runs.workers(config, 5) == (3, "")
+  assert concurrent_runs.workers(_tiny_config(1), 5) == (1, "")
+  config.parallel.concurrent_runs = 0
+  with pytest.raises(ValueError, match=r"parallel\.concurrent_runs=0 must be a positive integer"):
+    arms.run_configs(config)
+
+
+def test_several_devices_train_one_run_at_a_time_and_say_why():
+  from tests.conftest import run_python  # pylint: disable=g-import-not-at-top
+  out = run_python("""
+      import ml_collections
+      from flatness_jax.jobs import concurrent_runs
+      config = ml_collections.ConfigDict({"parallel": {"concurrent_runs": 2}})
+      print(concurrent_runs.workers(config, 3))
+  """, devices=2, timeout=120).stdout
+  assert "(1, '2 devices: one run at a time')" in out
+
+
+def test_an_adversarial_run_waits_for_the_same_seed_of_its_reference_arm():
+  from experiments.configs import algorithms  # pylint: disable=g-import-not-at-top
+  runs = arms.run_configs(algorithms.get_config("pcfg,adversarial,tiny,seeds=2"))
+  groups = pipeline._training_groups(runs)  # pylint: disable=protected-access
+  after = dict(zip([g[0] for g in groups], pipeline._prerequisites(runs, groups)))  # pylint: disable=protected-access
+  index = {g[0]: i for i, g in enumerate(groups)}
+  assert after["adversarial/seed_0"] == (index["adamw/seed_0"],)
+  assert after["adversarial/seed_1"] == (index["adamw/seed_1"],)
+  assert all(not a for name, a in after.items() if not name.startswith("adversarial"))
+
+
+def _record(workdir: str, name: str):
+  from flatness_jax.rundir import rundir  # pylint: disable=g-import-not-at-top
+  run = rundir.RunDir(os.path.join(workdir, name))
+  rows = [json.loads(line) for line in open(os.path.join(workdir, name, "metrics.jsonl"))]
+  untimed = [{k: v for k, v in r.items() if k not in ("wall_seconds", "tokens_per_second")} for r in rows]
+  return run.params(run.steps()[-1]), untimed
+
+
+def test_runs_trained_at_once_record_the_same_bytes_as_one_at_a_time(tmp_path):
+  one, two = str(tmp_path / "one"), str(tmp_path / "two")
+  pipeline.run_quickstart(_tiny_config(1), one)
+  pipeline.run_quickstart(_tiny_config(2), two)
+  names = list(arms.run_configs(_tiny_config(1)))
+  assert len(names) >= 2
+  for name in names:
+    (p1, rows1), (p2, rows2) = _record(one, name), _record(two, name)
+    jax.tree.map(np.testing.assert_array_equal, p1, p2)
+    assert rows1 == rows2
+  stages = list(json.load(open(os.path.join(two, pipeline.TIMINGS))))
+  assert stages == [f"train {len(names)} runs, 2 at a time"]
