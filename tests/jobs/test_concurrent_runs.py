@@ -134,3 +134,53 @@ def test_runs_trained_at_once_record_the_same_bytes_as_one_at_a_time(tmp_path):
     assert rows1 == rows2
   stages = list(json.load(open(os.path.join(two, pipeline.TIMINGS))))
   assert stages == [f"train {len(names)} runs, 2 at a time"]
+
+
+@pytest.mark.slow  # two tiny algorithms experiments (8 runs each), one at a time and two at once
+def test_the_adversarial_arm_at_once_tracks_its_reference_and_records_the_same_bytes(tmp_path):
+  """The adversarial runs wait for the same seed of AdamW (whose gap their λ tracks) and end at the bytes of the
+  one-at-a-time experiment, λ sequence included."""
+  from experiments.configs import algorithms  # pylint: disable=g-import-not-at-top
+
+  def config(n):
+    c = algorithms.get_config("pcfg,adversarial,tiny,seeds=2")
+    c.stages, c.parallel.concurrent_runs = "train", n
+    return c
+
+  one, two = str(tmp_path / "one"), str(tmp_path / "two")
+  pipeline.run_quickstart(config(1), one)
+  pipeline.run_quickstart(config(2), two)
+  names = list(arms.run_configs(config(1)))
+  assert "adversarial/seed_1" in names
+  for name in names:
+    (p1, rows1), (p2, rows2) = _record(one, name), _record(two, name)
+    jax.tree.map(np.testing.assert_array_equal, p1, p2)
+    assert rows1 == rows2
+
+
+@pytest.mark.slow  # a subprocess pipeline stopped by SIGTERM mid-training, then resumed to the end
+def test_sigterm_stops_the_runs_at_once_at_a_checkpoint_and_the_same_command_finishes_them(tmp_path):
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from tests.conftest import REPO_ROOT  # pylint: disable=g-import-not-at-top
+  wd = str(tmp_path / "qs")
+  cmd = [sys.executable, "-m", "experiments.main", "--config=configs/quickstart.py:tiny,seeds=2",
+         "--config.stages=train", "--config.train.num_steps=3000", f"--workdir={wd}"]
+  runs = [os.path.join(wd, "cpu_tiny", f"seed_{k}", "metrics.jsonl") for k in range(2)]
+  proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 300
+  while time.time() < deadline and not all(os.path.exists(r) and len(open(r).readlines()) > 5 for r in runs):
+    assert proc.poll() is None, proc.communicate()[1][-3000:]
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == loop.EXIT_STOPPED, err[-3000:]
+  from flatness_jax.rundir import rundir  # pylint: disable=g-import-not-at-top
+  stopped = [rundir.RunDir(os.path.dirname(r)).steps()[-1] for r in runs]
+  assert all(0 < s < 3000 for s in stopped), stopped  # each checkpointed where it stopped, short of the end
+  done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  for r in runs:
+    steps = [json.loads(line)["step"] for line in open(r)]
+    assert steps == sorted(set(steps)) and steps[-1] == 3000  # every step recorded once, to the end
