@@ -12,6 +12,7 @@ import math
 import os
 
 from flatness_jax.rundir import compact
+from flatness_jax.train import resume
 
 RTOL, ATOL = 1e-4, 1e-7
 SHOWN = 5  # differences named in full
@@ -25,17 +26,18 @@ def _close(a: float, b: float) -> bool:
   return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
 
 
-def config_differences(mine: dict, theirs: dict, prefix: str = "") -> list[str]:
-  """Dotted fields whose values differ between two recorded configs (bookkeeping fields ignored)."""
+def config_differences(mine: dict, theirs: dict) -> list[str]:
+  """Dotted fields whose values differ between two recorded configs, in name order; bookkeeping fields and those
+  that say only where or how fast the same function trained (flatness_jax.train.resume.RECORD_ONLY: parallel.*,
+  the evaluation batch, checkpoints kept) are ignored."""
+  a_flat, b_flat = resume.flatten(mine), resume.flatten(theirs)
   out = []
-  for key in sorted(set(mine) | set(theirs)):
-    if not prefix and key in BOOKKEEPING:
+  for name in sorted(set(a_flat) | set(b_flat)):
+    if name.split(".")[0] in BOOKKEEPING or name.startswith(resume.RECORD_ONLY):
       continue
-    a, b = mine.get(key), theirs.get(key)
-    if isinstance(a, dict) and isinstance(b, dict):
-      out += config_differences(a, b, f"{prefix}{key}.")
-    elif a != b:
-      out.append(f"{prefix}{key} ({a!r} here, {b!r} committed)")
+    a, b = a_flat.get(name), b_flat.get(name)
+    if a != b:
+      out.append(f"{name} ({a!r} here, {b!r} committed)")
   return out
 
 

@@ -68,3 +68,14 @@ def test_another_configuration_is_not_a_reproduction(runs, tmp_path):
 def test_no_committed_record_is_said(runs, tmp_path):
   text = "\n".join(committed.section(runs, str(tmp_path / "nowhere")))
   assert "No committed record of this configuration here" in text
+
+
+def test_how_fast_a_run_was_made_is_not_a_different_configuration(runs, tmp_path):
+  """Fields that say only where or how fast the same function trained (resume.RECORD_ONLY: parallel.*, evaluation
+  batch, checkpoints kept) do not make a run another configuration: a record made before a field existed matches."""
+  cell = _commit(runs, tmp_path / "cell")
+  config = json.loads(json.dumps(runs[0].config))
+  config.setdefault("parallel", {})["concurrent_runs"] = 2  # absent or 1 in the committed record
+  config.setdefault("checkpoint", {})["max_to_keep"] = 99
+  text = "\n".join(committed.section([dataclasses.replace(runs[0], config=config)] + runs[1:], cell))
+  assert "**matches the committed record**" in text, text
