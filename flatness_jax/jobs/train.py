@@ -140,7 +140,7 @@ class _Record:
     self.last_tokens_per_second = next((r["tokens_per_second"] for r in reversed(prior)
                                         if r.get("step", 0) <= keep and "tokens_per_second" in r), 0.0)
     self.last_eval = None
-    self.bar = progress.ProgressBar(config.train.num_steps, start, label=os.path.basename(os.path.normpath(workdir)),
+    self.bar = progress.ProgressBar(config.train.num_steps, start, label=layout.run_name(workdir, config),
                                     unit="steps")
 
   def wall(self) -> float:

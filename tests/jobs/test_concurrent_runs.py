@@ -176,6 +176,7 @@ def test_sigterm_stops_the_runs_at_once_at_a_checkpoint_and_the_same_command_fin
   proc.send_signal(signal.SIGTERM)
   _, err = proc.communicate(timeout=300)
   assert proc.returncode == loop.EXIT_STOPPED, err[-3000:]
+  assert "cpu_tiny/seed_0 [" in err and "cpu_tiny/seed_1 [" in err  # each progress line names its run
   from flatness_jax.rundir import rundir  # pylint: disable=g-import-not-at-top
   stopped = [rundir.RunDir(os.path.dirname(r)).steps()[-1] for r in runs]
   assert all(0 < s < 3000 for s in stopped), stopped  # each checkpointed where it stopped, short of the end
