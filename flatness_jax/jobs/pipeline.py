@@ -72,19 +72,18 @@ def _group_label(names: list) -> str:
   return names[0] if len(names) == 1 else f"{names[0].split('/')[0]} (seeds as one program)"
 
 
-def _prerequisites(runs: dict, groups: list) -> list:
+def _prerequisites(runs: dict, groups: list, workdir: str) -> list:
   """Per group, the indices of the earlier groups it waits for: those holding the run whose gap an adversarial run
-  tracks (adversarial.match_gap_of: the same seed of the reference arm, flatness_jax.rundir.layout.sibling_dir)."""
-  where = {name: i for i, names in enumerate(groups) for name in names}
+  tracks (adversarial.match_gap_of: the directory flatness_jax.rundir.layout.sibling_dir names)."""
+  where = {os.path.abspath(os.path.join(workdir, name)): i for i, names in enumerate(groups) for name in names}
   out = []
   for i, names in enumerate(groups):
     after = set()
     for name in names:
       ref = runs[name].get("adversarial", {}).get("match_gap_of", "")
-      if ref:
-        sibling = f"{ref}/{name.split('/', 1)[1]}" if "/" in name else ref
-        if sibling in where and where[sibling] != i:
-          after.add(where[sibling])
+      j = where.get(layout.sibling_dir(os.path.join(workdir, name), runs[name], ref)) if ref else None
+      if j is not None and j != i:
+        after.add(j)
     out.append(tuple(sorted(after)))
   return out
 
@@ -104,7 +103,7 @@ def _train_all(config, runs: dict, workdir: str, times) -> dict:
         summaries.update(zip(names, _train_group(runs, workdir, names)))
     return summaries
   tasks = [concurrent_runs.Task(_group_label(names), functools.partial(_train_group, runs, workdir, names), after)
-           for names, after in zip(groups, _prerequisites(runs, groups))]
+           for names, after in zip(groups, _prerequisites(runs, groups, workdir))]
   stop = loop.StopRequest()
   with times.stage(f"train {len(runs)} runs, {num} at a time"), train_job.stop_on_signals(stop):
     done = concurrent_runs.run_all(tasks, num, stop)

@@ -107,7 +107,8 @@ def test_an_adversarial_run_waits_for_the_same_seed_of_its_reference_arm():
   from experiments.configs import algorithms  # pylint: disable=g-import-not-at-top
   runs = arms.run_configs(algorithms.get_config("pcfg,adversarial,tiny,seeds=2"))
   groups = pipeline._training_groups(runs)  # pylint: disable=protected-access
-  after = dict(zip([g[0] for g in groups], pipeline._prerequisites(runs, groups)))  # pylint: disable=protected-access
+  waits = pipeline._prerequisites(runs, groups, "runs/x")  # pylint: disable=protected-access
+  after = dict(zip([g[0] for g in groups], waits))
   index = {g[0]: i for i, g in enumerate(groups)}
   assert after["adversarial/seed_0"] == (index["adamw/seed_0"],)
   assert after["adversarial/seed_1"] == (index["adamw/seed_1"],)
