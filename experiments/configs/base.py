@@ -91,8 +91,9 @@ def train_config() -> ml_collections.ConfigDict:
   c.parallel = ml_collections.ConfigDict()
   c.parallel.model_parallelism = 1  # Size of the 'model' mesh axis (-1: all devices); the rest is 'data'.
   c.parallel.fsdp = False    # Shard parameters and optimizer state over the data axis (large models).
-  c.parallel.concurrent_runs = 1  # Runs of an experiment trained at once, one host thread each, on one device of
-  #                                 one process (flatness_jax.jobs.concurrent_runs): small models leave cores idle.
+  c.parallel.concurrent_runs = 1  # Runs of an experiment trained (then measured) at once, one host thread each, on
+  #                                 one device of one process (flatness_jax.jobs.concurrent_runs): small models
+  #                                 leave cores idle, and XLA compiles one program on one core.
   return c
 
 

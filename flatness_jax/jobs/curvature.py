@@ -7,8 +7,9 @@ from flatness_jax.eval import curvature as curvature_lib
 from flatness_jax.rundir import jsonio, layout, lock, rundir
 
 
-def run_curvature(config, workdir: str) -> dict:
-  """Measures the checkpoints `config.curvature.steps` of the run in `workdir`; returns {step: Curvature}."""
+def run_curvature(config, workdir: str, label: str = "") -> dict:
+  """Measures the checkpoints `config.curvature.steps` of the run in `workdir`; returns {step: Curvature}. `label`
+  (the run's name, when runs are measured at once) starts each printed line."""
   run = rundir.RunDir(workdir)
   cfg = config.curvature
   steps = run.select_steps(cfg.steps)
@@ -25,7 +26,8 @@ def run_curvature(config, workdir: str) -> dict:
       doc["steps"][str(step)] = c.to_json()
       if jsonio.is_writer():
         jsonio.write_json_atomic(path, doc)
-      print(f"step {step}: Tr(H) " + ", ".join(f"{m} {e.value:.3f}±{e.stderr:.3f}" for m, e in c.hessian.items())
+      head = label + ": " if label else ""
+      print(f"{head}step {step}: Tr(H) " + ", ".join(f"{m} {e.value:.3f}±{e.stderr:.3f}" for m, e in c.hessian.items())
             + (f", embedded {c.embedded.value:.3f}±{c.embedded.stderr:.3f}" if c.embedded.present else "")
             + f"; Fisher {c.fisher.value:.3f}±{c.fisher.stderr:.3f}; λmax {c.lambda_max.value:.3f}")
   return measured

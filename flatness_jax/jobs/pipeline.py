@@ -8,7 +8,9 @@ The pipeline holds its workdir's writer lock, and each stage holds its run direc
 directory that exists is checked read-only (flatness_jax.jobs.train.check_workdir): one that recorded a config
 training another function is refused in one line before the first run trains, not after the runs before it.
 With `parallel.concurrent_runs` = N > 1 the runs train N at a time on host threads (flatness_jax.jobs
-.concurrent_runs: same bytes; an adversarial run after the same seed of its reference arm), timed as one stage.
+.concurrent_runs: same bytes; an adversarial run after the same seed of its reference arm), timed as one stage, and
+their curvature and probes are measured N at a time likewise (a stage each; a run after the first run of its
+architecture, whose compiled programs it reuses).
 """
 import functools
 import os
@@ -153,19 +155,66 @@ def _run(config, workdir, stages, times) -> None:
     if jsonio.is_writer():
       jsonio.write_text_atomic(os.path.join(workdir, "sizes.md"), table + "\n")
     print(table)
-  for name, d in zip(runs, run_dirs):
-    if "curvature" in stages:
-      steps = rundir.RunDir(d).select_steps(config.curvature.steps)
-      if not _has_curvature(d, steps):
-        with times.stage(f"curvature {name}"):
-          curvature_job.run_curvature(config, d)
-    if "probes" in stages:
-      steps = rundir.RunDir(d).select_steps(config.probes.steps)
-      if not _has_probes(d, steps, bool(config.probes.get("finetune"))):
-        with times.stage(f"probes {name}"):
-          probes_job.run_probes(config, d)
+  _measure_all(config, runs, workdir, stages, times)
   if "report" in stages:
     with times.stage("report"):
       path = report_job.write_report(run_dirs, workdir, config)
     print(open(path).read())
     print(f"\nreport: {os.path.abspath(path)}")
+
+
+_MEASURE_JOBS = {"curvature": curvature_job.run_curvature, "probes": probes_job.run_probes}
+
+
+def _unmeasured(config, workdir: str, name: str, kind: str) -> bool:
+  """Whether the run `name` lacks a `kind` ('curvature' or 'probes') measurement of a checkpoint its config asks
+  for."""
+  d = os.path.join(workdir, name)
+  steps = rundir.RunDir(d).select_steps(config[kind].steps)
+  if kind == "curvature":
+    return not _has_curvature(d, steps)
+  return not _has_probes(d, steps, bool(config.probes.get("finetune")))
+
+
+def _first_of_architecture(runs: dict, names: list) -> list:
+  """Per name, the index (in `names`) of the first earlier run with the same model, as a prerequisite: that run
+  compiles the architecture's programs (flatness_jax.eval.curvature.compiled_programs, jit caches), which the
+  later ones then reuse instead of compiling them again beside it."""
+  first, out = {}, []
+  for i, name in enumerate(names):
+    key = repr(sorted(runs[name].model.to_dict().items()))
+    out.append(() if key not in first else (first[key],))
+    first.setdefault(key, i)
+  return out
+
+
+def _measure_one(job, config, workdir: str, name: str, stop):
+  del stop  # a measurement runs to its end (`_measure_all`)
+  return job(config, os.path.join(workdir, name), label=name)
+
+
+def _measure_all(config, runs: dict, workdir: str, stages: list, times) -> None:
+  """Curvature and probes of every run that lacks them: run by run, a timed stage each (curvature, then probes);
+  or, with `parallel.concurrent_runs` = N > 1, every run's curvature N at a time on host threads, then every run's
+  probes, one timed stage per kind (a run after the first run of its architecture: `_first_of_architecture`). The
+  same numbers either way (each run's measurements are functions of its checkpoints and config alone); an error in
+  one is raised once the others running beside it have ended (a measurement has no chunk boundary to stop at:
+  curvature.json and probes.json are written after every checkpoint, and a rerun measures only what is missing)."""
+  kinds = [k for k in _MEASURE_JOBS if k in stages]
+  num, _ = concurrent_runs.workers(config, len(runs))
+  if num == 1:
+    for name in runs:
+      for kind in kinds:
+        if _unmeasured(config, workdir, name, kind):
+          with times.stage(f"{kind} {name}"):
+            _MEASURE_JOBS[kind](config, os.path.join(workdir, name))
+    return
+  for kind in kinds:
+    names = [name for name in runs if _unmeasured(config, workdir, name, kind)]
+    if not names:
+      continue
+    job = _MEASURE_JOBS[kind]
+    tasks = [concurrent_runs.Task(name, functools.partial(_measure_one, job, config, workdir, name), after)
+             for name, after in zip(names, _first_of_architecture(runs, names))]
+    with times.stage(f"{kind} {len(names)} runs, {num} at a time"):
+      concurrent_runs.run_all(tasks, min(num, len(names)), loop.StopRequest())

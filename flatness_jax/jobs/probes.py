@@ -12,14 +12,16 @@ def _accuracy_line(row, names):
   return ", ".join(f"{t} {100 * a.mean:.1f}±{100 * a.std:.1f}" for t, a in accuracies.items())
 
 
-def run_probes(config, workdir: str) -> dict:
-  """Probes the checkpoints `config.probes.steps` of the run in `workdir`; returns the probes.json document."""
+def run_probes(config, workdir: str, label: str = "") -> dict:
+  """Probes the checkpoints `config.probes.steps` of the run in `workdir`; returns the probes.json document.
+  `label` (the run's name, when runs are probed at once) starts each printed line."""
+  head = label + ": " if label else ""
   cfg = config.probes
   run = rundir.RunDir(workdir)
   steps = run.select_steps(cfg.steps)
   prober = probing.Prober(run, cfg)
   for t, why in prober.skipped.items():
-    print(f"probes: task {t} skipped: {why}")
+    print(f"{head}probes: task {t} skipped: {why}")
   with lock.writer_lock(workdir):
     path = run.path(layout.PROBES)
     doc = jsonio.read_json(path, {})
@@ -35,9 +37,9 @@ def run_probes(config, workdir: str) -> dict:
     for step in steps if prober.names else []:
       row = doc["steps"][str(step)] = prober.measure(step)
       logging.info("probes of %s at step %d: %s", workdir, step, _accuracy_line(row, prober.names))
-      print(f"step {step}: " + _accuracy_line(row, prober.names))
+      print(f"{head}step {step}: " + _accuracy_line(row, prober.names))
       if "finetune" in row:
-        print(f"step {step} finetune: " + _accuracy_line(row["finetune"], prober.names))
+        print(f"{head}step {step} finetune: " + _accuracy_line(row["finetune"], prober.names))
       if jsonio.is_writer():
         jsonio.write_json_atomic(path, doc)
     if jsonio.is_writer():

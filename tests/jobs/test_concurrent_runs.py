@@ -75,10 +75,10 @@ def test_a_task_can_wait_only_for_an_earlier_one():
     concurrent_runs.run_all([concurrent_runs.Task("a", lambda s: 1, after=(0,))], 2, loop.StopRequest())
 
 
-def _tiny_config(n: int):
+def _tiny_config(n: int, stages: str = "train"):
   from experiments.configs import quickstart  # pylint: disable=g-import-not-at-top
   config = quickstart.get_config("tiny,seeds=2")
-  config.stages = "train"
+  config.stages = stages
   config.parallel.concurrent_runs = n
   return config
 
@@ -123,18 +123,44 @@ def _record(workdir: str, name: str):
   return run.params(run.steps()[-1]), untimed
 
 
-def test_runs_trained_at_once_record_the_same_bytes_as_one_at_a_time(tmp_path):
+def _untimed(doc):
+  """A curvature.json or probes.json document without its seconds (how long each measurement took)."""
+  if isinstance(doc, dict):
+    return {k: _untimed(v) for k, v in doc.items() if k != "seconds"}
+  return [_untimed(v) for v in doc] if isinstance(doc, list) else doc
+
+
+def test_runs_trained_and_measured_at_once_record_the_same_bytes_as_one_at_a_time(tmp_path, capsys):
   one, two = str(tmp_path / "one"), str(tmp_path / "two")
-  pipeline.run_quickstart(_tiny_config(1), one)
-  pipeline.run_quickstart(_tiny_config(2), two)
+  stages = "train,curvature,probes"
+  pipeline.run_quickstart(_tiny_config(1, stages), one)
+  pipeline.run_quickstart(_tiny_config(2, stages), two)
   names = list(arms.run_configs(_tiny_config(1)))
   assert len(names) >= 2
   for name in names:
     (p1, rows1), (p2, rows2) = _record(one, name), _record(two, name)
     jax.tree.map(np.testing.assert_array_equal, p1, p2)
     assert rows1 == rows2
-  stages = list(json.load(open(os.path.join(two, pipeline.TIMINGS))))
-  assert stages == [f"train {len(names)} runs, 2 at a time"]
+    for measured in ("curvature.json", "probes.json"):
+      docs = [_untimed(json.load(open(os.path.join(d, name, measured)))) for d in (one, two)]
+      assert docs[0] == docs[1] and docs[0]["steps"], (name, measured)
+  stages = sorted(json.load(open(os.path.join(two, pipeline.TIMINGS))))
+  assert stages == [f"{kind} {len(names)} runs, 2 at a time" for kind in ("curvature", "probes", "train")]
+  out = capsys.readouterr().out
+  assert all(f"{name}: step " in out for name in names)  # lines printed at once name their run
+
+
+def test_a_run_is_measured_after_the_first_run_of_its_architecture():
+  from experiments.configs import model_size  # pylint: disable=g-import-not-at-top
+  runs = arms.run_configs(model_size.get_config("pcfg,tiny,seeds=2"))
+  names = list(runs)
+  after = dict(zip(names, pipeline._first_of_architecture(runs, names)))  # pylint: disable=protected-access
+  firsts = [n for n in names if not after[n]]
+  assert len(firsts) == len({n.split("/")[0] for n in names}) >= 2  # one first run per size, measured at once
+  for name, waits in after.items():
+    if waits:
+      (first,) = waits
+      assert names[first].split("/")[0] == name.split("/")[0] and names.index(name) > first
 
 
 @pytest.mark.slow  # two tiny algorithms experiments (8 runs each), one at a time and two at once
