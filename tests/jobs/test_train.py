@@ -5,6 +5,7 @@ import os
 
 import jax
 import numpy as np
+import pytest
 
 from experiments.configs import tiny
 from flatness_jax import models
@@ -46,6 +47,7 @@ def _eval_rows(workdir):
   return [r for r in jsonio.read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "eval_loss" in r]
 
 
+@pytest.mark.slow  # 20 s of compilation (a stacked and a single program): in .ci/run's slow step
 def test_seeds_trained_as_one_program_record_what_separate_runs_record(tmp_path):
   """train.vmap_seeds: the same checkpoints, evaluations and parameters as each seed trained alone (float32
   rounding apart), each seed in its own run directory."""
