@@ -201,8 +201,7 @@ def _measure_all(config, runs: dict, workdir: str, stages: list, times) -> None:
   one is raised once the others running beside it have ended (a measurement has no chunk boundary to stop at:
   curvature.json and probes.json are written after every checkpoint, and a rerun measures only what is missing)."""
   kinds = [k for k in _MEASURE_JOBS if k in stages]
-  num, _ = concurrent_runs.workers(config, len(runs))
-  if num == 1:
+  if concurrent_runs.workers(config, len(runs))[0] == 1:
     for name in runs:
       for kind in kinds:
         if _unmeasured(config, workdir, name, kind):
@@ -211,10 +210,13 @@ def _measure_all(config, runs: dict, workdir: str, stages: list, times) -> None:
     return
   for kind in kinds:
     names = [name for name in runs if _unmeasured(config, workdir, name, kind)]
-    if not names:
+    num, job = concurrent_runs.workers(config, len(names))[0], _MEASURE_JOBS[kind]
+    if num == 1:  # one run left to measure (or none)
+      for name in names:
+        with times.stage(f"{kind} {name}"):
+          job(config, os.path.join(workdir, name))
       continue
-    job = _MEASURE_JOBS[kind]
     tasks = [concurrent_runs.Task(name, functools.partial(_measure_one, job, config, workdir, name), after)
              for name, after in zip(names, _first_of_architecture(runs, names))]
     with times.stage(f"{kind} {len(names)} runs, {num} at a time"):
-      concurrent_runs.run_all(tasks, min(num, len(names)), loop.StopRequest())
+      concurrent_runs.run_all(tasks, num, loop.StopRequest())

@@ -150,6 +150,14 @@ def test_runs_trained_and_measured_at_once_record_the_same_bytes_as_one_at_a_tim
   assert stages == [f"{kind} {len(names)} runs, 2 at a time" for kind in ("curvature", "probes", "train")]
   out = capsys.readouterr().out
   assert all(f"{name}: step " in out for name in names)  # lines printed at once name their run
+  # A rerun measures only what is missing: one run left is measured alone, to the same record.
+  lost = os.path.join(two, names[-1], "curvature.json")
+  kept = _untimed(json.load(open(lost)))
+  os.remove(lost)
+  configs[1].stages = "curvature"
+  pipeline.run_quickstart(configs[1], two)
+  assert _untimed(json.load(open(lost))) == kept
+  assert f"curvature {names[-1]}" in json.load(open(os.path.join(two, pipeline.TIMINGS)))
 
 
 def test_a_run_is_measured_after_the_first_run_of_its_architecture():
