@@ -93,7 +93,7 @@ def train_config() -> ml_collections.ConfigDict:
   c.parallel.fsdp = False    # Shard parameters and optimizer state over the data axis (large models).
   c.parallel.concurrent_runs = 1  # Runs of an experiment trained (then measured) at once, one host thread each, on
   #                                 one device of one process (flatness_jax.jobs.concurrent_runs): small models
-  #                                 leave cores idle, and XLA compiles one program on one core.
+  #                                 leave cores idle.
   return c
 
 

@@ -182,15 +182,20 @@ def _first_of_architecture(runs: dict, names: list) -> list:
   later ones then reuse instead of compiling them again beside it."""
   first, out = {}, []
   for i, name in enumerate(names):
-    key = repr(sorted(runs[name].model.to_dict().items()))
+    key = runs[name].model.to_json(sort_keys=True)
     out.append(() if key not in first else (first[key],))
     first.setdefault(key, i)
   return out
 
 
-def _measure_one(job, config, workdir: str, name: str, stop):
+def _measure_one(kind: str, config, workdir: str, name: str, stop):
   del stop  # a measurement runs to its end (`_measure_all`)
-  return job(config, os.path.join(workdir, name), label=name)
+  return _MEASURE_JOBS[kind](config, os.path.join(workdir, name), label=name)
+
+
+def _measure_alone(kind: str, config, workdir: str, name: str, times) -> None:
+  with times.stage(f"{kind} {name}"):
+    _MEASURE_JOBS[kind](config, os.path.join(workdir, name))
 
 
 def _measure_all(config, runs: dict, workdir: str, stages: list, times) -> None:
@@ -205,18 +210,16 @@ def _measure_all(config, runs: dict, workdir: str, stages: list, times) -> None:
     for name in runs:
       for kind in kinds:
         if _unmeasured(config, workdir, name, kind):
-          with times.stage(f"{kind} {name}"):
-            _MEASURE_JOBS[kind](config, os.path.join(workdir, name))
+          _measure_alone(kind, config, workdir, name, times)
     return
   for kind in kinds:
     names = [name for name in runs if _unmeasured(config, workdir, name, kind)]
-    num, job = concurrent_runs.workers(config, len(names))[0], _MEASURE_JOBS[kind]
+    num = concurrent_runs.workers(config, len(names))[0]
     if num == 1:  # one run left to measure (or none)
       for name in names:
-        with times.stage(f"{kind} {name}"):
-          job(config, os.path.join(workdir, name))
+        _measure_alone(kind, config, workdir, name, times)
       continue
-    tasks = [concurrent_runs.Task(name, functools.partial(_measure_one, job, config, workdir, name), after)
+    tasks = [concurrent_runs.Task(name, functools.partial(_measure_one, kind, config, workdir, name), after)
              for name, after in zip(names, _first_of_architecture(runs, names))]
     with times.stage(f"{kind} {len(names)} runs, {num} at a time"):
       concurrent_runs.run_all(tasks, num, loop.StopRequest())
