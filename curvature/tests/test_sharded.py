@@ -2,7 +2,7 @@
 
 A tiny MLP's parameters are placed with NamedShardings over a 1-d mesh ('data', Auto axis type) — weights split along
 the hidden axis, the batch split along examples — and hvp, the three trace estimators (one batch and a list of
-batches), the Fisher trace and Lanczos are compared with the same calls on unsharded copies. Random vectors are
+batches), the Fisher trace and Lanczos (one batch and two) are compared with the same calls on unsharded copies. Random vectors are
 drawn per leaf with the parameters' shardings (checked), and are the same numbers as the unsharded ones, so the
 estimates agree to rounding: relative tolerance 1e-10 in float64.
 """
@@ -73,6 +73,10 @@ close([got.value, got.stderr], [ref.value, ref.stderr], "fisher")
 ref = lanczos_eigenvalues(hessian_matvec(loss_fn, params, batch), params, key, k=2, num_iters=20)
 got = lanczos_eigenvalues(hessian_matvec(loss_fn, sparams, sbatch), sparams, key, k=2, num_iters=20)
 close(got.eigenvalues, ref.eigenvalues, "lanczos", 1e-9)
+# Two batches of one shape: linearized as one vmapped program over the stacked (sharded) batches.
+ref = lanczos_eigenvalues(hessian_matvec(loss_fn, params, batches), params, key, k=2, num_iters=20)
+got = lanczos_eigenvalues(hessian_matvec(loss_fn, sparams, sbatches), sparams, key, k=2, num_iters=20)
+close(got.eigenvalues, ref.eigenvalues, "lanczos (2 batches)", 1e-9)
 print("OK")
 """
 
