@@ -37,7 +37,7 @@ def _staged(times, name, fn):
 
 
 def _instrument(measurer, times):
-  """Replaces each compiled program of a Measurer by its staged self; returns the stage names."""
+  """Replaces each compiled program of a Measurer by itself timed as a stage of its own name."""
   m = measurer
   m.mean_loss = _staged(times, "mean loss", m.mean_loss)
   m.traces = {k: _staged(times, f"Tr(H) {k}", f) for k, f in m.traces.items()}
@@ -71,38 +71,28 @@ def measure(size: str) -> tuple:
   step = run.select_steps("last")[0]
   measurer = curvature_lib.Measurer(run, config.curvature)
   _instrument(measurer, times)
-  cold = {}
-  for label in ("cold", "warm"):
-    with times.stage(f"curvature, {label}"):
+  passes = []  # (the checkpoint's own entry, {program: entry}) of the cold and the warm pass
+  for _ in ("cold", "warm"):
+    with times.stage("checkpoint"):
       measurer.measure(step, jax.random.key(0))
-    cold[label] = {k: dict(v) for k, v in times.stages.items()}
-    for name in [n for n in times.stages if n not in ("training",) and not n.startswith("curvature")]:
-      del times.stages[name]  # the warm pass starts each program's stage afresh
+    # A stage inside another takes its own events and wall: the checkpoint's own entry is what ran outside the
+    # programs (task data, features, the probe head). Popped, so the warm pass starts every stage afresh.
+    outside = times.stages.pop("checkpoint")
+    passes.append((outside, {n: times.stages.pop(n) for n in list(times.stages) if n != "training"}))
   with times.stage("probes (whole job)"):
     config.probes.steps = "last"
     probes_job.run_probes(config, run.workdir)
   times.close()
-  out = {}
-  for name, entry in cold["cold"].items():
-    if name in ("training", "curvature, cold"):
-      continue
-    warm = cold["warm"].get(name, {}).get("wall", float("nan"))
-    out[name] = (entry["compile"], entry["trace"], entry["wall"], warm)
-  # A stage inside another takes its own events and wall: the checkpoint's own entry is what ran outside the
-  # programs (task data, features, the probe head), and the whole checkpoint is that plus every program.
-  whole = []
-  for label in ("cold", "warm"):
-    rest = cold[label][f"curvature, {label}"]
-    programs = [e for n, e in cold[label].items() if n not in ("training",) and not n.startswith("curvature")]
-    whole.append({k: rest[k] + (0.0 if k == "wall" else sum(e[k] for e in programs)) for k in ("compile", "trace",
-                                                                                                 "wall")})
-    if label == "cold":
-      out["the rest (task data, features, probe head)"] = (
-          rest["compile"], rest["trace"], rest["wall"] - sum(e["wall"] for e in programs), float("nan"))
-    else:
-      out["the rest (task data, features, probe head)"] = (
-          *out["the rest (task data, features, probe head)"][:3], rest["wall"] - sum(e["wall"] for e in programs))
-  out["curvature, whole checkpoint"] = (whole[0]["compile"], whole[0]["trace"], whole[0]["wall"], whole[1]["wall"])
+  (cold, cold_programs), (warm, warm_programs) = passes
+  out = {n: (e["compile"], e["trace"], e["wall"], warm_programs[n]["wall"]) for n, e in cold_programs.items()}
+
+  def outside_wall(entry, programs):
+    return entry["wall"] - sum(e["wall"] for e in programs.values())
+  out["the rest (task data, features, probe head)"] = (cold["compile"], cold["trace"],
+                                                       outside_wall(cold, cold_programs),
+                                                       outside_wall(warm, warm_programs))
+  out["curvature, whole checkpoint"] = tuple(cold[k] + sum(e[k] for e in cold_programs.values())
+                                             for k in ("compile", "trace")) + (cold["wall"], warm["wall"])
   probes = times.stages["probes (whole job)"]
   out["probes (whole job)"] = (probes["compile"], probes["trace"], probes["wall"], float("nan"))
   return times.stages["training"]["compile"], out

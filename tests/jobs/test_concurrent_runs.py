@@ -130,7 +130,7 @@ def _untimed(doc):
   return [_untimed(v) for v in doc] if isinstance(doc, list) else doc
 
 
-@pytest.mark.slow  # four tiny pipelines (33 s); the README's command runs the quickstart's two runs at once end to end
+@pytest.mark.slow  # four tiny pipelines; the README's command runs the quickstart's two runs at once end to end
 def test_runs_trained_and_measured_at_once_record_the_same_bytes_as_one_at_a_time(tmp_path, capsys):
   one, two = str(tmp_path / "one"), str(tmp_path / "two")
   configs = [_tiny_config(n, "train,curvature,probes") for n in (1, 2)]
