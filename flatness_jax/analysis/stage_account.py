@@ -4,6 +4,9 @@ STAGES are training, compilation, curvature, probes and report. `account(timings
 timings.json (flatness_jax.jobs.timing: wall, XLA compile and trace+lower seconds per stage) into them: each stage's
 wall time less its tracing and compilation, which together make `compilation`.
 
+`table(rows)` prints the account with each cell's before (its first measurement, kept in cell.json's baseline
+when the cell is measured again) and total ÷ before, and the tier's totals both ways.
+
 `estimate(runs)` is the stated cost model for an experiment that has no measured account yet: every model costs
 2·P FLOPs per token forward and 3× that with the backward pass (the usual 6·P rule), at an effective RATE FLOP/s
 (2 quiet CPU cores running small models); with P the exact parameter count of the resolved model and
@@ -101,23 +104,44 @@ def minutes(seconds: float) -> str:
   return f"{seconds / 60:.1f}"
 
 
+def before_source(first: dict) -> str:
+  """How a row's before was measured, for its source column: 'before: <commit>', and when that record had reused
+  runs trained earlier (`first['reused']`), that their training is their own records' training wall time."""
+  reused = first.get("reused") or ()
+  return f"before: {first.get('commit', 'unknown')}" + (
+      f", {len(reused)} reused runs' training from their run records" if reused else "")
+
+
+def ratio(after: float, before: float) -> str:
+  return f"{after / before:.2f}×" if before > 0 else "–"
+
+
 def table(rows) -> list[str]:
-  """Markdown lines of the account: rows are (experiment, language, runs, {stage: seconds}, source[, counted]); a
-  total row sums the counted ones (a row with counted False, e.g. the stale record of a superseded recipe, is shown
-  and marked, not summed)."""
-  head = ["experiment", "language", "runs"] + [f"{s} min" for s in STAGES] + ["total min", "source"]
+  """Markdown lines of the account: rows are (experiment, language, runs, {stage: seconds}, source[, counted[,
+  before]]), `before` the {stage: seconds} of the cell's first measurement (None: this is its first, its own
+  before; results.record_cell keeps it in cell.json's baseline). Each row shows its total, its before's total and
+  total ÷ before; a total row sums the counted ones on both sides (a row with counted False, e.g. the stale record
+  of a superseded recipe, is shown and marked, not summed)."""
+  head = (["experiment", "language", "runs"] + [f"{s} min" for s in STAGES]
+          + ["total min", "before min", "× before", "source"])
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   total = dict.fromkeys(STAGES, 0.0)
+  total_before = 0.0
   runs = 0
-  for exp, lang, n, secs, source, *counted in rows:
-    if counted and not counted[0]:
+  for exp, lang, n, secs, source, *rest in rows:
+    counted = rest[0] if rest else True
+    now = sum(secs.values())
+    before = sum(rest[1].values()) if len(rest) > 1 and rest[1] else now
+    if not counted:
       source += " (not counted)"
     else:
       runs += n
+      total_before += before
       for s in STAGES:
         total[s] += secs.get(s, 0.0)
     lines.append(f"| {exp} | {lang} | {n} | " + " | ".join(minutes(secs.get(s, 0.0)) for s in STAGES)
-                 + f" | {minutes(sum(secs.values()))} | {source} |")
+                 + f" | {minutes(now)} | {minutes(before)} | {ratio(now, before)} | {source} |")
+  after = sum(total.values())
   lines.append(f"| **total** | | {runs} | " + " | ".join(minutes(total[s]) for s in STAGES)
-               + f" | **{minutes(sum(total.values()))}** | |")
+               + f" | **{minutes(after)}** | {minutes(total_before)} | {ratio(after, total_before)} | |")
   return lines

@@ -6,7 +6,8 @@ Layout (one directory per tier, so tiers coexist):
   results/<tier>/stages.md                   the per-stage account of every committed cell
   results/<tier>/figures/<lang>_*.png        the paper's figures per language (flatness_jax.analysis.paper_figures)
   results/<tier>/<experiment>/<language>/    cell.json (command, seeds, commit, report settings, run order, stage
-                                             account), runs/*.json (compact records, flatness_jax.rundir.compact),
+                                             account, baseline: the cell's first measurement once re-measured),
+                                             runs/*.json (compact records, flatness_jax.rundir.compact),
                                              report.md, its figures and findings.json
 `record_cell` writes a cell's cell.json and compact records from its run directories; `rebuild(root)` writes every
 other file from those records alone (the report job's code on the compact records: the same report), so the
@@ -45,13 +46,32 @@ def cell_dir(root: str, tier: str, experiment: str, language: str) -> str:
   return os.path.join(root, tier, experiment, language)
 
 
+def baseline(previous, account: dict):
+  """The cell's first measurement {commit, account} that a new record with per-stage `account` keeps: the previous
+  cell.json's own baseline, else the previous record itself when it measured something else (a re-measurement, a
+  changed recipe); None for a first record or the same measurement recorded again (a cell kept as finished)."""
+  if not previous:
+    return None
+  if previous.get("baseline"):
+    return previous["baseline"]
+  if "account" in previous and previous["account"] != account:
+    return {"commit": previous.get("commit", "unknown"), "account": previous["account"]}
+  return None
+
+
 def record_cell(run_dirs: dict, cell: dict, out_dir: str) -> None:
   """Writes out_dir/cell.json and out_dir/runs/*.json: `run_dirs` {run name: directory} in report order, `cell`
-  {experiment, language, tier, command, seeds, name, report (settings), timings (timings.json)}."""
+  {experiment, language, tier, command, seeds, name, report (settings), timings (timings.json)}. A cell recorded
+  before keeps its first measurement as `baseline` (the plan's 'before')."""
+  path = os.path.join(out_dir, CELL)
+  previous = compact.read_json(path) if os.path.exists(path) else None
   for name, d in run_dirs.items():
     compact.write(reader.read_run(d), os.path.join(out_dir, RUNS, compact.file_name(name)))
   doc = {**cell, "runs": list(run_dirs), "account": stage_account.account(cell.get("timings", {}))}
-  compact.write_json(os.path.join(out_dir, CELL), doc)
+  first = baseline(previous, doc["account"])
+  if first:
+    doc["baseline"] = first
+  compact.write_json(path, doc)
 
 
 def _cells(tier_dir: str) -> list:
@@ -124,7 +144,10 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
     by_lang.setdefault(lang, {})[exp] = (d, doc, runs)
     cells.append(results_readme.Cell(exp, lang, doc["command"], int(doc["seeds"]), doc["commit"], doc["account"],
                                      findings, os.path.relpath(d, root)))
-    account_rows.append((exp, lang, len(runs), doc["account"], f"measured ({doc['commit']})"))
+    first = doc.get("baseline") or {}
+    account_rows.append((exp, lang, len(runs), doc["account"],
+                         f"measured ({doc['commit']}" + (f"; {stage_account.before_source(first)})" if first else ")"),
+                         first.get("account")))
   colors = figures_lib.arm_colors(arm_names)  # one colour per arm across the tier's figures
   figures = _language_figures(root, tier, by_lang, colors)
   missing = tuple(results_readme.Missing(c["experiment"], c["language"], c["command"], c["estimate"], c["source"],
@@ -132,12 +155,14 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
                   for c in to_run(plan, {(c.experiment, c.language) for c in cells}))
   stale = {(m.experiment, m.language) for m in missing if m.stale}
   # a stale record's minutes are another recipe's: shown, not counted in the tier's total
-  account_rows = [(*row, row[:2] not in stale) for row in account_rows]
+  account_rows = [(*row[:5], row[:2] not in stale, row[5]) for row in account_rows]
   account_rows += [(m.experiment, m.language, m.runs, m.estimate, f"not run: {m.source}") for m in missing]
   compact.write_text(os.path.join(tier_dir, STAGES_MD), "\n".join(
       [f"# Per-stage account, tier `{tier}`", "",
        "Minutes per experiment × language and stage: measured cells from their timings.json (wall time less "
-       "tracing and XLA compilation, which is its own column), missing cells from the plan's estimate.", ""]
+       "tracing and XLA compilation, which is its own column), missing cells from the plan's estimate. Before: the "
+       "cell's first measurement (cell.json's baseline, its commit in the source column), kept when a cell is "
+       "measured again; a cell measured once is its own before.", ""]
       + stage_account.table(account_rows)) + "\n")
   languages = tuple(dict.fromkeys([c.get("language") for c in plan.get("cells", [])] + [c.language for c in cells]))
   return results_readme.Tier(tier, tuple(cells), missing, figures, languages)

@@ -4,7 +4,8 @@
    and minutes per stage (training, compilation, curvature, probes, report), from the cell's committed record
    (results/<tier>/<experiment>/<language>/cell.json) where one exists, else the stated cost model of
    flatness_jax.analysis.stage_account calibrated on the committed cells (of the cell's language where it has any);
-   and the total. Written again before results/ is rebuilt, so the cells measured in this run calibrate the
+   its before (the cell's first measurement, cell.json's baseline; a cell measured once is its own before) and
+   total ÷ before; and the tier's totals both ways. Written again before results/ is rebuilt, so the cells measured in this run calibrate the
    estimates of those still missing.
 2. Before any cell runs, each cell's directory that exists is checked read-only (check_cells): one holding runs of
    another config (a recipe the tier has since changed) is refused in one line naming it, to be moved aside.
@@ -100,7 +101,10 @@ def plan(config) -> list:
       row["stale"] = doc["command"]  # a recipe change: the record is another config's, still to run as this one
       doc = None
     if doc is not None:
-      row.update(estimate=doc["account"], source=f"measured, commit {doc['commit']}")
+      first = doc.get("baseline") or {}
+      row.update(estimate=doc["account"], before=first.get("account", doc["account"]),
+                 source=f"measured, commit {doc['commit']}" + (f" ({stage_account.before_source(first)})" if first
+                                                                else ""))
       pairs.append((cell.language, (doc["account"], modelled)))
     else:
       row.update(estimate=modelled, source="cost model (stage_account)")
@@ -120,7 +124,8 @@ def plan(config) -> list:
 
 
 def plan_lines(tier: str, rows: list) -> list[str]:
-  table = stage_account.table([(r["experiment"], r["language"], r["runs"], r["estimate"], r["source"]) for r in rows])
+  table = stage_account.table([(r["experiment"], r["language"], r["runs"], r["estimate"], r["source"], True,
+                                r.get("before")) for r in rows])
   return [f"Plan of tier {tier!r}: {len(rows)} experiment × language cells, {sum(r['runs'] for r in rows)} runs", ""] \
       + table
 

@@ -40,8 +40,22 @@ def test_table_sums_rows_into_a_total():
   rows = [("continued", "pcfg", 2, {"training": 60.0, "report": 6.0}, "measured"),
           ("model_size", "hmm", 6, {"training": 120.0, "curvature": 54.0}, "cost model")]
   lines = stage_account.table(rows)
-  assert lines[2] == "| continued | pcfg | 2 | 1.0 | 0.0 | 0.0 | 0.0 | 0.1 | 1.1 | measured |"
-  assert lines[-1] == "| **total** | | 8 | 3.0 | 0.0 | 0.9 | 0.0 | 0.1 | **4.0** | |"
+  assert lines[2] == "| continued | pcfg | 2 | 1.0 | 0.0 | 0.0 | 0.0 | 0.1 | 1.1 | 1.1 | 1.00× | measured |"
+  assert lines[-1] == "| **total** | | 8 | 3.0 | 0.0 | 0.9 | 0.0 | 0.1 | **4.0** | 4.0 | 1.00× | |"
+
+
+def test_a_re_measured_row_shows_its_first_measurement_as_before_and_the_total_compares_the_tier():
+  """before = a row's first measurement (a row with none is its own before); the total row sums both sides."""
+  rows = [("continued", "pcfg", 3, {"training": 60.0, "curvature": 30.0}, "measured", True,
+           {"training": 150.0, "curvature": 30.0}),
+          ("model_size", "hmm", 9, {"training": 120.0}, "measured"),
+          ("algorithms", "hmm", 12, {"training": 600.0}, "stale", False, {"training": 6000.0})]
+  lines = stage_account.table(rows)
+  assert lines[0].endswith("| total min | before min | × before | source |")
+  assert lines[2] == "| continued | pcfg | 3 | 1.0 | 0.0 | 0.5 | 0.0 | 0.0 | 1.5 | 3.0 | 0.50× | measured |"
+  assert lines[3].endswith("| 2.0 | 2.0 | 1.00× | measured |")
+  assert lines[4].endswith("| 10.0 | 100.0 | 0.10× | stale (not counted) |")
+  assert lines[-1] == "| **total** | | 12 | 3.0 | 0.0 | 0.5 | 0.0 | 0.0 | **3.5** | 5.0 | 0.70× | |"
 
 
 def test_a_superseded_row_is_shown_but_not_counted_in_the_total():
@@ -49,7 +63,7 @@ def test_a_superseded_row_is_shown_but_not_counted_in_the_total():
           ("algorithms", "hmm", 0, {"training": 120.0}, "not run", True)]
   lines = stage_account.table(rows)
   assert lines[2].startswith("| algorithms | hmm | 12 | 1.0 |") and lines[2].endswith("| measured (not counted) |")
-  assert lines[-1] == "| **total** | | 0 | 2.0 | 0.0 | 0.0 | 0.0 | 0.0 | **2.0** | |"
+  assert lines[-1] == "| **total** | | 0 | 2.0 | 0.0 | 0.0 | 0.0 | 0.0 | **2.0** | 2.0 | 1.00× | |"
 
 
 def test_calibration_is_measured_over_modelled_per_stage_and_scales_the_estimates():

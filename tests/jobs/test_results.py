@@ -115,3 +115,22 @@ def test_a_missing_cell_counts_the_runs_it_plans_in_the_stage_account(tmp_path):
   lines = open(tmp_path / "cpu" / results_job.STAGES_MD).read().splitlines()
   assert any(line.startswith("| model_size | hmm | 9 |") for line in lines)
   assert any(line.startswith("| **total** | | 15 |") for line in lines)
+
+
+def test_a_re_recorded_cell_keeps_its_first_measurement_as_its_before(tmp_path):
+  """cell.json's baseline: the account and commit of the cell's first measurement, carried through every later
+  re-measurement (the plan's 'before'); a first record has none, and re-recording the same measurement (a cell kept
+  as finished) adds none."""
+  from flatness_jax.analysis import stage_account  # pylint: disable=g-import-not-at-top
+  out = str(tmp_path / "cell")
+  def record(commit, wall):
+    timings = {"train a/seed_0": {"wall": wall, "compile": 1.0, "trace": 0.0}}
+    results_job.record_cell({}, {"command": "c", "commit": commit, "timings": timings}, out)
+    return results_job.compact.read_json(os.path.join(out, results_job.CELL)), stage_account.account(timings)
+  doc, first = record("first", 600.0)
+  assert "baseline" not in doc
+  doc, _ = record("first", 600.0)  # kept as finished: the same measurement again
+  assert "baseline" not in doc
+  for commit, wall in (("second", 300.0), ("third", 200.0)):
+    doc, account = record(commit, wall)
+    assert doc["baseline"] == {"commit": "first", "account": first} and doc["account"] == account

@@ -59,6 +59,15 @@ def test_a_committed_account_replaces_the_cost_model(released, tmp_path):
     json.dump({"account": account, "commit": "abc123"}, f)
   row = next(r for r in tier.plan(config) if (r["experiment"], r["language"]) == ("continued", "hmm"))
   assert row["estimate"] == account and row["source"] == "measured, commit abc123"
+  assert row["before"] == account  # measured once: its own before
+  first = dict.fromkeys(stage_account.STAGES, 60.0)
+  with open(os.path.join(out, results_job.CELL), "w") as f:
+    json.dump({"account": account, "commit": "abc123", "baseline": {"account": first, "commit": "0ld"}}, f)
+  rows = tier.plan(config)
+  row = next(r for r in rows if (r["experiment"], r["language"]) == ("continued", "hmm"))
+  assert row["estimate"] == account and row["before"] == first
+  line = next(x for x in tier.plan_lines("tiny", rows) if x.startswith("| continued | hmm |"))
+  assert line.endswith("| 2.5 | 5.0 | 0.50× | measured, commit abc123 (before: 0ld) |")
 
 
 def test_a_committed_record_of_another_command_is_stale_not_done(released, tmp_path):
