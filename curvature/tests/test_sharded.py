@@ -2,9 +2,9 @@
 
 A tiny MLP's parameters are placed with NamedShardings over a 1-d mesh ('data', Auto axis type) — weights split along
 the hidden axis, the batch split along examples — and hvp, the three trace estimators (one batch and a list of
-batches), the Fisher trace and Lanczos (one batch and two) are compared with the same calls on unsharded copies. Random vectors are
-drawn per leaf with the parameters' shardings (checked), and are the same numbers as the unsharded ones, so the
-estimates agree to rounding: relative tolerance 1e-10 in float64.
+batches), the Fisher trace and Lanczos (one batch and two) are compared with the same calls on unsharded copies.
+Random vectors are drawn per leaf with the parameters' shardings (checked), and are the same numbers as the unsharded
+ones, so the estimates agree to rounding: relative tolerance 1e-10 in float64.
 """
 import pytest
 

@@ -5,8 +5,8 @@
    (results/<tier>/<experiment>/<language>/cell.json) where one exists, else the stated cost model of
    flatness_jax.analysis.stage_account calibrated on the committed cells (of the cell's language where it has any);
    its before (the cell's first measurement, cell.json's baseline; a cell measured once is its own before) and
-   total ÷ before; and the tier's totals both ways. Written again before results/ is rebuilt, so the cells measured in this run calibrate the
-   estimates of those still missing.
+   total ÷ before; and the tier's totals both ways. Written again before results/ is rebuilt, so the cells
+   measured in this run calibrate the estimates of those still missing.
 2. Before any cell runs, each cell's directory that exists is checked read-only (check_cells): one holding runs of
    another config (a recipe the tier has since changed) is refused in one line naming it, to be moved aside.
    Each cell in turn runs the experiment's pipeline (flatness_jax.jobs.pipeline) in <workdir>/<experiment>/<language>:
