@@ -2,7 +2,9 @@
 
 STAGES are training, compilation, curvature, probes and report. `account(timings)` splits the pipeline's
 timings.json (flatness_jax.jobs.timing: wall, XLA compile and trace+lower seconds per stage) into them: each stage's
-wall time less its tracing and compilation, which together make `compilation`.
+wall time less its tracing and compilation, which together make `compilation`. A stage that ran on threads beside
+others records its thread-seconds (`busy`) and its share of their wall: its compile and trace thread-seconds count
+as the same fraction of that share (× wall/busy), so the account of every stage sums to its wall.
 
 `table(rows)` prints the account with each cell's before (its first measurement, kept in cell.json's baseline
 when the cell is measured again) and total ÷ before, and the tier's totals both ways.
@@ -42,6 +44,8 @@ def account(timings: dict) -> dict:
   for name, t in (timings or {}).items():
     stage = _PREFIX.get(name.split(" ")[0], "report")
     compiled = float(t.get("compile", 0.0)) + float(t.get("trace", 0.0))
+    if float(t.get("busy", 0.0)) > 0:  # run on threads beside other stages: thread-seconds → share of its wall
+      compiled *= float(t.get("wall", 0.0)) / float(t["busy"])
     out["compilation"] += compiled
     out[stage] += max(float(t.get("wall", 0.0)) - compiled, 0.0)
   return out

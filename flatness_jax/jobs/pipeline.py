@@ -8,9 +8,10 @@ The pipeline holds its workdir's writer lock, and each stage holds its run direc
 directory that exists is checked read-only (flatness_jax.jobs.train.check_workdir): one that recorded a config
 training another function is refused in one line before the first run trains, not after the runs before it.
 With `parallel.concurrent_runs` = N > 1 the runs train N at a time on host threads (flatness_jax.jobs
-.concurrent_runs: same bytes; an adversarial run after the same seed of its reference arm), timed as one stage, and
-their curvature and probes are measured N at a time likewise (a stage each; a run after the first run of its
-architecture, whose compiled programs it reuses).
+.concurrent_runs: same bytes; an adversarial run after the same seed of its reference arm), and each run's curvature
+and probes join the same queue, starting as soon as that run has trained (a run after the first run of its
+architecture, whose compiled programs it reuses): no stage waits for the slowest run of the one before. The block is
+timed as one stage per kind sharing its wall in proportion to thread-seconds (flatness_jax.jobs.timing).
 """
 import functools
 import os
@@ -90,10 +91,12 @@ def _prerequisites(runs: dict, groups: list, workdir: str) -> list:
   return out
 
 
-def _train_all(config, runs: dict, workdir: str, times) -> dict:
-  """{run name: summary} of every run trained in order, or `parallel.concurrent_runs` at a time (one timed stage
-  for them all: their wall times overlap, so per-run stages would count the same seconds twice; its compile
-  seconds are summed over the threads, which may compile at the same time)."""
+def _train_all(config, runs: dict, workdir: str, times, kinds=()) -> dict:
+  """{run name: summary} of every run trained in order, or `parallel.concurrent_runs` at a time. At once, the
+  measurements `kinds` ('curvature', 'probes') of each run join the same queue (`_measure_tasks`): a run is measured
+  as soon as it has trained, beside the runs still training, instead of after the last of them. The block is timed
+  as one stage per kind sharing its wall (flatness_jax.jobs.timing.StageTimes.overlapped); compile seconds are
+  thread-seconds."""
   groups = _training_groups(runs)
   num, why = concurrent_runs.workers(config, len(groups))
   if why:
@@ -104,14 +107,29 @@ def _train_all(config, runs: dict, workdir: str, times) -> dict:
       with times.stage(f"train {_group_label(names)}"):
         summaries.update(zip(names, _train_group(runs, workdir, names)))
     return summaries
-  tasks = [concurrent_runs.Task(_group_label(names), functools.partial(_train_group, runs, workdir, names), after)
+  stage = f"train {len(runs)} runs, {num} at a time"
+  tasks = [concurrent_runs.Task(_group_label(names), _in_part(times, stage, functools.partial(
+      _train_group, runs, workdir, names)), after)
            for names, after in zip(groups, _prerequisites(runs, groups, workdir))]
+  group_of = {name: i for i, names in enumerate(groups) for name in names}
+  tasks += _measure_tasks(config, runs, workdir, list(runs), kinds, num, times, group_of)
   stop = loop.StopRequest()
-  with times.stage(f"train {len(runs)} runs, {num} at a time"), train_job.stop_on_signals(stop):
+  with times.overlapped(), train_job.stop_on_signals(stop):
     done = concurrent_runs.run_all(tasks, num, stop)
+  if stop.reason is not None:  # asked to stop once every run had trained: the measurements not begun are left
+    raise loop.Stopped(0, stop.reason, f"stopped by {stop.reason} before every run was measured; the same command "
+                       "measures the rest")
   for names, result in zip(groups, done):
     summaries.update(zip(names, result))
   return {name: summaries[name] for name in runs}
+
+
+def _in_part(times, stage: str, fn):
+  """fn(stop) run as part of `stage` in an overlapped block (its thread's seconds and compilation are the stage's)."""
+  def run(stop):
+    with times.part(stage):
+      return fn(stop)
+  return run
 
 
 def check_run_dirs(config, workdir: str) -> None:
@@ -150,7 +168,7 @@ def _run(config, workdir, stages, times) -> None:
   runs = arms.run_configs(config)
   run_dirs = [os.path.join(workdir, name) for name in runs]
   if "train" in stages:
-    summaries = _train_all(config, runs, workdir, times)
+    summaries = _train_all(config, runs, workdir, times, [k for k in _MEASURE_JOBS if k in stages])
     table = arms.format_table(summaries)
     if jsonio.is_writer():
       jsonio.write_text_atomic(os.path.join(workdir, "sizes.md"), table + "\n")
@@ -188,9 +206,10 @@ def _first_of_architecture(runs: dict, names: list) -> list:
   return out
 
 
-def _measure_one(kind: str, config, workdir: str, name: str, stop):
+def _measure_if_missing(kind: str, config, workdir: str, name: str, stop):
   del stop  # a measurement runs to its end (`_measure_all`)
-  return _MEASURE_JOBS[kind](config, os.path.join(workdir, name), label=name)
+  if _unmeasured(config, workdir, name, kind):  # read when the task starts: its run has trained by then
+    _MEASURE_JOBS[kind](config, os.path.join(workdir, name), label=name)
 
 
 def _measure_alone(kind: str, config, workdir: str, name: str, times) -> None:
@@ -198,13 +217,30 @@ def _measure_alone(kind: str, config, workdir: str, name: str, times) -> None:
     _MEASURE_JOBS[kind](config, os.path.join(workdir, name))
 
 
+def _measure_tasks(config, runs: dict, workdir: str, names: list, kinds, num: int, times, trained=None) -> list:
+  """The measurement tasks of `names`, every run's curvature then every run's probes: each waits for the same
+  measurement of the first run of its architecture (`_first_of_architecture`) and, given `trained` ({name: index of
+  the task training it}, those tasks listed first), for its own run's training."""
+  offset = max(trained.values()) + 1 if trained else 0
+  firsts = _first_of_architecture(runs, names)
+  tasks = []
+  for kind in kinds:
+    stage, base = f"{kind} {len(names)} runs, {num} at a time", offset + len(tasks)
+    for name, first in zip(names, firsts):
+      after = tuple(base + i for i in first) + ((trained[name],) if trained else ())
+      tasks.append(concurrent_runs.Task(f"{kind} {name}", _in_part(times, stage, functools.partial(
+          _measure_if_missing, kind, config, workdir, name)), tuple(sorted(after))))
+  return tasks
+
+
 def _measure_all(config, runs: dict, workdir: str, stages: list, times) -> None:
-  """Curvature and probes of every run that lacks them: run by run, a timed stage each (curvature, then probes);
-  or, with `parallel.concurrent_runs` = N > 1, every run's curvature N at a time on host threads, then every run's
-  probes, one timed stage per kind (a run after the first run of its architecture: `_first_of_architecture`). The
-  same numbers either way (each run's measurements are functions of its checkpoints and config alone); an error in
-  one is raised once the others running beside it have ended (a measurement has no chunk boundary to stop at:
-  curvature.json and probes.json are written after every checkpoint, and a rerun measures only what is missing)."""
+  """Curvature and probes of every run that lacks them (after training; `_train_all` measures the runs it trains
+  at once): run by run, a timed stage each (curvature, then probes); or, with `parallel.concurrent_runs` = N > 1,
+  N at a time on host threads, every run's curvature queued before every run's probes, one stage per kind sharing
+  the block's wall (a run after the first run of its architecture: `_first_of_architecture`). The same numbers
+  either way (each run's measurements are functions of its checkpoints and config alone); an error in one is raised
+  once the others running beside it have ended (a measurement has no chunk boundary to stop at: curvature.json and
+  probes.json are written after every checkpoint, and a rerun measures only what is missing)."""
   kinds = [k for k in _MEASURE_JOBS if k in stages]
   if concurrent_runs.workers(config, len(runs))[0] == 1:
     for name in runs:
@@ -212,14 +248,14 @@ def _measure_all(config, runs: dict, workdir: str, stages: list, times) -> None:
         if _unmeasured(config, workdir, name, kind):
           _measure_alone(kind, config, workdir, name, times)
     return
-  for kind in kinds:
-    names = [name for name in runs if _unmeasured(config, workdir, name, kind)]
-    num = concurrent_runs.workers(config, len(names))[0]
-    if num == 1:  # one run left to measure (or none)
-      for name in names:
-        _measure_alone(kind, config, workdir, name, times)
-      continue
-    tasks = [concurrent_runs.Task(name, functools.partial(_measure_one, kind, config, workdir, name), after)
-             for name, after in zip(names, _first_of_architecture(runs, names))]
-    with times.stage(f"{kind} {len(names)} runs, {num} at a time"):
-      concurrent_runs.run_all(tasks, num, loop.StopRequest())
+  names = [name for name in runs if any(_unmeasured(config, workdir, name, kind) for kind in kinds)]
+  num = concurrent_runs.workers(config, len(names))[0]
+  if num == 1:  # one run left to measure (or none)
+    for name in names:
+      for kind in kinds:
+        if _unmeasured(config, workdir, name, kind):
+          _measure_alone(kind, config, workdir, name, times)
+    return
+  with times.overlapped():
+    concurrent_runs.run_all(_measure_tasks(config, runs, workdir, names, kinds, num, times), num,
+                            loop.StopRequest())

@@ -8,9 +8,17 @@ them to a workdir's timings.json: each stage's seconds summed over every call th
 training counts both parts, a report-only rerun adds its report time), so timings.json is what the workdir cost.
 `StageTimes(path)` adds each stage to `path` as the stage ends (raising or not), so a process killed later (the
 machine gone, SIGKILL) keeps the time of every stage it finished; only the stage it was in is lost.
+
+Stages at once on host threads (training some runs while measuring others, flatness_jax.jobs.pipeline): inside
+`with times.overlapped():` each thread wraps its work in `with times.part(stage):`, which attributes that thread's
+tracing and compilation to `stage` and adds its seconds to the stage's `busy` (thread-seconds). When the block ends
+its wall W is split between its stages in proportion to their thread-seconds, wall_s = W·busy_s / Σ busy, so the
+stages sum to W and nothing counts twice; their compile and trace seconds are thread-seconds, which the per-stage
+account (flatness_jax.analysis.stage_account) scales by wall/busy.
 """
 import contextlib
 import copy
+import threading
 import time
 
 from jax import monitoring
@@ -30,23 +38,72 @@ class StageTimes:
     self.path = path
     self._current = None
     self._written = {}
+    self._parts = None  # {stage: entry} of the `overlapped` block running, else None
+    self._thread = threading.local()  # .part: the entry the calling thread's `part` attributes to
+    self._lock = threading.Lock()
     monitoring.register_event_duration_secs_listener(self._on_duration)
     monitoring.register_event_listener(self._on_event)
 
   def _entry(self):
+    """The entry the calling thread's events go to: its `part`, else the current stage's; None outside both."""
+    part = getattr(self._thread, "part", None)
+    if part is not None:
+      return part
+    if self._current is None:
+      return None
     return self.stages.setdefault(self._current, {"wall": 0.0, "trace": 0.0, "compile": 0.0, "cache_hits": 0})
 
   def _on_duration(self, name, seconds, **_):
-    if self._current is None:
-      return
-    if name == _COMPILE:
-      self._entry()["compile"] += seconds
-    elif name in _TRACE:
-      self._entry()["trace"] += seconds
+    field = "compile" if name == _COMPILE else "trace" if name in _TRACE else None
+    with self._lock:
+      entry = self._entry() if field else None
+      if entry is not None:
+        entry[field] += seconds
 
   def _on_event(self, name, **_):
-    if self._current is not None and name == _HIT:
-      self._entry()["cache_hits"] += 1
+    with self._lock:
+      entry = self._entry() if name == _HIT else None
+      if entry is not None:
+        entry["cache_hits"] += 1
+
+  @contextlib.contextmanager
+  def overlapped(self):
+    """A block whose threads run stages at once (`part`); at its end each stage gets its share of the block's wall
+    in proportion to its thread-seconds (module docstring), and is written like any stage."""
+    if self._parts is not None:
+      raise RuntimeError("StageTimes.overlapped blocks do not nest")
+    parts = self._parts = {}
+    t0 = time.time()
+    try:
+      yield
+    finally:
+      wall = time.time() - t0
+      self._parts = None
+      busy = sum(p["busy"] for p in parts.values())
+      for name, p in parts.items():
+        entry = self.stages.setdefault(name, {"wall": 0.0, "trace": 0.0, "compile": 0.0, "cache_hits": 0})
+        entry["wall"] += wall * p["busy"] / busy if busy > 0 else wall / len(parts)
+        for field in ("busy", "trace", "compile", "cache_hits"):
+          entry[field] = entry.get(field, 0) + p[field]
+      if self.path and self._current is None:
+        write(self.path, self)
+
+  @contextlib.contextmanager
+  def part(self, name: str):
+    """On a thread inside `overlapped`: what runs in the block is stage `name`'s (its seconds, tracing and
+    compilation)."""
+    if self._parts is None:
+      raise RuntimeError("StageTimes.part runs inside an overlapped block")
+    with self._lock:
+      entry = self._parts.setdefault(name, {"busy": 0.0, "trace": 0.0, "compile": 0.0, "cache_hits": 0})
+    previous, self._thread.part = getattr(self._thread, "part", None), entry
+    t0 = time.time()
+    try:
+      yield
+    finally:
+      with self._lock:
+        entry["busy"] += time.time() - t0
+      self._thread.part = previous
 
   @contextlib.contextmanager
   def stage(self, name: str):
@@ -83,6 +140,9 @@ class StageTimes:
     total = {k: sum(e[k] for e in self.stages.values()) for k in ("wall", "compile", "trace", "cache_hits")}
     lines.append(f"| total | {total['wall']:.1f} | {total['compile']:.1f} | {total['trace']:.1f} | "
                  f"{total['cache_hits']} |")
+    if any("busy" in e for e in self.stages.values()):
+      lines.append("Stages of runs at once overlap: each one's wall is its share of their common wall, in proportion "
+                   "to its thread-seconds; compile and trace seconds are thread-seconds.")
     return "\n".join(lines)
 
 

@@ -19,6 +19,18 @@ def test_account_takes_compilation_out_of_each_stage_and_loses_no_second():
   assert sum(a.values()) == pytest.approx(sum(t["wall"] for t in TIMINGS.values()))
 
 
+def test_stages_run_at_once_count_their_compilation_as_its_share_of_their_wall():
+  """A stage run on threads beside others (flatness_jax.jobs.timing.StageTimes.overlapped) has `busy`
+  thread-seconds; its compile and trace seconds are thread-seconds too, so they count as that fraction of its wall:
+  the account of the stage still sums to its wall (threads compiling at once do not count twice)."""
+  timings = {"train 2 runs, 2 at a time": {"wall": 60.0, "busy": 120.0, "compile": 20.0, "trace": 4.0},
+             "curvature 2 runs, 2 at a time": {"wall": 30.0, "busy": 60.0, "compile": 36.0, "trace": 12.0},
+             "report": {"wall": 1.0, "compile": 0.0, "trace": 0.0}}
+  a = stage_account.account(timings)
+  assert a == pytest.approx({"training": 48.0, "compilation": 36.0, "curvature": 6.0, "probes": 0.0, "report": 1.0})
+  assert sum(a.values()) == pytest.approx(91.0)
+
+
 SHAPE = stage_account.RunShape(params=100_000, length=16, steps=1000, batch=256, algorithm="standard",
                                curvature_steps=2, matvecs=40, curvature_pairs=512, fisher_examples=512, probe_steps=2,
                                probe_examples=2000, probe_seeds=5, probe_tasks=3, arm="a")

@@ -50,3 +50,56 @@ def test_a_run_directory_of_another_config_is_refused_before_any_run_trains(tmp_
   with pytest.raises(resume.ResumeConflictError, match=r"optimizer\.learning_rate .*not resumed, nothing changed"):
     pipeline.run_quickstart(config, str(tmp_path))
   assert not os.path.exists(tmp_path / names[0])
+
+
+def test_a_run_is_measured_once_trained_while_the_runs_beside_it_still_train(tmp_path, monkeypatch):
+  """Runs at once (parallel.concurrent_runs = 2), one slow to train: the others' curvature and probes start before
+  its training ends (no barrier between the stages), each after its own run's training and after the first run of
+  its architecture; timings.json holds one stage per kind with its thread-seconds, sharing the block's wall."""
+  import threading  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  from experiments.configs import quickstart  # pylint: disable=g-import-not-at-top
+  config = quickstart.get_config("tiny,seeds=3")
+  config.stages, config.parallel.concurrent_runs = "train,curvature,probes", 2
+  log, guard, t0, measured = [], threading.Lock(), time.time(), set()
+
+  def event(what, name):
+    with guard:
+      log.append((what, name, time.time() - t0))
+
+  def train(runs, workdir, names, stop=None):
+    del runs, workdir, stop
+    event("train start", names[0])
+    time.sleep(0.8 if names[0].endswith("seed_1") else 0.05)
+    event("train end", names[0])
+    return [{} for _ in names]
+
+  def measure(kind):
+    def job(config, run_dir, label=""):
+      del config, run_dir
+      event(f"{kind} start", label)
+      time.sleep(0.05)
+      event(f"{kind} end", label)
+      measured.add((label, kind))
+    return job
+  monkeypatch.setattr(pipeline, "_train_group", train)
+  monkeypatch.setattr(pipeline, "_unmeasured", lambda config, workdir, name, kind: (name, kind) not in measured)
+  monkeypatch.setattr(pipeline.arms, "format_table", lambda summaries: "")
+  for kind in ("curvature", "probes"):
+    monkeypatch.setitem(pipeline._MEASURE_JOBS, kind, measure(kind))  # pylint: disable=protected-access
+  pipeline.run_quickstart(config, str(tmp_path))
+  at = {(what, name): t for what, name, t in log}
+  assert len(at) == len(log)  # every run trained and measured once
+  names = [f"cpu_tiny/seed_{k}" for k in range(3)]
+  assert {(k, n) for k in ("train end", "curvature end", "probes end") for n in names} <= set(at)
+  slow = at[("train end", names[1])]
+  for name in (names[0], names[2]):
+    for kind in ("curvature", "probes"):
+      assert at[(f"{kind} start", name)] < slow  # measured while seed_1 still trains
+      assert at[(f"{kind} start", name)] >= at[("train end", name)]
+  for kind in ("curvature", "probes"):  # after the first run of the architecture, whose programs they reuse
+    assert at[(f"{kind} start", names[2])] >= at[(f"{kind} end", names[0])]
+  timings = json.load(open(tmp_path / pipeline.TIMINGS))
+  stages = [s for s in timings if s.split(" ")[0] in ("train", "curvature", "probes")]
+  assert sorted(stages) == [f"{kind} 3 runs, 2 at a time" for kind in ("curvature", "probes", "train")]
+  assert all(timings[s]["busy"] > 0 for s in stages)
