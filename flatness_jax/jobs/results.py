@@ -46,17 +46,31 @@ def cell_dir(root: str, tier: str, experiment: str, language: str) -> str:
   return os.path.join(root, tier, experiment, language)
 
 
-def baseline(previous, account: dict):
+def baseline(previous, account: dict, where: str = CELL):
   """The cell's first measurement {commit, account} that a new record with per-stage `account` keeps: the previous
   cell.json's own baseline, else the previous record itself when it measured something else (a re-measurement, a
   changed recipe); None for a first record or the same measurement recorded again (a cell kept as finished)."""
   if not previous:
     return None
   if previous.get("baseline"):
-    return previous["baseline"]
+    return cell_baseline(previous, where)
   if "account" in previous and previous["account"] != account:
     return {"commit": previous.get("commit", "unknown"), "account": previous["account"]}
   return None
+
+
+def cell_baseline(doc: dict, where: str) -> dict:
+  """cell.json's baseline (the cell's first measurement: {commit, account: {stage: seconds}}), {} when it has none;
+  ValueError naming `where` when it has another shape (a hand edit), before a plan or a table adds it up."""
+  first = doc.get("baseline")
+  if not first:
+    return {}
+  account = first.get("account") if isinstance(first, dict) else None
+  if (not isinstance(account, dict) or not set(account) <= set(stage_account.STAGES)
+      or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in account.values())):
+    raise ValueError(f"{where}: baseline must be {{commit, account: {{stage: seconds}}}} with stages among "
+                     f"{list(stage_account.STAGES)}, got {first!r}")
+  return first
 
 
 def record_cell(run_dirs: dict, cell: dict, out_dir: str) -> None:
@@ -68,7 +82,7 @@ def record_cell(run_dirs: dict, cell: dict, out_dir: str) -> None:
   for name, d in run_dirs.items():
     compact.write(reader.read_run(d), os.path.join(out_dir, RUNS, compact.file_name(name)))
   doc = {**cell, "runs": list(run_dirs), "account": stage_account.account(cell.get("timings", {}))}
-  first = baseline(previous, doc["account"])
+  first = baseline(previous, doc["account"], path)
   if first:
     doc["baseline"] = first
   compact.write_json(path, doc)
@@ -144,7 +158,7 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
     by_lang.setdefault(lang, {})[exp] = (d, doc, runs)
     cells.append(results_readme.Cell(exp, lang, doc["command"], int(doc["seeds"]), doc["commit"], doc["account"],
                                      findings, os.path.relpath(d, root)))
-    first = doc.get("baseline") or {}
+    first = cell_baseline(doc, os.path.join(d, CELL))
     account_rows.append((exp, lang, len(runs), doc["account"],
                          f"measured ({doc['commit']}" + (f"; {stage_account.before_source(first)})" if first else ")"),
                          first.get("account")))

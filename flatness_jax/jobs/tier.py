@@ -77,10 +77,14 @@ def run_shapes(cell_config) -> list:
   return out
 
 
+def _committed_path(config, cell) -> str:
+  return os.path.join(results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language),
+                      results_job.CELL)
+
+
 def _committed(config, cell):
   """The cell's committed record (results/<tier>/<experiment>/<language>/cell.json), or None."""
-  path = os.path.join(results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language),
-                      results_job.CELL)
+  path = _committed_path(config, cell)
   return results_job.compact.read_json(path) if os.path.exists(path) else None
 
 
@@ -101,7 +105,7 @@ def plan(config) -> list:
       row["stale"] = doc["command"]  # a recipe change: the record is another config's, still to run as this one
       doc = None
     if doc is not None:
-      first = doc.get("baseline") or {}
+      first = results_job.cell_baseline(doc, _committed_path(config, cell))
       row.update(estimate=doc["account"], before=first.get("account", doc["account"]),
                  source=f"measured, commit {doc['commit']}" + (f" ({stage_account.before_source(first)})" if first
                                                                 else ""))

@@ -134,3 +134,16 @@ def test_a_re_recorded_cell_keeps_its_first_measurement_as_its_before(tmp_path):
   for commit, wall in (("second", 300.0), ("third", 200.0)):
     doc, account = record(commit, wall)
     assert doc["baseline"] == {"commit": "first", "account": first} and doc["account"] == account
+
+
+@pytest.mark.parametrize("bad", ["59 minutes", {"commit": "abc"}, {"commit": "abc", "account": {"training": "60"}},
+                                 {"commit": "abc", "account": {"traning": 60.0}}])
+def test_a_hand_edited_baseline_of_the_wrong_shape_is_named(bad):
+  """cell.json's baseline is {commit, account: {stage: seconds}}; anything else is one line naming the file and the
+  field, before a plan or a table is built from it (not a TypeError inside the sum)."""
+  doc = {"commit": "abc", "account": {"training": 60.0}, "baseline": bad}
+  with pytest.raises(ValueError, match=r"results/cpu/x/y/cell.json: baseline must be"):
+    results_job.cell_baseline(doc, "results/cpu/x/y/cell.json")
+  assert results_job.cell_baseline({"account": {}}, "p") == {}  # a cell measured once has none
+  good = {"commit": "abc", "account": {"training": 60.0, "report": 1}}
+  assert results_job.cell_baseline({"baseline": good}, "p") == good
