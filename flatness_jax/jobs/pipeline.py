@@ -242,15 +242,9 @@ def _measure_all(config, runs: dict, workdir: str, stages: list, times) -> None:
   once the others running beside it have ended (a measurement has no chunk boundary to stop at: curvature.json and
   probes.json are written after every checkpoint, and a rerun measures only what is missing)."""
   kinds = [k for k in _MEASURE_JOBS if k in stages]
-  if concurrent_runs.workers(config, len(runs))[0] == 1:
-    for name in runs:
-      for kind in kinds:
-        if _unmeasured(config, workdir, name, kind):
-          _measure_alone(kind, config, workdir, name, times)
-    return
   names = [name for name in runs if any(_unmeasured(config, workdir, name, kind) for kind in kinds)]
   num = concurrent_runs.workers(config, len(names))[0]
-  if num == 1:  # one run left to measure (or none)
+  if num == 1:  # one at a time asked for, or one run left to measure (or none)
     for name in names:
       for kind in kinds:
         if _unmeasured(config, workdir, name, kind):
