@@ -77,15 +77,12 @@ def run_shapes(cell_config) -> list:
   return out
 
 
-def _committed_path(config, cell) -> str:
-  return os.path.join(results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language),
+def _committed(config, cell) -> tuple:
+  """(path, record) of the cell's committed record results/<tier>/<experiment>/<language>/cell.json; the record is
+  None when there is none."""
+  path = os.path.join(results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language),
                       results_job.CELL)
-
-
-def _committed(config, cell):
-  """The cell's committed record (results/<tier>/<experiment>/<language>/cell.json), or None."""
-  path = _committed_path(config, cell)
-  return results_job.compact.read_json(path) if os.path.exists(path) else None
+  return path, (results_job.compact.read_json(path) if os.path.exists(path) else None)
 
 
 def plan(config) -> list:
@@ -100,12 +97,12 @@ def plan(config) -> list:
     row = {"experiment": cell.experiment, "language": cell.language, "command": cell.command,
            "runs": len(arms.run_configs(cell.config))}
     modelled = stage_account.estimate(run_shapes(cell.config))
-    doc = _committed(config, cell)
+    path, doc = _committed(config, cell)
     if doc is not None and doc.get("command", cell.command) != cell.command:
       row["stale"] = doc["command"]  # a recipe change: the record is another config's, still to run as this one
       doc = None
     if doc is not None:
-      first = results_job.cell_baseline(doc, _committed_path(config, cell))
+      first = results_job.cell_baseline(doc, path)
       row.update(estimate=doc["account"], before=first.get("account", doc["account"]),
                  source=f"measured, commit {doc['commit']}" + (f" ({stage_account.before_source(first)})" if first
                                                                 else ""))
@@ -166,7 +163,7 @@ def _record(config, cell, workdir: str, commit: str) -> None:
 def kept_commit(config, cell, current: str) -> str:
   """The commit to record a cell kept as finished under: its committed record's when that record ran the same
   command (the commit that measured it), else `current`."""
-  doc = _committed(config, cell)
+  _, doc = _committed(config, cell)
   return doc["commit"] if doc and doc.get("command") == cell.command and doc.get("commit") else current
 
 
