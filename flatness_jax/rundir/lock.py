@@ -11,7 +11,10 @@ is refused, never followed, so the lock cannot be turned into a write to another
 reader whether a writer holds the directory now (a shared, non-blocking flock probe that creates nothing).
 
 The lock is re-entrant within a process (a pipeline that holds its workdir may call jobs that ask for the same
-directory) and is taken only by the writing process (process 0) in multi-host runs: every other process reads.
+directory; a run's curvature and probes measured at once on two threads both ask for its directory): one mutex
+makes each take and each let-go a single step for the process's threads, so a thread asking while another takes or
+drops the flock waits for it instead of finding the flock held by its own process. It is taken only by the
+writing process (process 0) in multi-host runs: every other process reads.
 Locks work on local and most network filesystems (NFS v4 emulates flock with POSIX locks).
 """
 import contextlib
@@ -19,11 +22,13 @@ import fcntl
 import os
 import socket
 import stat
+import threading
 
 from flatness_jax.rundir.jsonio import is_writer
 
 LOCK_NAME = ".writer.lock"
 _held = {}  # realpath of the lock file -> [file object, depth]
+_mutex = threading.Lock()  # guards _held and the flock calls of this process's threads
 
 
 class RunDirBusyError(RuntimeError):
@@ -62,9 +67,16 @@ def acquire(workdir: str) -> str:
   """Takes the writer lock of `workdir` (creating the directory); returns the lock file's path."""
   os.makedirs(workdir, exist_ok=True)
   path = _lock_path(workdir)
-  if path in _held:
-    _held[path][1] += 1
-    return path
+  with _mutex:
+    if path in _held:
+      _held[path][1] += 1
+      return path
+    _held[path] = [_take(path, workdir), 1]
+  return path
+
+
+def _take(path: str, workdir: str):
+  """The lock file at `path` opened and flocked by this process, the holder's line written in it."""
   f = _open(path, os.O_RDWR | os.O_CREAT)
   try:
     fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -76,14 +88,18 @@ def acquire(workdir: str) -> str:
   f.truncate()
   f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
   f.flush()
-  _held[path] = [f, 1]
-  return path
+  return f
 
 
 def holder(workdir: str):
   """Who holds `workdir`'s writer lock now ('pid N on HOST'), or None when no other process does (also when there
   is no lock file, or this process holds it). Reads only: creates and changes nothing."""
   path = _lock_path(workdir)
+  with _mutex:  # no thread of this process takes or drops it while the probe holds a shared flock
+    return _probe(path)
+
+
+def _probe(path: str):
   if path in _held or not os.path.isfile(path) or os.path.islink(path):
     return None
   try:
@@ -101,14 +117,15 @@ def holder(workdir: str):
 
 def release(path: str) -> None:
   """Releases one hold of the lock at `path` (the flock is dropped with the last one)."""
-  entry = _held.get(path)
-  if entry is None:
-    return
-  entry[1] -= 1
-  if entry[1] == 0:
-    del _held[path]
-    fcntl.flock(entry[0].fileno(), fcntl.LOCK_UN)
-    entry[0].close()
+  with _mutex:
+    entry = _held.get(path)
+    if entry is None:
+      return
+    entry[1] -= 1
+    if entry[1] == 0:
+      fcntl.flock(entry[0].fileno(), fcntl.LOCK_UN)
+      entry[0].close()
+      del _held[path]
 
 
 @contextlib.contextmanager

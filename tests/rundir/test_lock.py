@@ -105,3 +105,68 @@ def test_holder_names_another_writer_and_creates_nothing(tmp_path):
     proc.kill()
     proc.wait()
   assert lock.holder(wd) is None
+
+
+def _slow_hostname(monkeypatch, seconds=0.2):
+  """Widens the moment between taking the flock and recording the hold (the hostname is written in between)."""
+  real = lock.socket.gethostname
+
+  def slow():
+    time.sleep(seconds)
+    return real()
+  monkeypatch.setattr(lock.socket, "gethostname", slow)
+
+
+def test_threads_of_one_process_share_the_lock_when_they_ask_at_the_same_moment(tmp_path, monkeypatch):
+  """Two threads of the writing process (a run's curvature and its probes measured at once) ask for one run
+  directory together: both get it, it stays held until the last lets go, and then another process can take it."""
+  import threading  # pylint: disable=g-import-not-at-top
+  _slow_hostname(monkeypatch)
+  barrier, errors = threading.Barrier(2), []
+
+  def ask():
+    barrier.wait()
+    try:
+      with lock.writer_lock(str(tmp_path)):
+        time.sleep(0.1)
+    except Exception as e:  # pylint: disable=broad-except
+      errors.append(e)
+
+  threads = [threading.Thread(target=ask) for _ in range(2)]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  assert not errors, errors
+  assert not lock._held  # pylint: disable=protected-access
+  proc = _holder(str(tmp_path))  # released: another process can take it
+  proc.kill()
+  proc.wait()
+
+
+def test_a_thread_asking_while_another_lets_go_gets_the_lock(tmp_path, monkeypatch):
+  """A release drops the flock and forgets the hold as one step: a thread asking in between is not refused."""
+  import threading  # pylint: disable=g-import-not-at-top
+  path = lock.acquire(str(tmp_path))
+  real_flock, errors, asked = lock.fcntl.flock, [], threading.Event()
+
+  def slow_flock(fd, op):
+    if op == lock.fcntl.LOCK_UN:
+      asked.set()
+      time.sleep(0.2)
+    return real_flock(fd, op)
+  monkeypatch.setattr(lock.fcntl, "flock", slow_flock)
+
+  def ask():
+    asked.wait(2.0)
+    try:
+      lock.release(lock.acquire(str(tmp_path)))
+    except Exception as e:  # pylint: disable=broad-except
+      errors.append(e)
+
+  t = threading.Thread(target=ask)
+  t.start()
+  lock.release(path)
+  t.join()
+  assert not errors, errors
+  assert not lock._held  # pylint: disable=protected-access
