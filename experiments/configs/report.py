@@ -4,8 +4,8 @@ family (Holm), every other comparison with its interval.
 Command:  python -m experiments.main --config=configs/report.py --workdir=runs/quickstart
           (every run directory below --workdir, or --config.report.runs=DIR1,DIR2)
           python -m experiments.main --config=configs/report.py:results   rebuilds every generated file of results/
-          (reports, figures, findings.json, stages.md, README.md) from its committed compact run records, byte for
-          byte (--config.results=DIR for another results directory).
+          (reports, figures, findings.json, stages.md, steps.md, README.md) from its committed compact run records,
+          byte for byte (--config.results=DIR for another results directory).
 Runtime:  seconds (it only reads run directories; run the curvature and probes jobs first); :results, seconds per
           experiment × language.
 Reaches:  report.md with the family's verdicts; :results, results/ identical to the committed files.

@@ -120,7 +120,8 @@ def _minutes(account: dict) -> str:
 def tier_lines(tier: Tier) -> list[str]:
   lines = [f"## Tier `{tier.name}`", "", TIER_NOTES.get(tier.name, ""), "",
            f"The per-stage account (training, compilation, curvature, probes, report): [{tier.name}/stages.md]"
-           f"({tier.name}/stages.md).", "", "### The paper's claims × languages", ""]
+           f"({tier.name}/stages.md); the training steps before and after each run is within the saturation gap: "
+           f"[{tier.name}/steps.md]({tier.name}/steps.md).", "", "### The paper's claims × languages", ""]
   if tier.cells:
     lines += _answer_table(tier)
     lines += ["", "Each cell: the paper's figure; ours with its 95% interval over pre-training runs; n; the "

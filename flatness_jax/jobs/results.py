@@ -4,6 +4,8 @@ Layout (one directory per tier, so tiers coexist):
   results/README.md                          the answer (flatness_jax.analysis.results_readme), every tier
   results/<tier>/plan.json                   the tier's cells with their commands and estimated costs
   results/<tier>/stages.md                   the per-stage account of every committed cell
+  results/<tier>/steps.md                    training steps before and after each run is within the saturation
+                                             gap (flatness_jax.analysis.steps_account)
   results/<tier>/figures/<lang>_*.png        the paper's figures per language (flatness_jax.analysis.paper_figures)
   results/<tier>/<experiment>/<language>/    cell.json (command, seeds, commit, report settings, run order, stage
                                              account, baseline: the cell's first measurement once re-measured),
@@ -17,10 +19,11 @@ import os
 import subprocess
 
 from flatness_jax.analysis import figures as figures_lib, paper_figures, report_markdown, results_readme, rows
-from flatness_jax.analysis import stage_account
+from flatness_jax.analysis import stage_account, steps_account
 from flatness_jax.rundir import compact, jsonio, reader
 
 CELL, PLAN, RUNS, README, STAGES_MD, FIGURES = "cell.json", "plan.json", "runs", "README.md", "stages.md", "figures"
+STEPS_MD = "steps.md"
 REPORT = "report.md"
 TIMINGS = "timings.json"
 FIGURE_DPI = 100
@@ -107,6 +110,11 @@ def _settings(doc: dict) -> report_markdown.Settings:
   return report_markdown.Settings.of(doc.get("report") or {}, source=f"the config '{doc.get('name', 'report')}'")
 
 
+def _saturated_gap(doc: dict) -> float:
+  """The cell's saturation gap (its report settings' saturated_gap, the report's default 0.03 when unset)."""
+  return float((doc.get("report") or {}).get("saturated_gap") or 0.03)
+
+
 def _write_report(runs, doc: dict, out_dir: str) -> rows.Findings:
   built = report_markdown.build(runs, _settings(doc))
   for name, fig in built.figures.items():
@@ -127,8 +135,7 @@ def _language_figures(root: str, tier: str, by_lang: dict, colors: dict) -> dict
     figs = {}
     if "continued" in cells:
       doc = cells["continued"][1]
-      figs["continued"] = paper_figures.continued(cells["continued"][2], task,
-                                                  float(doc.get("report", {}).get("saturated_gap") or 0.03), colors)
+      figs["continued"] = paper_figures.continued(cells["continued"][2], task, _saturated_gap(doc), colors)
     if "model_size" in cells:
       figs["size"] = paper_figures.size(cells["model_size"][2], task, colors)
     groups = [cells[e][2] for e in ("model_size", "algorithms") if e in cells]
@@ -149,13 +156,14 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
   """Rebuilds one tier's reports, figures and stage account from its records; returns what README.md needs."""
   tier_dir = os.path.join(root, tier)
   plan = compact.read_json(os.path.join(tier_dir, PLAN)) if os.path.exists(os.path.join(tier_dir, PLAN)) else {}
-  cells, by_lang, arm_names, account_rows = [], {}, [], []
+  cells, by_lang, arm_names, account_rows, step_cells = [], {}, [], [], []
   for exp, lang, doc in _cells(tier_dir):
     d = cell_dir(root, tier, exp, lang)
     runs = [compact.read(os.path.join(d, RUNS, compact.file_name(n))) for n in doc["runs"]]
     findings = _write_report(runs, doc, d)
     arm_names += [r.arm for r in runs]
     by_lang.setdefault(lang, {})[exp] = (d, doc, runs)
+    step_cells.append((exp, lang, _saturated_gap(doc), runs))
     cells.append(results_readme.Cell(exp, lang, doc["command"], int(doc["seeds"]), doc["commit"], doc["account"],
                                      findings, os.path.relpath(d, root)))
     first = cell_baseline(doc, os.path.join(d, CELL))
@@ -178,6 +186,14 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
        "cell's first measurement (cell.json's baseline, its commit in the source column), kept when a cell is "
        "measured again; a cell measured once is its own before.", ""]
       + stage_account.table(account_rows)) + "\n")
+  compact.write_text(os.path.join(tier_dir, STEPS_MD), "\n".join(
+      [f"# Training steps and the saturation gap, tier `{tier}`", "",
+       "Per arm: the steps trained, each seed's first evaluated step from which every held-out evaluation is within "
+       "the cell's saturation gap of L* (— where the last one is not), its final gap, and the mean share of its "
+       "steps after that step. An upper bound on what stopping at the gap would save, not a recipe: `continued` "
+       "trains past the gap by design, and equal-loss comparisons need each arm at the loss the slowest reaches "
+       "(flatness_jax.analysis.steps_account).", ""]
+      + steps_account.table(step_cells)) + "\n")
   languages = tuple(dict.fromkeys([c.get("language") for c in plan.get("cells", [])] + [c.language for c in cells]))
   return results_readme.Tier(tier, tuple(cells), missing, figures, languages)
 
