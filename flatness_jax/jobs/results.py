@@ -110,11 +110,6 @@ def _settings(doc: dict) -> report_markdown.Settings:
   return report_markdown.Settings.of(doc.get("report") or {}, source=f"the config '{doc.get('name', 'report')}'")
 
 
-def _saturated_gap(doc: dict) -> float:
-  """The cell's saturation gap (its report settings' saturated_gap, the report's default 0.03 when unset)."""
-  return float((doc.get("report") or {}).get("saturated_gap") or 0.03)
-
-
 def _write_report(runs, doc: dict, out_dir: str) -> rows.Findings:
   built = report_markdown.build(runs, _settings(doc))
   for name, fig in built.figures.items():
@@ -135,7 +130,7 @@ def _language_figures(root: str, tier: str, by_lang: dict, colors: dict) -> dict
     figs = {}
     if "continued" in cells:
       doc = cells["continued"][1]
-      figs["continued"] = paper_figures.continued(cells["continued"][2], task, _saturated_gap(doc), colors)
+      figs["continued"] = paper_figures.continued(cells["continued"][2], task, _settings(doc).saturated_gap, colors)
     if "model_size" in cells:
       figs["size"] = paper_figures.size(cells["model_size"][2], task, colors)
     groups = [cells[e][2] for e in ("model_size", "algorithms") if e in cells]
@@ -163,7 +158,7 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
     findings = _write_report(runs, doc, d)
     arm_names += [r.arm for r in runs]
     by_lang.setdefault(lang, {})[exp] = (d, doc, runs)
-    step_cells.append((exp, lang, _saturated_gap(doc), runs))
+    step_cells.append((exp, lang, _settings(doc).saturated_gap, runs))
     cells.append(results_readme.Cell(exp, lang, doc["command"], int(doc["seeds"]), doc["commit"], doc["account"],
                                      findings, os.path.relpath(d, root)))
     first = cell_baseline(doc, os.path.join(d, CELL))

@@ -63,7 +63,7 @@ def test_the_committed_tiers_steps_account_matches_its_records():
     for exp, lang, doc in results_job._cells(os.path.join(root, tier)):  # pylint: disable=protected-access
       runs = [compact.read(os.path.join(root, tier, exp, lang, results_job.RUNS, compact.file_name(n)))
               for n in doc["runs"]]
-      gate = results_job._saturated_gap(doc)  # pylint: disable=protected-access
+      gate = results_job._settings(doc).saturated_gap  # pylint: disable=protected-access
       for arm in dict.fromkeys(r.arm for r in runs):
         settled = [steps_account.settled_step(r.evaluations, gate) for r in runs if r.arm == arm]
         cell = ", ".join("—" if s is None else str(s) for s in settled)
