@@ -9,10 +9,18 @@ language × arm, and per tier the share of training run-time they took (each run
 after its settled step, over all runs' wall time). It is an upper bound on what such a rule saves, not a proposal:
 `continued` trains past the gap by design (training longer after convergence is its claim), and equal-loss
 comparisons need every arm at the loss the slowest reaches.
+
+A recipe is one step count for every seed of an arm, so the most a stop-at-the-gap recipe saves on an arm is bounded
+by its slowest seed: `recipe_step` is the largest settled step of the arm's seeds (None when a seed never settles, and
+for `continued`, BY_DESIGN). The table's recipe column gives it, and its last line the run-minutes after it and, at
+each cell's measured overlap (the cell's training minutes over its runs' run-minutes), the tier's training minutes
+after it. Both are read at the schedules these runs used: a shorter cosine anneals sooner and may settle earlier,
+so the bound is the saving at these recipes' settling, not at every recipe's.
 """
 import math
 
 NEVER = "—"
+BY_DESIGN = ("continued",)  # experiments whose claim is training past the gap: no recipe stops them at it
 
 
 def settled_step(evaluations: dict, saturated_gap: float):
@@ -25,6 +33,15 @@ def settled_step(evaluations: dict, saturated_gap: float):
       break
     settled = step
   return settled
+
+
+def recipe_step(runs, saturated_gap: float):
+  """The slowest seed's settled step of one arm's runs: the earliest step one step count for all of them could
+  stop at with every seed within the gate (None when a seed never settles, or there are no runs)."""
+  settled = [settled_step(r.evaluations, saturated_gap) for r in runs]
+  if not settled or any(s is None for s in settled):
+    return None
+  return max(settled)
 
 
 def _steps(run) -> int:
@@ -47,29 +64,47 @@ def _wall(run) -> float:
 
 
 def table(cells) -> list[str]:
-  """Markdown lines: cells are (experiment, language, saturated_gap, runs); one row per arm (runs in order of first
-  appearance) with its steps, each seed's settled step, final gap in % of L* per seed and the mean share of steps
-  past the settled step; then the tier's share of training run-time past it (module docstring)."""
+  """Markdown lines: cells are (experiment, language, saturated_gap, runs[, cell training seconds]); one row per arm
+  (runs in order of first appearance) with its steps, each seed's settled step, final gap in % of L* per seed, the
+  mean share of steps past the settled step and the arm's recipe bound (`recipe_step`; module docstring); then the
+  tier's share of training run-time past the settled steps and what stopping every arm at its recipe bound saves."""
   head = ["experiment", "language", "arm", "gap gate", "steps", "within the gate from step (per seed)",
-          "final gap % of L* (per seed)", "steps past it"]
+          "final gap % of L* (per seed)", "steps past it", "one step count for every seed (slowest seed)"]
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-  wall = past = 0.0
-  for exp, lang, gap, runs in cells:
+  wall = past = recipe_run = recipe_cell = cell_train = 0.0
+  for exp, lang, gap, runs, *account in cells:
     arms = {}
     for r in runs:
       arms.setdefault(r.arm, []).append(r)
+    cell_wall = sum(_wall(r) for r in runs)
+    overlap = account[0] / cell_wall if account and account[0] and cell_wall > 0 else 0.0
+    cell_train += account[0] if account and account[0] else 0.0
     for arm, group in arms.items():
       steps = sorted({_steps(r) for r in group})
       settled = [settled_step(r.evaluations, gap) for r in group]
       finals = [r.summary.final_gap_relative if r.summary is not None else float("nan") for r in group]
       fractions = [past_fraction(r, gap) for r in group]
+      bound = None if exp in BY_DESIGN else recipe_step(group, gap)
+      saved = 0.0 if bound is None else sum(_wall(r) * max(_steps(r) - bound, 0) / _steps(r)
+                                            for r in group if _steps(r) > 0)
+      recipe_run += saved
+      recipe_cell += saved * overlap
+      column = (f"{NEVER} (training past the gap is the claim)" if exp in BY_DESIGN else
+                NEVER if bound is None else f"{bound} ({-sum(map(_steps, group)) / len(group) + bound:+.0f} steps, "
+                f"{saved / 60:.1f} run-min)")
       lines.append(f"| {exp} | {lang} | {arm} | {gap:.1%} | {', '.join(map(str, steps))} | "
                    + ", ".join(NEVER if s is None else str(s) for s in settled) + " | "
-                   + ", ".join(f"{100 * f:.2f}" for f in finals) + f" | {sum(fractions) / len(fractions):.0%} |")
+                   + ", ".join(f"{100 * f:.2f}" for f in finals) + f" | {sum(fractions) / len(fractions):.0%} | "
+                   + column + " |")
       for r, f in zip(group, fractions):
         wall += _wall(r)
         past += _wall(r) * f
   share = f"{past / wall:.0%}" if wall > 0 else NEVER
   lines += ["", f"Training run-time past the gate: {past / 60:.1f} of {wall / 60:.1f} run-minutes ({share}); "
             "run-minutes are each run's own wall time (runs trained two at a time overlap)."]
+  if cell_train > 0:
+    lines += ["", f"Every arm stopped at its slowest seed's settled step (but `continued`, and arms with a seed "
+              f"never within the gate): {recipe_run / 60:.1f} run-minutes fewer; at each cell's measured overlap, "
+              f"{recipe_cell / 60:.1f} of the tier's {cell_train / 60:.1f} training minutes (stages.md), "
+              "at these runs' schedules (a shorter schedule may settle earlier)."]
   return lines

@@ -158,7 +158,7 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
     findings = _write_report(runs, doc, d)
     arm_names += [r.arm for r in runs]
     by_lang.setdefault(lang, {})[exp] = (d, doc, runs)
-    step_cells.append((exp, lang, _settings(doc).saturated_gap, runs))
+    step_cells.append((exp, lang, _settings(doc).saturated_gap, runs, doc["account"].get("training")))
     cells.append(results_readme.Cell(exp, lang, doc["command"], int(doc["seeds"]), doc["commit"], doc["account"],
                                      findings, os.path.relpath(d, root)))
     first = cell_baseline(doc, os.path.join(d, CELL))
@@ -186,8 +186,9 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
        "Per arm: the steps trained, each seed's first evaluated step from which every held-out evaluation is within "
        "the cell's saturation gap of L* (— where the last one is not), its final gap, and the mean share of its "
        "steps after that step. An upper bound on what stopping at the gap would save, not a recipe: `continued` "
-       "trains past the gap by design, and equal-loss comparisons need each arm at the loss the slowest reaches "
-       "(flatness_jax.analysis.steps_account).", ""]
+       "trains past the gap by design, and equal-loss comparisons need each arm at the loss the slowest reaches. "
+       "A recipe is one step count for all of an arm's seeds: the last column is the slowest seed's settled step, "
+       "the most such a recipe could cut at these runs' schedules (flatness_jax.analysis.steps_account).", ""]
       + steps_account.table(step_cells)) + "\n")
   languages = tuple(dict.fromkeys([c.get("language") for c in plan.get("cells", [])] + [c.language for c in cells]))
   return results_readme.Tier(tier, tuple(cells), missing, figures, languages)
