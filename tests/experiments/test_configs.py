@@ -17,8 +17,8 @@ from tests.conftest import REPO_ROOT
 
 CONFIGS = [(continued, a) for a in ("", "hmm", "released")] + \
           [(algorithms, a) for a in ("", "hmm", "released", "hmm,adversarial", "adversarial",
-                                     "hmm,adversarial,long")] + \
-          [(model_size, a) for a in ("", "hmm", "hmm_lstm", "released", "hmm,long")]
+                                     "hmm,adversarial,long", "released,adversarial,steps=4000")] + \
+          [(model_size, a) for a in ("", "hmm", "hmm_lstm", "released", "hmm,long", "hmm_lstm,steps=1800")]
 
 
 @pytest.mark.parametrize("module,arg", CONFIGS, ids=[f"{m.__name__.split('.')[-1]}:{a}" for m, a in CONFIGS])
@@ -49,6 +49,28 @@ def test_algorithms_long_trains_every_arm_longer_and_measures_its_last_checkpoin
   assert c.curvature.steps == c.probes.steps == f"600,{n - 200},{n}"
   assert c.name == "algorithms_long_hmm"
   assert {s.train.num_steps for s in arms.run_configs(algorithms.get_config("hmm")).values()} == {2600}
+
+
+def test_model_size_steps_trains_s_and_m_that_many_and_xs_twice():
+  c = model_size.get_config("hmm_lstm,steps=1800")
+  subs = arms.run_configs(c)
+  assert {k.split("/")[0]: s.train.num_steps for k, s in subs.items()} == {"xs": 3600, "s": 1800, "m": 1800}
+  assert {s.model.kind for s in subs.values()} == {"lstm"} and c.name == "model_size_1800_hmm_lstm"
+  with pytest.raises(ValueError, match=r"steps=2000 and long both set the steps; give one"):
+    model_size.get_config("hmm,long,steps=2000")
+  with pytest.raises(ValueError, match=r"steps=200 must be at least 400"):
+    model_size.get_config("pcfg,steps=200")
+
+
+def test_algorithms_steps_trains_every_arm_that_many_and_measures_its_last_checkpoints():
+  c = algorithms.get_config("released,adversarial,steps=4000")
+  assert {s.train.num_steps for s in arms.run_configs(c).values()} == {4000}
+  assert c.curvature.steps == c.probes.steps == "600,3800,4000"
+  assert c.name == "algorithms_4000_released"
+  with pytest.raises(ValueError, match=r"steps=4000 and long both set the steps; give one"):
+    algorithms.get_config("hmm,long,steps=4000")
+  with pytest.raises(ValueError, match=r"steps=800 must exceed 800 \(checkpoints 600, N-200 and N are measured\)"):
+    algorithms.get_config("hmm,steps=800")
 
 
 def test_unknown_language_is_named():
