@@ -60,7 +60,7 @@ def test_parse_arg_types_the_words():
 
 @pytest.mark.parametrize("arg,message", [
     ("hmm,adversarail", r"configs/algorithms.py:hmm,adversarail: unknown word 'adversarail'; accepted: pcfg \| hmm \| "
-                        r"released \| lm \(lang\), adversarial, trace_penalty, long, tiny, seeds=INT"),
+                        r"released \| lm \(lang\), adversarial, trace_penalty, long, steps=INT, tiny, seeds=INT"),
     ("seeds=three", r"configs/algorithms.py:seeds=three: seeds='three' is not int"),
     ("tiny=yes", r"configs/algorithms.py:tiny=yes: tiny='yes' is not a bool \(true or false\)"),
     ("hmm,released", r"configs/algorithms.py:hmm,released: 'hmm' and 'released' both set lang; give one"),
