@@ -41,10 +41,8 @@ def get_config(arg=None):
   configs/algorithms.py:hmm,adversarial,long)."""
   a = common.parse_arg(arg, __file__, lang=languages.CHOICE, adversarial=False, trace_penalty=False, long=False,
                        steps=0, tiny=False, seeds=3)
-  if a.steps and (a.long or a.steps <= FIRST_CHECKPOINT + 200):
-    raise ValueError(f"configs/algorithms.py:{arg}: steps={a.steps} " + (
-        "and long both set the steps; give one" if a.long else
-        f"must exceed {FIRST_CHECKPOINT + 200} (checkpoints {FIRST_CHECKPOINT}, N-200 and N are measured)"))
+  common.check_steps(a, arg, __file__, FIRST_CHECKPOINT + 201, f"must exceed {FIRST_CHECKPOINT + 200} (checkpoints "
+                     f"{FIRST_CHECKPOINT}, N-200 and N are measured)")
   c = quickstart.get_config()
   c.name = "algorithms"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).

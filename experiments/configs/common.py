@@ -81,6 +81,14 @@ def parse_arg(arg, config_file: str, **spec) -> ml_collections.ConfigDict:
   return out
 
 
+def check_steps(a, arg, config_file: str, minimum: int, rule: str) -> None:
+  """The `steps=N` word of a parsed argument `a` (0: not given) against its `long` word and its least value:
+  ValueError naming the argument when both set the steps or N < minimum (`rule` says why, after the value)."""
+  if a.steps and (a.long or a.steps < minimum):
+    raise ValueError(f"configs/{os.path.basename(config_file)}:{arg}: steps={a.steps} "
+                     + ("and long both set the steps; give one" if a.long else rule))
+
+
 # Seconds-long budgets (40 steps of batch 32; checkpoints 20 and 40 measured by curvature and probes).
 TINY = {
     "train.num_steps": 40, "train.batch_size": 32, "train.steps_per_call": 10,

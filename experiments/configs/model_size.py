@@ -34,10 +34,7 @@ def get_config(arg=None):
   or 'steps=N' to train s and m N steps and xs 2N; 'tiny'; 'seeds=S'."""
   a = common.parse_arg(arg, __file__, lang=common.Choice("pcfg", languages.CHOICE.options + ("hmm_lstm",)),
                        long=False, steps=0, tiny=False, seeds=3)
-  if a.steps and (a.long or a.steps < 400):
-    raise ValueError(f"configs/model_size.py:{arg}: steps={a.steps} " + (
-        "and long both set the steps; give one" if a.long else "must be at least 400 (the two last checkpoints "
-                                                               "are measured)"))
+  common.check_steps(a, arg, __file__, 400, "must be at least 400 (the two last checkpoints are measured)")
   c = quickstart.get_config()
   c.name = "model_size"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).

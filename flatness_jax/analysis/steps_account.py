@@ -38,10 +38,12 @@ def settled_step(evaluations: dict, saturated_gap: float):
 def recipe_step(runs, saturated_gap: float):
   """The slowest seed's settled step of one arm's runs: the earliest step one step count for all of them could
   stop at with every seed within the gate (None when a seed never settles, or there are no runs)."""
-  settled = [settled_step(r.evaluations, saturated_gap) for r in runs]
-  if not settled or any(s is None for s in settled):
-    return None
-  return max(settled)
+  return _slowest([settled_step(r.evaluations, saturated_gap) for r in runs])
+
+
+def _slowest(settled: list):
+  """The largest of the seeds' settled steps; None when one is None or there are none."""
+  return None if not settled or None in settled else max(settled)
 
 
 def _steps(run) -> int:
@@ -76,15 +78,15 @@ def table(cells) -> list[str]:
     arms = {}
     for r in runs:
       arms.setdefault(r.arm, []).append(r)
-    cell_wall = sum(_wall(r) for r in runs)
-    overlap = account[0] / cell_wall if account and account[0] and cell_wall > 0 else 0.0
-    cell_train += account[0] if account and account[0] else 0.0
+    trained, cell_wall = (account[0] or 0.0) if account else 0.0, sum(_wall(r) for r in runs)
+    overlap = trained / cell_wall if cell_wall > 0 else 0.0
+    cell_train += trained
     for arm, group in arms.items():
       steps = sorted({_steps(r) for r in group})
       settled = [settled_step(r.evaluations, gap) for r in group]
       finals = [r.summary.final_gap_relative if r.summary is not None else float("nan") for r in group]
       fractions = [past_fraction(r, gap) for r in group]
-      bound = None if exp in BY_DESIGN else recipe_step(group, gap)
+      bound = None if exp in BY_DESIGN else _slowest(settled)  # recipe_step, from the settled steps at hand
       saved = 0.0 if bound is None else sum(_wall(r) * max(_steps(r) - bound, 0) / _steps(r)
                                             for r in group if _steps(r) > 0)
       recipe_run += saved
