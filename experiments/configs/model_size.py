@@ -3,11 +3,12 @@ three transformers of one head width (16: xs 32×2, s 64×2, m 128×2) trained b
 held-out gap, then per size Tr(H) in its own parameterization and embedded function-preservingly into m's
 architecture (flatness_jax.models.embed), the Fisher trace and linear-probe accuracies; 3 pre-training seeds.
 
-Command:  python -m experiments.main --config=configs/model_size.py[:LANG[,long|,steps=N]] --workdir=runs/model_size
+Command:  python -m experiments.main --config=configs/model_size.py[:LANG[,long|,steps=N][,xs_steps=N]] \
+          --workdir=runs/model_size
           (LANG: pcfg, hmm, released, lm, or hmm_lstm: bidirectional LSTMs of 32/64/128 units embedded by
           flatness_jax.models.embed_lstm; ',long' trains every size for LONG_STEPS, the recipe that brings the HMM,
           the released grammar and the LM language to equal loss within the saturation gap; ',steps=N' trains s and
-          m N steps and xs 2N, the base recipe's proportions)
+          m N steps and xs 2N, the base recipe's proportions; ',xs_steps=N' then trains xs N steps)
 Runtime:  cpu tier, 2 cores: per language and stage in results/cpu/stages.md.
 Reaches:  the size, flatter, flatness-beyond-size and downstream-flatness verdicts per language in results/README.md
           (report: results/cpu/model_size/LANG/report.md).
@@ -31,10 +32,14 @@ LONG_STEPS = {"xs": 14000, "s": 6000, "m": 6000}
 def get_config(arg=None):
   """arg: a language (pcfg (default), hmm, released) or 'hmm_lstm' (bidirectional LSTMs of widths 32/64/128 on the
   HMM language: see LSTMs above); 'long' to train every size for LONG_STEPS (e.g. configs/model_size.py:hmm,long),
-  or 'steps=N' to train s and m N steps and xs 2N; 'tiny'; 'seeds=S'."""
+  or 'steps=N' to train s and m N steps and xs 2N; 'xs_steps=N' to train xs N steps over any of those; 'tiny';
+  'seeds=S'."""
   a = common.parse_arg(arg, __file__, lang=common.Choice("pcfg", languages.CHOICE.options + ("hmm_lstm",)),
-                       long=False, steps=0, tiny=False, seeds=3)
+                       long=False, steps=0, xs_steps=0, tiny=False, seeds=3)
   common.check_steps(a, arg, __file__, 400, "must be at least 400 (the two last checkpoints are measured)")
+  if a.xs_steps and a.xs_steps < 400:
+    raise ValueError(f"configs/model_size.py:{arg}: xs_steps={a.xs_steps} must be at least 400 (the two last "
+                     "checkpoints are measured)")
   c = quickstart.get_config()
   c.name = "model_size"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
@@ -53,6 +58,9 @@ def get_config(arg=None):
     for size in c.arms:
       arms.put(c.arms[size], "train.num_steps", 2 * a.steps if size == "xs" else a.steps)
     c.name = f"model_size_{a.steps}"
+  if a.xs_steps:  # xs alone, over the recipe above (xs settles at its own pace: results/cpu/steps.md)
+    arms.put(c.arms["xs"], "train.num_steps", a.xs_steps)
+    c.name += f"_xs{a.xs_steps}"
   if a.lang == "hmm_lstm":
     languages.apply(c, "hmm")
     c.name += "_lstm"

@@ -39,6 +39,8 @@ LONG = ("hmm", "released", "lm")
 # a record of another is stale; verified at the tier's 3 seeds by the cell's own record (results/cpu/steps.md).
 FEWER_STEPS = {("algorithms", "released"): 4000, ("algorithms", "hmm"): 4000, ("algorithms", "pcfg"): 1800,
                ("model_size", "pcfg"): 1800}
+# model_size's xs alone where it settles well before the others (its own `xs_steps=N`; s and m as above).
+XS_STEPS = {("model_size", "lm"): 8000}
 
 
 def _cpu_arg(exp: str, lang: str) -> str:
@@ -47,8 +49,10 @@ def _cpu_arg(exp: str, lang: str) -> str:
     return lang
   arg = lang + (",adversarial" if exp == "algorithms" else "")
   if (exp, lang) in FEWER_STEPS:
-    return f"{arg},steps={FEWER_STEPS[exp, lang]}"
-  return arg + (",long" if lang in LONG else "")
+    arg += f",steps={FEWER_STEPS[exp, lang]}"
+  elif lang in LONG:
+    arg += ",long"
+  return arg + (f",xs_steps={XS_STEPS[exp, lang]}" if (exp, lang) in XS_STEPS else "")
 
 
 CPU_ARGS = {"quickstart": {"pcfg": ""},

@@ -18,7 +18,8 @@ from tests.conftest import REPO_ROOT
 CONFIGS = [(continued, a) for a in ("", "hmm", "released")] + \
           [(algorithms, a) for a in ("", "hmm", "released", "hmm,adversarial", "adversarial",
                                      "hmm,adversarial,long", "released,adversarial,steps=4000")] + \
-          [(model_size, a) for a in ("", "hmm", "hmm_lstm", "released", "hmm,long", "hmm_lstm,steps=1800")]
+          [(model_size, a) for a in ("", "hmm", "hmm_lstm", "released", "hmm,long", "hmm_lstm,steps=1800",
+                                      "lm,long,xs_steps=8000")]
 
 
 @pytest.mark.parametrize("module,arg", CONFIGS, ids=[f"{m.__name__.split('.')[-1]}:{a}" for m, a in CONFIGS])
@@ -60,6 +61,16 @@ def test_model_size_steps_trains_s_and_m_that_many_and_xs_twice():
     model_size.get_config("hmm,long,steps=2000")
   with pytest.raises(ValueError, match=r"steps=200 must be at least 400"):
     model_size.get_config("pcfg,steps=200")
+
+
+def test_model_size_xs_steps_sets_xs_alone_over_any_recipe():
+  steps = lambda c: {k.split("/")[0]: s.train.num_steps for k, s in arms.run_configs(c).items()}
+  c = model_size.get_config("lm,long,xs_steps=8000")
+  assert steps(c) == {"xs": 8000, "s": 6000, "m": 6000} and c.name == "model_size_long_xs8000_lm"
+  assert steps(model_size.get_config("pcfg,steps=1800,xs_steps=3000")) == {"xs": 3000, "s": 1800, "m": 1800}
+  assert steps(model_size.get_config("hmm_lstm,xs_steps=4000")) == {"xs": 4000, "s": 2600, "m": 2600}
+  with pytest.raises(ValueError, match=r"xs_steps=200 must be at least 400"):
+    model_size.get_config("lm,long,xs_steps=200")
 
 
 def test_algorithms_steps_trains_every_arm_that_many_and_measures_its_last_checkpoints():

@@ -55,6 +55,10 @@ def test_the_cpu_tier_trains_cpu_s_long_on_the_languages_the_base_recipe_leaves_
     assert cell.command.endswith(f",steps={n},seeds=3") and ",long" not in cell.command, cell.command
     assert max(sub.train.num_steps for sub in arms.run_configs(cell.config).values()) == (
         2 * n if exp == "model_size" else n)
+  for (exp, lang), n in paper.XS_STEPS.items():  # xs alone, the other sizes as the loop above checked
+    cell = cells[f"{exp}_{lang}"]
+    assert cell.command.endswith(f",xs_steps={n},seeds=3"), cell.command
+    assert {sub.model.preset: sub.train.num_steps for sub in arms.run_configs(cell.config).values()}["cpu_xs"] == n
 
 
 def test_a_committed_account_replaces_the_cost_model(released, tmp_path):
