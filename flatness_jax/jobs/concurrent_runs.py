@@ -12,7 +12,9 @@ waits for (`Task.after`: an adversarial arm tracks the same seed of its referenc
 have finished. The first task to raise asks every other one to stop at its next chunk boundary (`stop`: each
 checkpoints there and raises loop.Stopped), no task starts after that, and once all have returned the first error
 is raised: a failure's own error before the stops it caused. A signal's stop request (flatness_jax.jobs.train
-.stop_on_signals in the main thread) stops them all the same way.
+.stop_on_signals in the main thread) stops them all the same way, within JOIN_SLICE_S of the signal whichever
+thread the kernel gave it to: Python runs a signal's handler in the main thread only when that thread runs bytecode,
+so the main thread waits for the runs in slices rather than in one join() that lasts until a run ends.
 
 `workers(config, n)`: how many at once, with the reason when fewer than asked — one process on one device only (a
 multi-process run's collectives must be issued in the same order on every process, and several programs on a
@@ -27,6 +29,7 @@ from absl import logging
 from flatness_jax.train import loop
 
 ERROR_STOP = "an error in a concurrent run"  # the stop reason the other runs record
+JOIN_SLICE_S = 0.2  # seconds the main thread waits on a run before it runs any pending signal handler
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +64,8 @@ def run_all(tasks: list, num_workers: int, stop: loop.StopRequest) -> list:
   for th in threads:
     th.start()
   for th in threads:
-    th.join()
+    while th.is_alive():  # in slices: a signal another thread took runs its Python handler here (module docstring)
+      th.join(JOIN_SLICE_S)
   if state.errors:
     raise min(state.errors, key=lambda e: (isinstance(e[1], loop.Stopped), e[0]))[1]
   return state.results

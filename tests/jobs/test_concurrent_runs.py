@@ -70,6 +70,27 @@ def test_a_stop_request_stops_every_run_and_raises_stopped():
   assert sorted(log) == ["start a", "start b", "stopped a", "stopped b"]
 
 
+def test_a_signal_a_run_thread_receives_stops_every_run_within_a_chunk():
+  """A process-directed signal may be taken by any thread (a worker, XLA's): its Python handler runs in the main
+  thread only once that thread runs bytecode, so a main thread blocked in join() until a run ends (minutes) would
+  leave a preemption's SIGTERM unanswered until then. Here the signal goes to the run's own thread."""
+  import signal  # pylint: disable=g-import-not-at-top
+  from flatness_jax.jobs import train as train_job  # pylint: disable=g-import-not-at-top
+  log, stop, threads = [], loop.StopRequest(), []
+
+  def fn(s):
+    threads.append(threading.get_ident())
+    return _until_stopped(log, "a", s)  # ~5 s unless stopped
+
+  timer = threading.Timer(0.3, lambda: signal.pthread_kill(threads[0], signal.SIGTERM))
+  start = time.monotonic()
+  with train_job.stop_on_signals(stop):
+    timer.start()
+    with pytest.raises(loop.Stopped, match="SIGTERM"):
+      concurrent_runs.run_all([concurrent_runs.Task("a", fn)], 2, stop)
+  assert log == ["start a", "stopped a"] and time.monotonic() - start < 2.5
+
+
 def test_a_task_can_wait_only_for_an_earlier_one():
   with pytest.raises(ValueError, match="only earlier tasks"):
     concurrent_runs.run_all([concurrent_runs.Task("a", lambda s: 1, after=(0,))], 2, loop.StopRequest())
