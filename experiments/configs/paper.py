@@ -39,7 +39,7 @@ LONG = ("hmm", "released", "lm")
 # a record of another is stale; verified at the tier's 3 seeds by the cell's own record (results/cpu/steps.md).
 FEWER_STEPS = {("algorithms", "released"): 4000, ("model_size", "pcfg"): 1800}
 # model_size's xs alone where it settles well before the others (its own `xs_steps=N`; s and m as above).
-XS_STEPS = {("model_size", "lm"): 8000, ("model_size", "released"): 8000}
+XS_STEPS = {("model_size", "lm"): 8000}
 
 
 def _cpu_arg(exp: str, lang: str) -> str:
