@@ -82,7 +82,12 @@ def test_a_signal_a_run_thread_receives_stops_every_run_within_a_chunk():
     threads.append(threading.get_ident())
     return _until_stopped(log, "a", s)  # ~5 s unless stopped
 
-  timer = threading.Timer(0.3, lambda: signal.pthread_kill(threads[0], signal.SIGTERM))
+  def send():
+    while not threads:  # the run has started
+      time.sleep(0.01)
+    signal.pthread_kill(threads[0], signal.SIGTERM)
+
+  timer = threading.Timer(0.3, send)
   start = time.monotonic()
   with train_job.stop_on_signals(stop):
     timer.start()
