@@ -81,12 +81,20 @@ def parse_arg(arg, config_file: str, **spec) -> ml_collections.ConfigDict:
   return out
 
 
+def check_least(a, arg, config_file: str, word: str, minimum: int, rule: str) -> None:
+  """The int word `word` of a parsed argument `a` (0: not given) against its least value: ValueError naming the
+  argument when N < minimum (`rule` says why, after the value)."""
+  if a[word] and a[word] < minimum:
+    raise ValueError(f"configs/{os.path.basename(config_file)}:{arg}: {word}={a[word]} {rule}")
+
+
 def check_steps(a, arg, config_file: str, minimum: int, rule: str) -> None:
   """The `steps=N` word of a parsed argument `a` (0: not given) against its `long` word and its least value:
   ValueError naming the argument when both set the steps or N < minimum (`rule` says why, after the value)."""
-  if a.steps and (a.long or a.steps < minimum):
-    raise ValueError(f"configs/{os.path.basename(config_file)}:{arg}: steps={a.steps} "
-                     + ("and long both set the steps; give one" if a.long else rule))
+  if a.steps and a.long:
+    raise ValueError(f"configs/{os.path.basename(config_file)}:{arg}: steps={a.steps} and long both set the steps; "
+                     "give one")
+  check_least(a, arg, config_file, "steps", minimum, rule)
 
 
 # Seconds-long budgets (40 steps of batch 32; checkpoints 20 and 40 measured by curvature and probes).

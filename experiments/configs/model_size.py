@@ -36,10 +36,9 @@ def get_config(arg=None):
   'seeds=S'."""
   a = common.parse_arg(arg, __file__, lang=common.Choice("pcfg", languages.CHOICE.options + ("hmm_lstm",)),
                        long=False, steps=0, xs_steps=0, tiny=False, seeds=3)
-  common.check_steps(a, arg, __file__, 400, "must be at least 400 (the two last checkpoints are measured)")
-  if a.xs_steps and a.xs_steps < 400:
-    raise ValueError(f"configs/model_size.py:{arg}: xs_steps={a.xs_steps} must be at least 400 (the two last "
-                     "checkpoints are measured)")
+  least = "must be at least 400 (the two last checkpoints are measured)"
+  common.check_steps(a, arg, __file__, 400, least)
+  common.check_least(a, arg, __file__, "xs_steps", 400, least)
   c = quickstart.get_config()
   c.name = "model_size"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
