@@ -5,12 +5,14 @@ how parameters are stored.
 When to save is the training loop's business (flatness_jax.train.schedule.checkpoint_steps: 0, 1, 2, 4, ... below
 `every`, then every `every` steps, and the last step). Orbax writes each checkpoint into a temporary directory and
 renames it when complete, so a killed run never leaves a half-written checkpoint that looks finished; then the
-SHA-256 of every file goes into `checkpoints/<step>/checksums.json` (flatness_jax.rundir.integrity). A state with a
-non-finite value is never saved (NonFiniteStateError names the step and the leaf). Keep policy: the `protected`
-steps (the log-spaced early trajectory), multiples of `keep_period` (the continued-training record), and the newest
-`max_to_keep`; the rest are deleted. A `transient` checkpoint (one saved because the run was stopped between
-scheduled steps) is deleted as soon as a newer one exists, so an interrupted run keeps the checkpoints an
-uninterrupted one keeps.
+SHA-256 of every file goes into `checkpoints/<step>/checksums.json` (flatness_jax.rundir.integrity). A single
+process copies the state to host memory before Orbax writes it (`host_copy`: the same tree and values, without
+Orbax's per-leaf device slicing and transfers; benchmarks/bench_checkpoint.py measures the two); several processes
+keep Orbax's device-array path, which writes each process's own shards. A state with a non-finite value is never
+saved (NonFiniteStateError names the step and the leaf). Keep policy: the `protected` steps (the log-spaced early
+trajectory), multiples of `keep_period` (the continued-training record), and the newest `max_to_keep`; the rest
+are deleted. A `transient` checkpoint (one saved because the run was stopped between scheduled steps) is deleted as
+soon as a newer one exists, so an interrupted run keeps the checkpoints an uninterrupted one keeps.
 
 Restore tries the newest checkpoint first:
   * files that do not match their checksums: the checkpoint is corrupt; it is moved aside to `corrupt_<step>` (or
@@ -132,11 +134,23 @@ def _finite_flags(leaves):
 
 def nonfinite_leaf(state) -> str:
   """The path of the first floating-point leaf of `state` holding a NaN or infinity ('' when all are finite); one
-  jitted reduction over every leaf (sharded leaves included)."""
+  jitted reduction over every leaf (sharded leaves included), or numpy's when every leaf is a host array."""
   named = [("/".join(_key(k) for k in path), x) for path, x in jax.tree_util.tree_leaves_with_path(state)
            if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)]
-  flags = np.asarray(jax.device_get(_finite_flags([x for _, x in named])))
+  if all(isinstance(x, np.ndarray) for _, x in named):
+    flags = [bool(np.isfinite(x).all()) for _, x in named]
+  else:
+    flags = np.asarray(jax.device_get(_finite_flags([x for _, x in named])))
   return next((name for (name, _), ok in zip(named, flags) if not ok), "")
+
+
+def host_copy(state):
+  """`state` with every array copied to host memory (numpy), for a single process's save: Orbax then writes each
+  leaf with its numpy handler instead of slicing and transferring device arrays leaf by leaf, which for small
+  states (the cpu tier's: ~130 leaves, a few MB) is most of a save's time (benchmarks/bench_checkpoint.py). The
+  values and the checkpoint's tree (paths, shapes, dtypes) are the same; a restore places them in the requested
+  shardings."""
+  return jax.device_get(state)
 
 
 def restore_params(workdir: str, step: int):
@@ -182,8 +196,11 @@ class Checkpointer:
   """Saves and restores a pytree of (sharded) arrays in a run directory's checkpoints/."""
 
   def __init__(self, workdir: str, *, protected=(), keep_period: int = 0, max_to_keep: int = 3,
-               async_save: bool = False):
+               async_save: bool = False, host_save: bool | None = None):
+    """`host_save`: copy the state to host memory before Orbax writes it (`host_copy`); None: when this is the
+    only process (every array is then addressable here), False: Orbax's own device-array path."""
     self.workdir = os.path.abspath(workdir)
+    self.host_save = jax.process_count() == 1 if host_save is None else bool(host_save)
     self.directory = directory(workdir)
     self.protected = set(protected)
     self.keep_period, self.max_to_keep = keep_period, max_to_keep
@@ -214,6 +231,8 @@ class Checkpointer:
     (OSError naming the checkpoint: Orbax's own failure would bury the reason in pages of logged tracebacks)."""
     if step in self.manager.all_steps():
       return
+    if self.host_save:
+      state = host_copy(state)
     bad = nonfinite_leaf(state)
     if bad:
       raise NonFiniteStateError(f"the state at step {step} has non-finite values in {bad}; it is not checkpointed",

@@ -3,9 +3,11 @@ import os
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from flatness_jax.rundir import checkpoints as ckpt_lib
+from tests.conftest import run_python
 
 
 def _state(x):
@@ -117,3 +119,50 @@ def test_a_transient_checkpoint_goes_once_a_newer_one_exists(tmp_path):
   assert c.all_steps() == [20, 30]
   c.save(40, _state(40))
   assert c.all_steps() == [20, 40]
+
+
+@pytest.mark.parametrize("host_save", [True, False])
+def test_both_save_paths_write_the_same_tree_and_values(tmp_path, host_save):
+  c = ckpt_lib.Checkpointer(str(tmp_path), host_save=host_save)
+  state = {"w": jnp.arange(12.0).reshape(4, 3), "m": {"b": jnp.ones((5,), jnp.bfloat16)}, "step": jnp.asarray(7)}
+  c.save(7, state)
+  assert ckpt_lib.tree_difference(c.manager.item_metadata(7), state) == ""
+  abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), state)
+  step, restored = ckpt_lib.Checkpointer(str(tmp_path)).restore(abstract)
+  assert step == 7
+  for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
+    assert isinstance(b, jax.Array) and b.dtype == a.dtype and b.sharding == a.sharding
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("host_save", [True, False])
+def test_a_non_finite_leaf_is_named_on_either_save_path(tmp_path, host_save):
+  c = ckpt_lib.Checkpointer(str(tmp_path), host_save=host_save)
+  bad = {"a": {"w": jnp.ones((2,))}, "b": jnp.asarray([1.0, jnp.nan]), "step": jnp.asarray(3, jnp.int32)}
+  with pytest.raises(ckpt_lib.NonFiniteStateError, match="state at step 3 has non-finite values in b"):
+    c.save(3, bad)
+  assert ckpt_lib.complete_steps(str(tmp_path)) == []
+
+
+def test_a_state_sharded_over_four_devices_is_saved_and_restored_into_its_shardings(tmp_path):
+  """One process, four simulated devices: the save copies the sharded state to the host (the default for one
+  process), the restore places each leaf in the sharding asked for."""
+  run_python(f"""
+      import jax, jax.numpy as jnp, numpy as np
+      from jax.sharding import NamedSharding, PartitionSpec as P
+      from flatness_jax.rundir import checkpoints as ckpt_lib
+      mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+      sharded, rep = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
+      state = {{"w": jax.device_put(jnp.arange(32.0).reshape(8, 4), sharded),
+                "step": jax.device_put(jnp.asarray(5), rep)}}
+      c = ckpt_lib.Checkpointer({str(tmp_path)!r})
+      assert c.host_save
+      c.save(5, state)
+      abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), state)
+      step, restored = ckpt_lib.Checkpointer({str(tmp_path)!r}).restore(abstract)
+      assert step == 5
+      assert restored["w"].sharding == sharded and len(restored["w"].addressable_shards) == 4
+      np.testing.assert_array_equal(np.asarray(restored["w"]), np.arange(32.0).reshape(8, 4))
+      assert int(restored["step"]) == 5
+      print("ok")
+      """, devices=4)
