@@ -23,6 +23,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from flatness_jax.decoder.opt import CACHE_LAYOUT
+
 PROMPT_STREAM = 1 << 30  # fold_in index of the prompt draw (token draws use 0..L−1)
 
 
@@ -107,32 +109,45 @@ def candidate_scores(params, z, n, t0, words, token_set, set_index, inv_temperat
   return before[:, None] + at + jnp.moveaxis(suffix_scores, 0, 1).reshape(b, chunks * chunk)[:, :k]
 
 
-@functools.partial(jax.jit, static_argnames=("module", "n", "length"))
+@functools.partial(jax.jit, static_argnames=("module", "n", "length", "layout"))
 def sample_chunk(params, key, cand, bias_first, bias_rest, eos_index, inv_temperature, prompts, log_prior, *,
-                 module, n, length):
+                 module, n, length, layout=CACHE_LAYOUT):
   """(decoder ids [n, length] (−1 after the end), prompt indices [n]) of `n` sentences: the prompt drawn from
   log_prior [C] among prompts [C, P], then each step draws an index into `cand` from softmax(l[cand]/T + bias)
-  (bias_first at the first token); index `eos_index` ends the sentence."""
+  (bias_first at the first token); index `eos_index` ends the sentence. `layout`: the key/value buffer's
+  (flatness_jax.decoder.opt: CACHE_LAYOUT, or PAST_LAYOUT, the reference the tests and
+  benchmarks/bench_lm_sampling.py compare it with; the same draws, bit for bit)."""
   cfg = module.cfg
   apply = functools.partial(module.apply, {"params": params})
   p = prompts.shape[1]
   total = p + length
   choice = jax.random.categorical(jax.random.fold_in(key, PROMPT_STREAM), log_prior, shape=(n,))
   prefix = jnp.concatenate([jnp.full((n, 1), cfg.bos_id, jnp.int32), prompts[choice]], axis=1)   # [n, P + 1]
-  shape = (n, total, cfg.num_heads, cfg.head_dim)
-  buf = [(jnp.zeros(shape, module.dtype), jnp.zeros(shape, module.dtype)) for _ in range(cfg.num_layers)]
-  if p:
+  # The key/value buffer: keys [n, H, total, hd] and values [n, H, hd, total] in the cache layout, both
+  # [n, total, H, hd] in PAST_LAYOUT.
+  cache = layout == CACHE_LAYOUT
+  heads, hd = cfg.num_heads, cfg.head_dim
+  shapes = ((n, heads, total, hd), (n, heads, hd, total)) if cache else ((n, total, heads, hd),) * 2
+  buf = [tuple(jnp.zeros(shape, module.dtype) for shape in shapes) for _ in range(cfg.num_layers)]
+  if p:  # the prompt's keys and values [n, p, H, hd] into positions 0..p−1
     _, kv = apply(prefix[:, None, :p], jnp.broadcast_to(jnp.arange(p), (n, 1, p)), jnp.ones((n, 1, p), bool),
                   method="forward")
-    buf = [(bk.at[:, :p].set(k[:, 0]), bv.at[:, :p].set(v[:, 0])) for (bk, bv), (k, v) in zip(buf, kv)]
+    if cache:
+      buf = [(bk.at[:, :, :p].set(k[:, 0].transpose(0, 2, 1, 3)),
+              bv.at[:, :, :, :p].set(v[:, 0].transpose(0, 2, 3, 1))) for (bk, bv), (k, v) in zip(buf, kv)]
+    else:
+      buf = [(bk.at[:, :p].set(k[:, 0]), bv.at[:, :p].set(v[:, 0])) for (bk, bv), (k, v) in zip(buf, kv)]
   ones = jnp.ones((n, 1, 1), bool)
 
   def step(carry, s):
     buf, token, done = carry
     t = p + s
     h, kv = apply(token[:, None, None], jnp.full((n, 1, 1), t), ones, past=buf,
-                  past_valid=jnp.broadcast_to(jnp.arange(total) < t, (n, total)), method="forward")
-    buf = [(bk.at[:, t].set(k[:, 0, 0]), bv.at[:, t].set(v[:, 0, 0])) for (bk, bv), (k, v) in zip(buf, kv)]
+                  past_valid=jnp.broadcast_to(jnp.arange(total) < t, (n, total)), past_layout=layout,
+                  method="forward")
+    key_at, value_at = ((slice(None), slice(None), t), (slice(None),) * 3 + (t,)) if cache else ((slice(None), t),) * 2
+    buf = [(bk.at[key_at].set(k[:, 0, 0]), bv.at[value_at].set(v[:, 0, 0]))  # [n, H, hd] into position t
+           for (bk, bv), (k, v) in zip(buf, kv)]
     logits = apply(h[:, 0, 0], cand, method="logits") * inv_temperature
     logits = logits + jnp.where(s == 0, bias_first, bias_rest)
     idx = jax.random.categorical(jax.random.fold_in(key, s), logits)

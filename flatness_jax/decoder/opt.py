@@ -19,7 +19,10 @@ tokens per batch row on top of a shared prefix: `past` holds, per layer, the key
 prefix (from an earlier `forward`), which every group attends to where `past_valid` [B, P] is set, without copying
 it G times. It returns the final hidden states [B, G, T, e] and the new keys and values [B, G, T, H, hd] per layer.
 The sampler (one token at a time against a key/value buffer) and the exact masked conditionals of
-flatness_jax.data.lm (K candidate suffixes after one prefix) both use it.
+flatness_jax.data.lm (K candidate suffixes after one prefix) both use it. With `past_layout=CACHE_LAYOUT` the past
+is held as keys [B, H, P, hd] and values [B, H, hd, P] (the sampler's buffer): the same products, bit for bit on
+XLA's CPU backend, without transposing the buffer at every token (tests/decoder/test_opt.py, tests/data/test_lm.py;
+benchmarks/bench_lm_sampling.py).
 
 Parameter tree (the Hugging Face names, flax leaf names; flatness_jax.decoder.hf_checkpoint maps them):
   embed_tokens [V, e];  embed_positions [P + 2, d];  project_in/kernel [e, d], project_out/kernel [d, e] (e ≠ d)
@@ -34,6 +37,8 @@ import jax
 import jax.numpy as jnp
 
 POSITION_OFFSET = 2  # OPT's learned position table has two extra rows in front (fairseq's padding convention).
+# Layouts of `past`: keys and values [B, P, H, hd]; or keys [B, H, P, hd] and values [B, H, hd, P] (a sampler's cache).
+PAST_LAYOUT, CACHE_LAYOUT = "bphc", "cache"
 LAYER_NORM_EPS = 1e-5
 
 
@@ -110,8 +115,11 @@ class SelfAttention(_Part):
   """Causal multi-head attention of new tokens [B, G, T, d] over themselves and a shared prefix (module docstring)."""
 
   @nn.compact
-  def __call__(self, x, valid, past=None, past_valid=None):
+  def __call__(self, x, valid, past=None, past_valid=None, past_layout=PAST_LAYOUT):
     cfg = self.cfg
+    if past_layout not in (PAST_LAYOUT, CACHE_LAYOUT):
+      raise ValueError(f"past_layout={past_layout!r}; choose {PAST_LAYOUT!r} or {CACHE_LAYOUT!r}")
+    cache = past_layout == CACHE_LAYOUT
     b, g, t, d = x.shape
     heads = lambda a: a.reshape(b, g, t, cfg.num_heads, cfg.head_dim)
     proj = lambda name: _dense(d, cfg, self.init_std, name, self.dtype, self.param_dtype)
@@ -124,13 +132,15 @@ class SelfAttention(_Part):
     scores = jnp.where(new_mask, jnp.einsum("bgqhc,bgkhc->bghqk", q, k).astype(score_dtype), neg)
     if past is not None:
       pk, pv = past
-      old = jnp.einsum("bgqhc,bphc->bghqp", q, pk).astype(score_dtype)
+      num_past = pk.shape[2] if cache else pk.shape[1]
+      old = jnp.einsum("bgqhc,bhpc->bghqp" if cache else "bgqhc,bphc->bghqp", q, pk).astype(score_dtype)
       old = jnp.where(past_valid[:, None, None, None, :], old, neg)
       scores = jnp.concatenate([old, scores], axis=-1)
     probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
     if past is not None:
-      p_old, probs = probs[..., :pk.shape[1]], probs[..., pk.shape[1]:]
-      out = jnp.einsum("bghqp,bphc->bgqhc", p_old, pv) + jnp.einsum("bghqk,bgkhc->bgqhc", probs, v)
+      p_old, probs = probs[..., :num_past], probs[..., num_past:]
+      out = (jnp.einsum("bghqp,bhcp->bgqhc" if cache else "bghqp,bphc->bgqhc", p_old, pv)
+             + jnp.einsum("bghqk,bgkhc->bgqhc", probs, v))
     else:
       out = jnp.einsum("bghqk,bgkhc->bgqhc", probs, v)
     return proj("out_proj")(out.reshape(b, g, t, d)), (k, v)
@@ -140,12 +150,12 @@ class DecoderLayer(_Part):
   """One OPT block, pre- or post-LayerNorm (module docstring); returns (x, (keys, values))."""
 
   @nn.compact
-  def __call__(self, x, valid, past=None, past_valid=None):
+  def __call__(self, x, valid, past=None, past_valid=None, past_layout=PAST_LAYOUT):
     cfg, kw = self.cfg, dict(dtype=self.dtype, param_dtype=self.param_dtype)
     attn_norm = _layer_norm(cfg, "self_attn_layer_norm", **kw)
     ffn_norm = _layer_norm(cfg, "final_layer_norm", **kw)
     h = attn_norm(x) if cfg.pre_layer_norm else x
-    h, kv = SelfAttention(cfg, self.init_std, name="self_attn", **kw)(h, valid, past, past_valid)
+    h, kv = SelfAttention(cfg, self.init_std, name="self_attn", **kw)(h, valid, past, past_valid, past_layout)
     x = x + h
     if not cfg.pre_layer_norm:
       x = attn_norm(x)
@@ -174,18 +184,18 @@ class Decoder(_Part):
     self.layers = [DecoderLayer(cfg, self.init_std, **kw) for _ in range(cfg.num_layers)]
     self.final_layer_norm = _layer_norm(cfg, None, **kw) if cfg.has_final_norm else None
 
-  def forward(self, tokens, positions, valid, past=None, past_valid=None):
+  def forward(self, tokens, positions, valid, past=None, past_valid=None, past_layout=PAST_LAYOUT):
     """Hidden states [B, G, T, e] (after the final LayerNorm and project_out) of `tokens` [B, G, T] at 0-based
     `positions` [B, G, T], and the keys/values [(k, v)] per layer ([B, G, T, H, hd] each). `valid` [B, G, T]: keys
     that may be attended to; `past` [(k, v)] per layer [B, P, H, hd] with `past_valid` [B, P]: a prefix shared by
-    the G groups of each row."""
+    the G groups of each row (`past_layout=CACHE_LAYOUT`: keys [B, H, P, hd], values [B, H, hd, P])."""
     x = jnp.take(self.embed_tokens.astype(self.dtype), tokens, axis=0)
     if self.project_in is not None:
       x = self.project_in(x)
     x = x + jnp.take(self.embed_positions.astype(self.dtype), positions + POSITION_OFFSET, axis=0)
     kvs = []
     for i, layer in enumerate(self.layers):
-      x, kv = layer(x, valid, None if past is None else past[i], past_valid)
+      x, kv = layer(x, valid, None if past is None else past[i], past_valid, past_layout)
       kvs.append(kv)
     if self.final_layer_norm is not None:
       x = self.final_layer_norm(x)

@@ -111,6 +111,31 @@ def test_incremental_forward_equals_full_pass(x64):
       np.testing.assert_allclose(h[b, g], ref[0, 0, keep:], atol=1e-12)
 
 
+def test_the_cache_layout_gives_the_same_hidden_states_bit_for_bit():
+  """float32: keys [B, H, P, hd] and values [B, H, hd, P] give the [B, P, H, hd] layout's outputs exactly; an
+  unknown layout is named."""
+  cfg = hf_checkpoint.config_from_hf(TINY)
+  params = _random_params(cfg, seed=3)
+  model = decoder.Decoder(cfg)
+  apply = jax.jit(lambda *a, **k: model.apply({"params": params}, *a, method="forward", **k),
+                  static_argnames="past_layout")
+  rng = np.random.default_rng(1)
+  prefix, suffixes = rng.integers(0, cfg.vocab_size, (3, 5)), rng.integers(0, cfg.vocab_size, (3, 2, 1))
+  _, kv = apply(prefix[:, None], np.broadcast_to(np.arange(5), (3, 1, 5)), np.ones((3, 1, 5), bool))
+  past = [(k[:, 0], v[:, 0]) for k, v in kv]
+  cache = [(k.transpose(0, 2, 1, 3), v.transpose(0, 2, 3, 1)) for k, v in past]
+  past_valid = np.array([[True] * 5, [True] * 3 + [False] * 2, [True] + [False] * 4])
+  args = (suffixes, np.full((3, 2, 1), 5), np.ones((3, 2, 1), bool))
+  h, new = apply(*args, past=past, past_valid=past_valid)
+  h_cache, new_cache = apply(*args, past=cache, past_valid=past_valid, past_layout=decoder.CACHE_LAYOUT)
+  np.testing.assert_array_equal(np.asarray(h), np.asarray(h_cache))
+  for (k, v), (kc, vc) in zip(new, new_cache):
+    np.testing.assert_array_equal(np.asarray(k), np.asarray(kc))
+    np.testing.assert_array_equal(np.asarray(v), np.asarray(vc))
+  with pytest.raises(ValueError, match="past_layout='bhpc'"):
+    apply(*args, past=past, past_valid=past_valid, past_layout="bhpc")
+
+
 def test_logits_of_selected_ids_are_columns_of_full_logits():
   cfg = hf_checkpoint.config_from_hf(TINY)
   params = _random_params(cfg)
