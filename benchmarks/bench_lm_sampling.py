@@ -3,8 +3,8 @@ against the [B, P, H, hd] layout, and both against the training chunk they feed,
 
     python benchmarks/bench_lm_sampling.py [--steps=20] [--rounds=3]
 
-The cpu-tier LM language (configs/model_size.py:lm, its s arm): one training chunk's data is `--steps` calls of
-flatness_jax.data.lm_scores.sample_chunk with 256 sentences each (what `Trainer.host_batches` draws on the feed
+The cpu-tier LM language (configs/model_size.py:lm, its s arm): one training chunk's data is `--steps` draws of
+256 sentences (`LMLanguage.decoder_ids` with each step's data key: what `Trainer.host_batches` draws on the feed
 thread while the previous chunk trains), timed with `layout=CACHE_LAYOUT` (what the language samples with) and with
 `layout=PAST_LAYOUT` (the reference), in `--rounds` interleaved rounds, the best of each kept; checks that both draw
 the same sentences, bit for bit. Then the s arm's training chunk of the same steps (`Trainer.run_chunk` without
@@ -32,12 +32,9 @@ def parse():
 def main():
   args = parse()
   import jax  # pylint: disable=g-import-not-at-top
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   from experiments.configs import model_size  # pylint: disable=g-import-not-at-top
-  from flatness_jax.data import lm_scores  # pylint: disable=g-import-not-at-top
-  from flatness_jax.data.language import jax_key  # pylint: disable=g-import-not-at-top
   from flatness_jax.decoder.opt import CACHE_LAYOUT, PAST_LAYOUT  # pylint: disable=g-import-not-at-top
   from flatness_jax.train import arms, trainer as trainer_lib  # pylint: disable=g-import-not-at-top
 
@@ -47,16 +44,10 @@ def main():
   trainer = trainer_lib.Trainer(cfg)
   trainer.prefetch = False
   lang, batch = trainer.language, cfg.train.batch_size
-  prompts = jnp.asarray(lang.prompts.ids, jnp.int32)
-  log_prior = jnp.log(jnp.asarray(lang.prompts.prior, jnp.float32))
-  keys = [jax.random.fold_in(jax_key(jax.random.fold_in(trainer.data_key, 1000 + s)), 0) for s in range(args.steps)]
+  keys = [jax.random.fold_in(trainer.data_key, 1000 + s) for s in range(args.steps)]  # the steps' data keys
 
   def draw(layout):
-    out = [lm_scores.sample_chunk(lang.params, k, lang._set, lang._bias_first, lang._bias_rest,  # pylint: disable=protected-access
-                                  lang._eos_index, 1.0 / lang.temperature, prompts, log_prior,  # pylint: disable=protected-access
-                                  module=lang.module, n=batch, length=lang.max_length, layout=layout)
-           for k in keys]
-    return [np.asarray(ids) for ids, _ in out]
+    return [lang.decoder_ids(k, batch, layout)[0] for k in keys]
 
   same = all(np.array_equal(a, b) for a, b in zip(draw(CACHE_LAYOUT), draw(PAST_LAYOUT)))  # also compiles both
   state = trainer.fresh_state()

@@ -56,7 +56,7 @@ import numpy as np
 
 from flatness_jax.data import lm_scores
 from flatness_jax.data.language import Language, Sample, Task, batch_digest, jax_key, numpy_rng
-from flatness_jax.decoder.opt import Decoder
+from flatness_jax.decoder.opt import CACHE_LAYOUT, Decoder
 
 
 class LMLatents(NamedTuple):
@@ -99,14 +99,15 @@ def _buckets(max_length: int) -> list[int]:
 
 
 def sample_decoder(module, params, key, n: int, length: int, cand, bias_first, bias_rest, eos_index: int,
-                   temperature: float, sample_batch: int, prompts: Prompts = None):
+                   temperature: float, sample_batch: int, prompts: Prompts = None, layout: str = CACHE_LAYOUT):
   """(decoder ids [n, length] (−1 after the end), prompt indices [n]) in chunks of `sample_batch` (chunk c uses
-  fold_in(key, c))."""
+  fold_in(key, c)); `layout`: the sampler's key/value buffer (lm_scores.sample_chunk)."""
   key = jax_key(key)
   prompts = prompts or Prompts.none()
   ids, log_prior = jnp.asarray(prompts.ids, jnp.int32), jnp.log(jnp.asarray(prompts.prior, jnp.float32))
   out = [lm_scores.sample_chunk(params, jax.random.fold_in(key, c), cand, bias_first, bias_rest, eos_index,
-                                1.0 / temperature, ids, log_prior, module=module, n=sample_batch, length=length)
+                                1.0 / temperature, ids, log_prior, module=module, n=sample_batch, length=length,
+                                layout=layout)
          for c in range(-(-n // sample_batch))]
   if not out:
     return np.zeros((0, length), np.int32), np.zeros((0,), np.int32)
@@ -186,10 +187,14 @@ class LMLanguage(Language):
     if prompts.count >= 2:
       self.tasks = {"prompt": self.prompt_task()}
 
+  def decoder_ids(self, key, n: int, layout: str = CACHE_LAYOUT):
+    """(decoder ids [n, L] (−1 after the end), prompt indices [n]) of `n` sentences drawn with `key`; `layout`: the
+    sampler's key/value buffer (the same sentences either way, bit for bit: lm_scores.sample_chunk)."""
+    return sample_decoder(self.module, self.params, key, n, self.max_length, self._set, self._bias_first,
+                          self._bias_rest, self._eos_index, self.temperature, self.sample_batch, self.prompts, layout)
+
   def sample(self, key, n: int) -> Sample:
-    ids, prompt = sample_decoder(self.module, self.params, key, n, self.max_length, self._set, self._bias_first,
-                                 self._bias_rest, self._eos_index, self.temperature, self.sample_batch,
-                                 self.prompts)
+    ids, prompt = self.decoder_ids(key, n)
     real = ids >= 0
     tokens = np.where(real, self.word_of_decoder_id[np.where(real, ids, 0)], -1).astype(np.int32)
     return Sample(tokens=tokens, lengths=real.sum(1).astype(np.int32),

@@ -212,14 +212,9 @@ def test_bad_sentences_are_refused():
 @pytest.mark.parametrize("case", ["three_prompts", "no_eos_post_ln_projected"])
 def test_the_sampler_draws_the_same_sentences_with_either_buffer_layout(case):
   """float32, as the tiers sample: the cache layout (keys [B, H, P, hd], values [B, H, hd, P]) is a speed-up only."""
-  from flatness_jax.data import lm_scores  # pylint: disable=g-import-not-at-top
   lang = tiny_language(case, dtype=jnp.float32)
-  prompts = jnp.asarray(lang.prompts.ids, jnp.int32)
-  log_prior = jnp.log(jnp.asarray(lang.prompts.prior, jnp.float32))
   for seed in range(3):
-    draws = [lm_scores.sample_chunk(lang.params, jax.random.key(seed), lang._set, lang._bias_first,  # pylint: disable=protected-access
-                                    lang._bias_rest, lang._eos_index, 1.0 / lang.temperature, prompts, log_prior,  # pylint: disable=protected-access
-                                    module=lang.module, n=512, length=lang.max_length, layout=layout)
+    draws = [lang.decoder_ids(jax.random.key(seed), 1024, layout)
              for layout in (decoder.CACHE_LAYOUT, decoder.PAST_LAYOUT)]
     for a, b in zip(*draws):
-      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+      np.testing.assert_array_equal(a, b)
