@@ -173,7 +173,9 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
   stale = {(m.experiment, m.language) for m in missing if m.stale}
   # a stale record's minutes are another recipe's: shown, not counted in the tier's total
   account_rows = [(*row[:5], row[:2] not in stale, row[5]) for row in account_rows]
-  account_rows += [(m.experiment, m.language, m.runs, m.estimate, f"not run: {m.source}") for m in missing]
+  befores = {(c["experiment"], c["language"]): c.get("before") for c in plan.get("cells", [])}  # tier.plan's
+  account_rows += [(m.experiment, m.language, m.runs, m.estimate, f"not run: {m.source}", True,
+                    befores.get((m.experiment, m.language))) for m in missing]
   compact.write_text(os.path.join(tier_dir, STAGES_MD), "\n".join(
       [f"# Per-stage account, tier `{tier}`", "",
        "Minutes per experiment × language and stage: measured cells from their timings.json (wall time less "

@@ -91,7 +91,8 @@ def plan(config) -> list:
   on the cells of its own language where it has any (what a language's data cost, the LM's decoder, the model does
   not see), else on every committed cell.
   A committed record of another command than the tier's (a changed recipe) is stale: the row keeps the cost model's
-  estimate and names the record's command in `stale`, and the record calibrates nothing."""
+  estimate and names the record's command in `stale`, and the record calibrates nothing; its before stays the
+  cell's first measurement (the record's baseline, or the record itself), so the plan shows what the change did."""
   out, pairs, modelled_rows = [], [], []
   for _, cell in config.cells.items():
     row = {"experiment": cell.experiment, "language": cell.language, "command": cell.command,
@@ -100,6 +101,9 @@ def plan(config) -> list:
     path, doc = _committed(config, cell)
     if doc is not None and doc.get("command", cell.command) != cell.command:
       row["stale"] = doc["command"]  # a recipe change: the record is another config's, still to run as this one
+      first = results_job.cell_baseline(doc, path)  # the cell's before stays its first measurement
+      row.update(before=first.get("account", doc["account"]),
+                 stale_before=stage_account.before_source(first) if first else f"before: {doc.get('commit')}")
       doc = None
     if doc is not None:
       first = results_job.cell_baseline(doc, path)
@@ -120,7 +124,7 @@ def plan(config) -> list:
       row.update(estimate=stage_account.calibrated(row["estimate"], stage_account.calibration(use)), source=source)
   for row in out:
     if "stale" in row:
-      row["source"] += f"; the committed record ran {row['stale']}"
+      row["source"] += f" ({row.pop('stale_before')}); the committed record ran {row['stale']}"
   return out
 
 

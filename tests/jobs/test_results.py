@@ -117,6 +117,27 @@ def test_a_missing_cell_counts_the_runs_it_plans_in_the_stage_account(tmp_path):
   assert any(line.startswith("| **total** | | 15 |") for line in lines)
 
 
+def test_a_cell_still_to_run_shows_the_before_its_plan_keeps(tmp_path):
+  """stages.md: a cell whose recipe changed (tier.plan keeps its first measurement as `before`) shows that before
+  and its ratio, and the total's before sums it; a cell with no record is its own before."""
+  import json  # pylint: disable=g-import-not-at-top
+  from flatness_jax.analysis import stage_account  # pylint: disable=g-import-not-at-top
+  os.makedirs(tmp_path / "cpu")
+  estimate = dict.fromkeys(stage_account.STAGES, 60.0)
+  cells = [{"experiment": "model_size", "language": "hmm", "command": "configs/model_size.py:hmm", "runs": 9,
+            "estimate": estimate, "source": "cost model", "stale": "configs/model_size.py:hmm,old",
+            "before": dict.fromkeys(stage_account.STAGES, 120.0)},
+           {"experiment": "model_size", "language": "lm", "command": "configs/model_size.py:lm", "runs": 9,
+            "estimate": estimate, "source": "cost model"}]
+  json.dump({"tier": "cpu", "cells": cells}, open(tmp_path / "cpu" / results_job.PLAN, "w"))
+  results_job.rebuild(str(tmp_path))
+  lines = open(tmp_path / "cpu" / results_job.STAGES_MD).read().splitlines()
+  row = next(line for line in lines if line.startswith("| model_size | hmm |"))
+  assert "| 5.0 | 10.0 | 0.50× |" in row
+  assert "| 5.0 | 5.0 | 1.00× |" in next(line for line in lines if line.startswith("| model_size | lm |"))
+  assert "| **10.0** | 15.0 | 0.67× |" in next(line for line in lines if line.startswith("| **total** |"))
+
+
 def test_a_re_recorded_cell_keeps_its_first_measurement_as_its_before(tmp_path):
   """cell.json's baseline: the account and commit of the cell's first measurement, carried through every later
   re-measurement (the plan's 'before'); a first record has none, and re-recording the same measurement (a cell kept

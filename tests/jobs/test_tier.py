@@ -82,15 +82,21 @@ def test_a_committed_account_replaces_the_cost_model(released, tmp_path):
   assert line.endswith("| 2.5 | 5.0 | 0.50× | measured, commit abc123 (before: 0ld) |")
 
 
-def test_a_committed_record_of_another_command_is_stale_not_done(released, tmp_path):
-  """A recipe change (the tier's command for a cell changed) leaves the old record stale: the plan estimates the
-  cell as still to run and names the command the record came from; the old account does not calibrate (its shapes
-  are another config's)."""
+def _tiny_tier_and_its_continued_hmm_cell(tmp_path):
+  """(the tiny tier's config with results in tmp_path, its continued × hmm cell, that cell's results directory)."""
   config = paper.get_config("tiny")
   config.results = str(tmp_path)
   cell = next(c for c in config.cells.values() if (c.experiment, c.language) == ("continued", "hmm"))
   out = results_job.cell_dir(str(tmp_path), "tiny", "continued", "hmm")
   os.makedirs(out)
+  return config, cell, out
+
+
+def test_a_committed_record_of_another_command_is_stale_not_done(released, tmp_path):
+  """A recipe change (the tier's command for a cell changed) leaves the old record stale: the plan estimates the
+  cell as still to run and names the command the record came from; the old account does not calibrate (its shapes
+  are another config's)."""
+  config, cell, out = _tiny_tier_and_its_continued_hmm_cell(tmp_path)
   account = dict.fromkeys(stage_account.STAGES, 30.0)
   with open(os.path.join(out, results_job.CELL), "w") as f:
     json.dump({"account": account, "commit": "abc123", "command": cell.command + ",old"}, f)
@@ -106,6 +112,23 @@ def test_a_committed_record_of_another_command_is_stale_not_done(released, tmp_p
     json.dump({"account": account, "commit": "abc123", "command": cell.command}, f)
   row = next(r for r in tier.plan(config) if (r["experiment"], r["language"]) == ("continued", "hmm"))
   assert row["estimate"] == account and "stale" not in row
+
+
+def test_a_stale_cells_before_is_its_records_first_measurement(released, tmp_path):
+  """A recipe change keeps the cell's before: the stale record's baseline (its first measurement), or the stale
+  record itself when it was measured once, not the cost model's estimate of the new recipe (which would show the
+  change as no change)."""
+  config, cell, out = _tiny_tier_and_its_continued_hmm_cell(tmp_path)
+  account = dict.fromkeys(stage_account.STAGES, 30.0)
+  first = {"commit": "0ld", "account": dict.fromkeys(stage_account.STAGES, 60.0)}
+  for doc, before, source in (({}, account, "before: abc123"), ({"baseline": first}, first["account"], "before: 0ld")):
+    with open(os.path.join(out, results_job.CELL), "w") as f:
+      json.dump({"account": account, "commit": "abc123", "command": cell.command + ",old", **doc}, f)
+    row = next(r for r in tier.plan(config) if (r["experiment"], r["language"]) == ("continued", "hmm"))
+    assert row["estimate"] != account and row["before"] == before
+    assert f"({source})" in row["source"] and row["source"].startswith("cost model")
+    line = next(x for x in tier.plan_lines("tiny", [row]) if x.startswith("| continued | hmm |"))
+    assert f"| {stage_account.minutes(sum(before.values()))} | " in line
 
 
 def test_missing_cells_are_estimated_by_the_cost_model_calibrated_on_the_measured_cells(released, tmp_path):
