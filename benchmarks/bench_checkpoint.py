@@ -20,15 +20,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 
 def parse():
   p = argparse.ArgumentParser()
   p.add_argument("--sizes", default="xs,s,m", help="arms of configs/model_size.py")
-  p.add_argument("--saves", type=int, default=10, help="saves per timing")
-  p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the best of each kept)")
+  p.add_argument("--saves", type=cli.positive_int, default=10, help="saves per timing")
+  p.add_argument("--rounds", type=cli.positive_int, default=3, help="interleaved rounds (the best of each kept)")
   args = p.parse_args()
-  if args.saves < 1 or args.rounds < 1:
-    p.error("--saves and --rounds must be >= 1")
   return args
 
 

@@ -25,6 +25,7 @@ sys.path.insert(0, REPO)  # run from a checkout without installing
 
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from benchmarks import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
 from flatness_jax.data import hmm, pcfg, reference  # pylint: disable=g-import-not-at-top,wrong-import-position
 from flatness_jax.data import released as data_released  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -86,10 +87,9 @@ def main():
   parser.add_argument("--fast", type=int, default=1024, help="sentences for the batched conditionals")
   parser.add_argument("--dense", type=int, default=128, help="sentences for the dense reference (released)")
   parser.add_argument("--naive", type=int, default=16, help="sentences for the textbook reference (released)")
-  parser.add_argument("--repeat", type=int, default=3, help="rounds per conditionals measurement (best is kept)")
+  parser.add_argument("--repeat", type=cli.positive_int, default=3,
+                      help="rounds per conditionals measurement (best is kept)")
   args = parser.parse_args()
-  if args.repeat < 1:
-    parser.error(f"--repeat must be >= 1, got {args.repeat}")
   start = time.time()
   load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
   print(f"flatness_jax data benchmark: {os.cpu_count()} CPUs, load average {load:.1f}, BLAS threads "

@@ -16,15 +16,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 
 def parse():
   p = argparse.ArgumentParser()
   p.add_argument("--languages", default="lm,pcfg")
-  p.add_argument("--chunks", type=int, default=10)
-  p.add_argument("--rounds", type=int, default=3)
+  p.add_argument("--chunks", type=cli.positive_int, default=10)
+  p.add_argument("--rounds", type=cli.positive_int, default=3)
   args = p.parse_args()
-  if args.chunks < 1 or args.rounds < 1:
-    p.error("--chunks and --rounds must be >= 1")
   return args
 
 

@@ -18,14 +18,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 
 def parse():
   p = argparse.ArgumentParser()
-  p.add_argument("--steps", type=int, default=20, help="training steps per chunk (the cpu tier's steps_per_call)")
-  p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the best of each kept)")
+  p.add_argument("--steps", type=cli.positive_int, default=20,
+                 help="training steps per chunk (the cpu tier's steps_per_call)")
+  p.add_argument("--rounds", type=cli.positive_int, default=3, help="interleaved rounds (the best of each kept)")
   args = p.parse_args()
-  if args.steps < 1 or args.rounds < 1:
-    p.error("--steps and --rounds must be >= 1")
   return args
 
 

@@ -28,6 +28,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 
 def parse():
   p = argparse.ArgumentParser()
@@ -35,13 +37,12 @@ def parse():
   p.add_argument("--cores", type=int, default=2)
   p.add_argument("--steps", type=int, default=60, help="timed steps per measurement (multiple of 20)")
   p.add_argument("--batch", type=int, default=256)
-  p.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (the best of each is kept)")
-  p.add_argument("--warmup", type=int, default=5, help="torch steps before timing (torch.compile compiles here)")
+  p.add_argument("--rounds", type=cli.positive_int, default=3,
+                 help="interleaved timing rounds (the best of each is kept)")
+  p.add_argument("--warmup", type=cli.positive_int, default=5,
+                 help="torch steps before timing (torch.compile compiles here)")
   p.add_argument("--gemm", type=int, default=2048, help="n of the n×n float32 GEMM that measures the matmul peak")
   args = p.parse_args()
-  for name in ("rounds", "warmup"):
-    if getattr(args, name) < 1:
-      p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
   return args
 
 
