@@ -28,8 +28,7 @@ def parse():
   p.add_argument("--sizes", default="xs,s,m", help="arms of configs/model_size.py")
   p.add_argument("--saves", type=cli.positive_int, default=10, help="saves per timing")
   p.add_argument("--rounds", type=cli.positive_int, default=3, help="interleaved rounds (the best of each kept)")
-  args = p.parse_args()
-  return args
+  return p.parse_args()
 
 
 def main():

@@ -24,8 +24,7 @@ def parse():
   p.add_argument("--languages", default="lm,pcfg")
   p.add_argument("--chunks", type=cli.positive_int, default=10)
   p.add_argument("--rounds", type=cli.positive_int, default=3)
-  args = p.parse_args()
-  return args
+  return p.parse_args()
 
 
 def measure(language: str, chunks: int, rounds: int) -> dict:

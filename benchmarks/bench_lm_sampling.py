@@ -26,8 +26,7 @@ def parse():
   p.add_argument("--steps", type=cli.positive_int, default=20,
                  help="training steps per chunk (the cpu tier's steps_per_call)")
   p.add_argument("--rounds", type=cli.positive_int, default=3, help="interleaved rounds (the best of each kept)")
-  args = p.parse_args()
-  return args
+  return p.parse_args()
 
 
 def main():

@@ -42,8 +42,7 @@ def parse():
   p.add_argument("--warmup", type=cli.positive_int, default=5,
                  help="torch steps before timing (torch.compile compiles here)")
   p.add_argument("--gemm", type=int, default=2048, help="n of the n×n float32 GEMM that measures the matmul peak")
-  args = p.parse_args()
-  return args
+  return p.parse_args()
 
 
 def main():
