@@ -38,10 +38,10 @@ LONG = ("hmm", "released", "lm")
 # (algorithms: every arm N; model_size: s and m N, xs 2N), in the command, so the results page names the recipe and
 # a record of another is stale; verified at the tier's 3 seeds by the cell's own record (results/cpu/steps.md).
 # A cut to the slowest seed's settled step itself leaves the last checkpoints at the gate's edge (a shorter cosine
-# ends barely below the long one at that step) or outside it, and costs the report converged checkpoints:
-# algorithms × hmm at 4,400 and model_size × hmm_lstm at 1,800 were run and not kept (git log of this file).
-FEWER_STEPS = {("algorithms", "pcfg"): 1800, ("algorithms", "released"): 4000,
-               ("model_size", "pcfg"): 1800}
+# ends barely below the long one at that step) or outside it, costs the report converged checkpoints, and can lose
+# the equal loss the adversarial arm reaches by tracking AdamW's gap: algorithms × hmm at 4,400, algorithms × pcfg at
+# 1,800 and model_size × hmm_lstm at 1,800 were run and not kept (git log of this file).
+FEWER_STEPS = {("algorithms", "released"): 4000, ("model_size", "pcfg"): 1800}
 # model_size's xs alone where it settles well before the others (its own `xs_steps=N`; s and m as above).
 XS_STEPS = {("model_size", "lm"): 8000}
 
