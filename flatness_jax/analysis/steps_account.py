@@ -14,8 +14,9 @@ A recipe is one step count for every seed of an arm, so the most a stop-at-the-g
 by its slowest seed: `recipe_step` is the largest settled step of the arm's seeds (None when a seed never settles, and
 for `continued`, BY_DESIGN). The table's recipe column gives it, and its last line the run-minutes after it and, at
 each cell's measured overlap (the cell's training minutes over its runs' run-minutes), the tier's training minutes
-after it. Both are read at the schedules these runs used: a shorter cosine anneals sooner and may settle earlier,
-so the bound is the saving at these recipes' settling, not at every recipe's.
+after it. Both are read at the schedules these runs used, and bound what a recipe saves from above: a shorter
+cosine that ends at the bound ends close to these runs' gap at that step (slightly below it), so at the gate's edge or
+past it, with its earlier measured checkpoints outside (the cuts tried: git log of experiments/configs/paper.py).
 """
 import math
 
@@ -108,5 +109,5 @@ def table(cells) -> list[str]:
     lines += ["", f"Every arm stopped at its slowest seed's settled step (but `continued`, and arms with a seed "
               f"never within the gate): {recipe_run / 60:.1f} run-minutes fewer; at each cell's measured overlap, "
               f"{recipe_cell / 60:.1f} of the tier's {cell_train / 60:.1f} training minutes (stages.md), "
-              "at these runs' schedules (a shorter schedule may settle earlier)."]
+              "at these runs' schedules (an upper bound: a shorter cosine ending there ends at the gate's edge)."]
   return lines
