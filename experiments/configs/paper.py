@@ -34,7 +34,7 @@ SEEDS = {"tiny": 2, "cpu": 3, "gpu": 5, "paper": 5}
 # 6,000 cpu_s steps reach the gap on each of the three (results/cpu/continued/LANG: the same recipe, 3 seeds).
 LONG = ("hmm", "released", "lm")
 # Fewer steps where every arm but SGD settles well before the end (results/cpu/steps.md: the slowest seed's settled
-# step; a shorter cosine settles sooner still): (experiment, language) -> the `steps=N` of that experiment's config
+# step): (experiment, language) -> the `steps=N` of that experiment's config
 # (algorithms: every arm N; model_size: s and m N, xs 2N), in the command, so the results page names the recipe and
 # a record of another is stale; verified at the tier's 3 seeds by the cell's own record (results/cpu/steps.md).
 # A cut to the slowest seed's settled step itself leaves the last checkpoints at the gate's edge (a shorter cosine
