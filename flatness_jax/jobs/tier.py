@@ -99,15 +99,15 @@ def plan(config) -> list:
            "runs": len(arms.run_configs(cell.config))}
     modelled = stage_account.estimate(run_shapes(cell.config))
     path, doc = _committed(config, cell)
+    if doc is not None:  # the cell's before is its first measurement, whatever recipe the record ran
+      first = results_job.cell_baseline(doc, path)
+      row["before"] = first.get("account", doc["account"])
     if doc is not None and doc.get("command", cell.command) != cell.command:
       row["stale"] = doc["command"]  # a recipe change: the record is another config's, still to run as this one
-      first = results_job.cell_baseline(doc, path)  # the cell's before stays its first measurement
-      row.update(before=first.get("account", doc["account"]),
-                 stale_before=stage_account.before_source(first) if first else f"before: {doc.get('commit')}")
+      row["stale_before"] = stage_account.before_source(first) if first else f"before: {doc.get('commit')}"
       doc = None
     if doc is not None:
-      first = results_job.cell_baseline(doc, path)
-      row.update(estimate=doc["account"], before=first.get("account", doc["account"]),
+      row.update(estimate=doc["account"],
                  source=f"measured, commit {doc['commit']}" + (f" ({stage_account.before_source(first)})" if first
                                                                 else ""))
       pairs.append((cell.language, (doc["account"], modelled)))
