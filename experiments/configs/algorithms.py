@@ -43,7 +43,7 @@ def get_config(arg=None):
                        steps=0, tiny=False, seeds=3)
   common.check_steps(a, arg, __file__, FIRST_CHECKPOINT + 201, f"must exceed {FIRST_CHECKPOINT + 200} (checkpoints "
                      f"{FIRST_CHECKPOINT}, N-200 and N are measured)")
-  c = quickstart.get_config()
+  c = quickstart.recipe()
   c.name = "algorithms"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"

@@ -17,7 +17,7 @@ from flatness_jax.train import arms
 def get_config(arg=None):
   """arg: 'tiny', 'seeds=S'."""
   a = common.parse_arg(arg, __file__, tiny=False, seeds=3)
-  c = quickstart.get_config()
+  c = quickstart.recipe()
   c.name = "batch_sweep"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,report"

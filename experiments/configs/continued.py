@@ -15,7 +15,7 @@ from flatness_jax.train import arms
 def get_config(arg=None):
   """arg: a language (pcfg (default), hmm, released: experiments/configs/languages.py), 'tiny', 'seeds=S'."""
   a = common.parse_arg(arg, __file__, lang=languages.CHOICE, tiny=False, seeds=3)
-  c = quickstart.get_config()
+  c = quickstart.recipe()
   c.name = "continued"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"

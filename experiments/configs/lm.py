@@ -28,7 +28,7 @@ def get_config(arg=None):
   """arg: 'opt125m' (the paper's setting, see Variants above), 'tiny' (the decoder language shrunk, common.tiny's
   budgets), 'seeds=S'."""
   a = common.parse_arg(arg, __file__, variant=common.Choice("", ("opt125m",)), tiny=False, seeds=1)
-  c = quickstart.get_config()
+  c = quickstart.recipe()
   c.seeds = a.seeds
   c.stages = "data_card,train,curvature,probes,report"
   languages.apply(c, "lm", tiny=a.tiny)

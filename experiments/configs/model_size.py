@@ -39,7 +39,7 @@ def get_config(arg=None):
   least = "must be at least 400 (the two last checkpoints are measured)"
   common.check_steps(a, arg, __file__, 400, least)
   common.check_least(a, arg, __file__, "xs_steps", 400, least)
-  c = quickstart.get_config()
+  c = quickstart.recipe()
   c.name = "model_size"
   c.seeds = a.seeds  # Pre-training seeds per arm (verdicts need >= 2).
   c.stages = "train,curvature,probes,report"

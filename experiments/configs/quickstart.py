@@ -22,6 +22,17 @@ from flatness_jax.train import arms
 
 def get_config(arg=None):
   """arg: 'tiny' (the tiny language and model, tiny budgets: tests, debugging), 'seeds=S'."""
+  c = recipe(arg)
+  # The sharpness measures and the probe loss's Tr(H) enter the report only in correlations over ≥ 6 runs: at one
+  # seed per size (2 runs) they are not measured (flatness_jax.jobs.curvature.correlatable_measures); with
+  # --config.seeds=3 they are.
+  c.curvature.only_if_correlatable = True
+  return c
+
+
+def recipe(arg=None):
+  """The quickstart's language, sizes, recipe and measurement budgets, which the experiments built on it share
+  (configs/model_size.py, continued.py, algorithms.py, lm.py, batch_sweep.py: they measure what they name)."""
   a = common.parse_arg(arg, __file__, tiny=False, seeds=1)
   c = base.train_config()
   c.job = "quickstart"

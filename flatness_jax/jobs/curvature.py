@@ -1,10 +1,35 @@
 """The 'curvature' job (configs/curvature.py): the chosen checkpoints of a run measured by
-flatness_jax.eval.curvature, recorded in <run>/curvature.json (earlier steps kept), one line printed per step."""
+flatness_jax.eval.curvature, recorded in <run>/curvature.json (earlier steps kept), one line printed per step;
+`correlatable_measures`, the experiment-level choice of what the pipeline measures (flatness_jax.jobs.pipeline)."""
+import copy
+
 import jax
 from absl import logging
 
+from flatness_jax.analysis import gates
 from flatness_jax.eval import curvature as curvature_lib
 from flatness_jax.rundir import jsonio, layout, lock, rundir
+from flatness_jax.train import arms as arms_lib
+
+
+def correlatable_measures(config) -> tuple:
+  """(config, note) for an experiment config. The sharpness measures and the probe loss's Tr(H) enter a report only
+  through correlations over pre-training runs (flatness_jax.analysis.measures; findings' downstream_flatness), which
+  need ≥ gates.MIN_CLUSTERS runs. With `curvature.only_if_correlatable` an experiment of fewer runs (arms × seeds)
+  measures neither: a copy of `config` with curvature.sharpness and curvature.tasks empty, and a one-line note
+  saying so and how many seeds per arm measure them. Otherwise `config` itself and None."""
+  cfg = config.get("curvature")
+  if not cfg or not cfg.get("only_if_correlatable", False) or not (cfg.get("sharpness") or cfg.get("tasks")):
+    return config, None
+  runs = len(arms_lib.run_configs(config))
+  if runs >= gates.MIN_CLUSTERS:
+    return config, None
+  out = copy.deepcopy(config)
+  out.curvature.sharpness = out.curvature.tasks = ""
+  seeds = -(-gates.MIN_CLUSTERS // len(arms_lib.selected_arms(config)))
+  return out, (f"curvature: {runs} runs, fewer than the {gates.MIN_CLUSTERS} a correlation over runs needs: no "
+               f"sharpness measures and no probe-loss Tr(H) (curvature.only_if_correlatable; {seeds} seeds per arm "
+               "measure them)")
 
 
 def run_curvature(config, workdir: str, label: str = "") -> dict:

@@ -142,9 +142,14 @@ def check_run_dirs(config, workdir: str) -> None:
 
 
 def run_quickstart(config, workdir: str) -> None:
-  """Runs the configured stages in order; prints where the report lies and where the time went (timings.json,
-  summed over every call on this workdir)."""
+  """Runs the configured stages in order, measuring what the report can use (curvature.only_if_correlatable:
+  flatness_jax.jobs.curvature.correlatable_measures, decided before any run directory is read or written, so the
+  runs record it); prints where the report lies and where the time went (timings.json, summed over every call on
+  this workdir)."""
   stages = _stages(config)
+  config, note = curvature_job.correlatable_measures(config)
+  if note and "curvature" in stages:
+    print(note, flush=True)
   check_run_dirs(config, workdir)
   times = timing.StageTimes(os.path.join(workdir, TIMINGS) if jsonio.is_writer() else None)  # written per stage
   try:
