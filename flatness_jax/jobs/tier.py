@@ -32,6 +32,7 @@ from flatness_jax.analysis import stage_account
 from flatness_jax.data import lm_config, make_language
 from flatness_jax.jobs import pipeline, results as results_job
 from flatness_jax import models as models_lib
+from flatness_jax.parallel import shared_programs
 from flatness_jax.rundir import fields, jsonio, layout, lock, reader, rundir
 from flatness_jax.train import arms
 
@@ -231,6 +232,7 @@ def run_tier(config, workdir: str) -> None:
         pipeline.run_quickstart(cell.config, d)
         print(f"{head}: done in {(time.time() - t0) / 60:.1f} min", flush=True)
         jax.clear_caches()  # one process runs every cell: drop its compiled programs (the disk cache keeps them)
+        shared_programs.clear()
         why = unfinished(cell.config, d)
         if why:
           raise RuntimeError(f"{cell.experiment} × {cell.language}: the pipeline ended unfinished ({why})")

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from flatness_jax.tokens import batching
-from flatness_jax.parallel import mesh as mesh_lib
+from flatness_jax.parallel import mesh as mesh_lib, shared_programs
 from flatness_jax.train import algorithms, objective
 
 
@@ -53,14 +53,16 @@ def make_train_chunk(model, tx, vocab_size: int, masking: str, schedule, *, drop
 
 def jit_train_chunk(chunk, mesh, shardings):
   """jax.jit with the state's shardings, the data split over 'data' (after the scan axis), state donated;
-  `labelled` and `lam` may be left out (None) for algorithms without an adversary."""
+  `labelled` and `lam` may be left out (None) for algorithms without an adversary. Runs of the same program in one
+  process (seeds of an arm trained at once) share its executable (flatness_jax.parallel.shared_programs)."""
   data = mesh_lib.batch_sharding(mesh, leading_unsharded=1)
   rep = mesh_lib.replicated(mesh)
   jitted = jax.jit(chunk, in_shardings=(shardings, data, data, rep, data, rep), out_shardings=(shardings, rep),
                    donate_argnums=(0,))
+  run = shared_programs.shared(jitted, mesh.devices.flat)  # runs of one program at once compile it once
 
   def call(state, tokens, lengths, key, labelled=None, lam=None):
-    return jitted(state, tokens, lengths, key, labelled, lam)
+    return run(state, tokens, lengths, key, labelled, lam)
   call.lower = lambda state, tokens, lengths, key, labelled=None, lam=None: jitted.lower(  # for memory analyses
       state, tokens, lengths, key, labelled, lam)
   return call
