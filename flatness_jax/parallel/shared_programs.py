@@ -5,8 +5,9 @@ Runs trained at once on host threads (flatness_jax.jobs.concurrent_runs) each bu
 a closure over their own model and optimizer objects, so JAX's per-function cache cannot see that two seeds of one
 arm run the same program: both compiled it at the same time, each on half the cores, and the persistent compilation
 cache (flatness_jax.parallel.compile_cache) serves only a run that starts after the first one finished compiling.
-Here a program is its lowered module (StableHLO text: shapes, shardings, donation, every constant) on a tuple of
-devices; equal keys run one executable, so the bytes a run computes are those of its own compilation.
+Here a program is its lowered module (StableHLO text: shapes, shardings, donation, every constant), its argument and
+result trees, and a tuple of devices; equal keys run one executable, so the bytes a run computes are those of its own
+compilation.
 
 An executable is shared while a wrapper holds it (the table's reference is weak), and `clear()` forgets them all (the
 tier calls it with jax.clear_caches after each cell). A failed compilation is not kept: each waiting caller then
@@ -19,7 +20,7 @@ import weakref
 import jax
 
 _LOCK = threading.Lock()
-_PROGRAMS: dict = {}  # (module digest, device ids) -> _Program
+_PROGRAMS: dict = {}  # (module digest, argument tree, result tree, device ids) -> _Program
 
 
 class _Program:
@@ -35,7 +36,8 @@ def compiled_for(lowered, devices):
   """The executable of `lowered` (a jax.stages.Lowered) on `devices`: compiled here by the first caller of this
   program in the process, shared with every later one (who waits while it compiles) for as long as a caller holds
   it (the table keeps a weak reference: programs of finished runs are freed as JAX's own caches free them)."""
-  key = (hashlib.sha256(lowered.as_text().encode()).hexdigest(), tuple(d.id for d in devices))
+  key = (hashlib.sha256(lowered.as_text().encode()).hexdigest(), str(lowered.in_tree), str(lowered.out_tree),
+         tuple(d.id for d in devices))
   with _LOCK:
     program = _PROGRAMS.get(key)
     if program is not None and program.ready.is_set() and program.get() is None:

@@ -105,3 +105,12 @@ def test_a_program_no_wrapper_holds_any_more_is_compiled_again(backend_compiles)
   gc.collect()
   shared_programs.shared(_closure(0.5), jax.devices())(x, y)
   assert backend_compiles.count("jit(program)") == 2
+
+
+def test_one_computation_under_two_output_structures_is_two_programs(backend_compiles):
+  """The same arithmetic returning {'loss'} and {'cost'} lowers to the same module text: each caller still gets its
+  own output names (the key holds the argument and result trees)."""
+  x = jnp.arange(4.0)
+  first = shared_programs.shared(jax.jit(lambda v: {"loss": v * 2}), jax.devices())
+  second = shared_programs.shared(jax.jit(lambda v: {"cost": v * 2}), jax.devices())
+  assert set(first(x)) == {"loss"} and set(second(x)) == {"cost"}
