@@ -18,6 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import cli  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
 
@@ -25,7 +27,7 @@ def parse():
   p = argparse.ArgumentParser()
   p.add_argument("--sizes", default="cpu_xs,cpu_s", help="arms of configs/quickstart.py (or cpu_tiny with --tiny)")
   p.add_argument("--tiny", action="store_true", help="configs/quickstart.py:tiny (a smoke run)")
-  p.add_argument("--rounds", type=int, default=1, help="passes of each mode, interleaved (the best kept)")
+  p.add_argument("--rounds", type=cli.positive_int, default=1, help="passes of each mode, interleaved (the best kept)")
   return p.parse_args()
 
 
