@@ -134,9 +134,11 @@ def _in_part(times, stage: str, fn):
 
 def check_run_dirs(config, workdir: str) -> None:
   """Raises the first run directory's problem (ResumeConflictError or ValueError, one line) when a run of `config`
-  under `workdir` cannot be trained or resumed there; reads only."""
+  under `workdir` cannot be trained or resumed there; reads only. Runs are compared with the config the pipeline
+  runs (after curvature.only_if_correlatable), which is what they recorded."""
   if "train" not in _stages(config):
     return
+  config, _ = curvature_job.correlatable_measures(config)
   for name, sub in arms.run_configs(config).items():
     train_job.check_workdir(os.path.join(workdir, name), arms.resolve_run_config(sub))
 

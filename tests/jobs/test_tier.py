@@ -11,7 +11,7 @@ import pytest
 
 from experiments.configs import paper
 from flatness_jax.analysis import stage_account
-from flatness_jax.jobs import results as results_job, tier
+from flatness_jax.jobs import curvature as curvature_job, results as results_job, tier
 from flatness_jax.train import arms
 from tests.conftest import REPO_ROOT
 
@@ -281,3 +281,19 @@ def test_a_cell_directory_holding_runs_of_another_config_is_refused_before_any_c
     tier.run_tier(config, str(tmp_path / "runs"))
   assert not (tmp_path / "runs" / "continued" / "pcfg").exists()
   assert os.listdir(d) == [list(arms.run_configs(cell.config))[0].split("/")[0]]  # the planted run only
+
+
+def test_a_cell_holding_the_runs_its_pipeline_wrote_is_not_refused(released, tmp_path):
+  """The quickstart's pipeline records its runs without the measures it cannot correlate
+  (curvature.only_if_correlatable); the tier's check before any cell runs compares the runs with that same config, so
+  a tier run again finds its quickstart cell its own (it refused it as another recipe's)."""
+  config = paper.get_config("tiny")
+  cell = config.cells.quickstart_pcfg
+  measured, note = curvature_job.correlatable_measures(cell.config)
+  assert note and not measured.curvature.sharpness
+  d = tmp_path / cell.experiment / cell.language
+  for name, sub in arms.run_configs(measured).items():
+    os.makedirs(d / name)
+    with open(d / name / "config.json", "w") as f:
+      json.dump(arms.resolve_run_config(sub).to_dict(), f)
+  tier.check_cells([("quickstart_pcfg", cell)], str(tmp_path))
