@@ -178,13 +178,8 @@ def write_text(path: str, text: str) -> None:
 
 def save_figure(fig, path: str, dpi: int) -> None:
   """Saves a Figure as PNG at `path` with no metadata (no software version or time: the same figure, the same
-  bytes) and closes it."""
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  try:
-    integrity.write_atomic(path, lambda f: fig.savefig(f, dpi=dpi, format="png", metadata={"Software": None}),
-                           ".png", mode="wb")
-  finally:
-    plt.close(fig)
+  bytes) and closes it (flatness_jax.rundir.jsonio.save_figure)."""
+  jsonio.save_figure(fig, path, dpi, metadata={"Software": None})
 
 
 def file_name(run_name: str) -> str:
