@@ -55,7 +55,7 @@ def save_figure(fig, path: str, dpi: int = 120, metadata=None) -> str:
   """Saves a matplotlib Figure as PNG at `path` atomically (PNG `metadata` as savefig takes it) and closes it;
   returns the file name. A figure laid out once by tight_layout() keeps a placeholder layout engine, for which
   savefig draws the whole figure once more before rendering it; the placeholder is dropped first (the same pixels,
-  one draw fewer: a quarter of the time results/ takes to rebuild)."""
+  one draw fewer)."""
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   from matplotlib import layout_engine  # pylint: disable=g-import-not-at-top
   if isinstance(fig.get_layout_engine(), layout_engine.PlaceHolderLayoutEngine):
