@@ -26,6 +26,9 @@ def get_config(arg=None):
   measured = ",".join(str(s) for s in range(2000, 6001, 400))
   c.curvature.steps = c.probes.steps = measured
   c.curvature.same_probes = True  # Common random numbers across checkpoints (their differences are the question).
+  # The sharpness measures and the probe loss's Tr(H) enter a report only in correlations over >= 6 runs: one arm at
+  # 3 seeds does not measure them (flatness_jax.jobs.curvature.correlatable_measures); --config.seeds=6 does.
+  c.curvature.only_if_correlatable = True
   c.report.claims = "continued"  # Confirmatory: continued training improves the primary task at equal loss.
   languages.apply(c, a.lang, tiny=a.tiny)
   return common.tiny(c) if a.tiny else c

@@ -43,3 +43,18 @@ def test_the_pipeline_records_what_it_measures(tmp_path, monkeypatch):
   monkeypatch.setattr(pipeline, "_run", lambda c, *a: seen.append(c))
   pipeline.run_quickstart(config, str(tmp_path))
   assert [(c.curvature.sharpness, c.curvature.tasks) for c in seen] == [("", "")]
+
+
+@pytest.mark.parametrize("lang", ["pcfg", "hmm", "released", "lm"])
+def test_continued_training_measures_only_what_its_runs_can_correlate(lang):
+  """Continued training: one arm × 3 seeds is 3 runs, fewer than a correlation over runs needs, so the sharpness
+  measures and the probe loss's Tr(H) are not measured; at 6 seeds they are."""
+  from experiments.configs import continued
+  config = continued.get_config(lang)
+  assert config.seeds == 3 and config.curvature.sharpness and config.curvature.tasks
+  out, note = curvature_job.correlatable_measures(config)
+  assert (out.curvature.sharpness, out.curvature.tasks) == ("", "")
+  assert note.startswith("curvature: 3 runs, fewer than the ") and note.endswith(f"{gates.MIN_CLUSTERS} seeds per arm "
+                                                                                    "measure them)")
+  config.seeds = gates.MIN_CLUSTERS
+  assert curvature_job.correlatable_measures(config) == (config, None)
