@@ -26,19 +26,21 @@ def _close(a: float, b: float) -> bool:
   return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
 
 
-def config_differences(mine: dict, theirs: dict) -> list[str]:
+def differing_fields(mine: dict, theirs: dict) -> list[str]:
   """Dotted fields whose values differ between two recorded configs, in name order; bookkeeping fields and those
   that say only where or how fast the same function trained (flatness_jax.train.resume.RECORD_ONLY: parallel.*,
   the evaluation batch, checkpoints kept) are ignored."""
   a_flat, b_flat = resume.flatten(mine), resume.flatten(theirs)
-  out = []
-  for name in sorted(set(a_flat) | set(b_flat)):
-    if name.split(".")[0] in BOOKKEEPING or name.startswith(resume.RECORD_ONLY):
-      continue
-    a, b = a_flat.get(name), b_flat.get(name)
-    if a != b:
-      out.append(f"{name} ({a!r} here, {b!r} committed)")
-  return out
+  return [name for name in sorted(set(a_flat) | set(b_flat))
+          if name.split(".")[0] not in BOOKKEEPING and not name.startswith(resume.RECORD_ONLY)
+          and a_flat.get(name) != b_flat.get(name)]
+
+
+def config_differences(mine: dict, theirs: dict) -> list[str]:
+  """'field (value here, value committed)' for each of `differing_fields`."""
+  a_flat, b_flat = resume.flatten(mine), resume.flatten(theirs)
+  return [f"{name} ({a_flat.get(name)!r} here, {b_flat.get(name)!r} committed)"
+          for name in differing_fields(mine, theirs)]
 
 
 def number_differences(mine, theirs) -> list[str]:

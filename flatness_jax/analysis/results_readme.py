@@ -43,7 +43,7 @@ class Missing:
   command: str
   estimate: dict            # stage -> seconds (the plan's)
   source: str
-  stale: str = ""           # the command of a committed record this cell supersedes (a changed recipe), or ''
+  stale: str = ""           # what a committed record this cell supersedes ran (jobs.tier.stale_record), or ''
   runs: int = 0             # the runs its plan trains
 
 
@@ -67,7 +67,7 @@ def _cell_text(row, rerun=None) -> str:
   parts = [f"paper: {row.paper}", f"ours: {findings_tables.value(row)}", f"n: {row.n}", findings_tables.verdict(row),
            f"detectable: {findings_tables._detectable(row)}"]  # pylint: disable=protected-access
   if rerun is not None:
-    parts.append(f"stale: ran `{rerun.stale}`; the tier now runs `{rerun.command}`")
+    parts.append(f"stale: ran {rerun.stale}; the tier now runs `{rerun.command}`")
   return cell("<br>".join(parts))
 
 
@@ -107,7 +107,7 @@ def _questions(tier: Tier) -> list[str]:
     found = [(exp, lang, row) for (claim, exp), by_lang in table.items() if claim in ids
              for lang, row in sorted(by_lang.items(), key=lambda kv: tier.languages.index(kv[0]))]
     lines += [f"- {lang}, {exp}: {row.title}: {findings_tables.value(row)} — {findings_tables.verdict(row)}"
-              + (f" (stale: ran `{stale[exp, lang].stale}`)" if (exp, lang) in stale else "")
+              + (f" (stale: ran {stale[exp, lang].stale})" if (exp, lang) in stale else "")
               for exp, lang, row in found] or ["- no committed experiment declares these claims yet"]
     lines.append("")
   return lines

@@ -198,7 +198,7 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
 
 def to_run(plan: dict, have: set) -> list:
   """The plan's cells still to run: those with no record in `have` ({(experiment, language)}) and those whose
-  record is stale (another command's: tier.plan marks them)."""
+  record is stale (another command's or config's: tier.stale_record marks them)."""
   return [c for c in plan.get("cells", []) if (c["experiment"], c["language"]) not in have or c.get("stale")]
 
 

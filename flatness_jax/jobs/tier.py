@@ -28,12 +28,12 @@ import time
 
 import jax
 
-from flatness_jax.analysis import stage_account
+from flatness_jax.analysis import committed as committed_lib, stage_account
 from flatness_jax.data import lm_config, make_language
-from flatness_jax.jobs import pipeline, results as results_job
+from flatness_jax.jobs import curvature as curvature_job, pipeline, results as results_job
 from flatness_jax import models as models_lib
 from flatness_jax.parallel import shared_programs
-from flatness_jax.rundir import fields, jsonio, layout, lock, reader, rundir
+from flatness_jax.rundir import compact, fields, jsonio, layout, lock, reader, rundir
 from flatness_jax.train import arms
 
 
@@ -86,14 +86,48 @@ def _committed(config, cell) -> tuple:
   return path, (results_job.compact.read_json(path) if os.path.exists(path) else None)
 
 
+def stale_record(cell, path: str, doc: dict) -> str:
+  """What the committed record `doc` (its cell.json at `path`) ran, when that is not what the tier runs now: its
+  command in backquotes when the command changed; the same command `with another config (fields)` when a run it
+  lists recorded another config than the tier would record for that run now (the cell's run configs after
+  curvature.only_if_correlatable, as the pipeline records them; analysis.committed.differing_fields: bookkeeping
+  and where-or-how-fast fields aside), or when the record's runs are not the cell's; '' when the record is current.
+  A run the record lists and does not hold raises ValueError naming its file."""
+  command = doc.get("command", cell.command)
+  if command != cell.command:
+    return f"`{command}`"
+  recorded = doc.get("runs", [])
+  if not recorded:
+    return ""
+  config, _ = curvature_job.correlatable_measures(cell.config)
+  runs = arms.run_configs(config)
+  changed = set()
+  if set(recorded) != set(runs):
+    changed.add("runs")
+  for name in recorded:
+    run_path = os.path.join(os.path.dirname(path), results_job.RUNS, compact.file_name(name))
+    if not os.path.exists(run_path):
+      raise ValueError(f"{path} lists run {name!r}, but {run_path} is missing: restore it (git checkout) or move the "
+                       "cell aside")
+    if name in runs:
+      mine = arms.resolve_run_config(runs[name]).to_dict()
+      changed.update(committed_lib.differing_fields(mine, compact.read(run_path).config))
+  if not changed:
+    return ""
+  names = sorted(changed)
+  shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+  return f"`{command}` with another config ({shown})"
+
+
 def plan(config) -> list:
   """[{experiment, language, command, runs, estimate {stage: s}, source[, stale]}] of every cell of the tier: a
   committed cell's measured account, else the cost model calibrated on the tier's committed cells (stage_account):
   on the cells of its own language where it has any (what a language's data cost, the LM's decoder, the model does
   not see), else on every committed cell.
-  A committed record of another command than the tier's (a changed recipe) is stale: the row keeps the cost model's
-  estimate and names the record's command in `stale`, and the record calibrates nothing; its before stays the
-  cell's first measurement (the record's baseline, or the record itself), so the plan shows what the change did."""
+  A committed record of another command or config than the tier's (a changed recipe: `stale_record`) is stale: the
+  row keeps the cost model's estimate and says in `stale` what the record ran, and the record calibrates nothing;
+  its before stays the cell's first measurement (the record's baseline, or the record itself), so the plan shows
+  what the change did."""
   out, pairs, modelled_rows = [], [], []
   for _, cell in config.cells.items():
     row = {"experiment": cell.experiment, "language": cell.language, "command": cell.command,
@@ -103,8 +137,9 @@ def plan(config) -> list:
     if doc is not None:  # the cell's before is its first measurement, whatever recipe the record ran
       first = results_job.cell_baseline(doc, path)
       row["before"] = first.get("account", doc["account"])
-    if doc is not None and doc.get("command", cell.command) != cell.command:
-      row["stale"] = doc["command"]  # a recipe change: the record is another config's, still to run as this one
+    stale = doc and stale_record(cell, path, doc)
+    if stale:
+      row["stale"] = stale  # a recipe change: the record is another config's, still to run as this one
       row["stale_before"] = stage_account.before_source(first) if first else f"before: {doc.get('commit')}"
       doc = None
     if doc is not None:

@@ -68,8 +68,8 @@ def test_a_stale_cell_says_in_its_answer_which_recipe_it_ran_and_is_listed_to_ru
   base = _tier()
   rerun = results_readme.Missing("model_size", "pcfg", "configs/model_size.py:pcfg,long,seeds=3",
                                  {"training": 600.0},
-                                 "cost model; the committed record ran configs/model_size.py:pcfg,seeds=3",
-                                 stale="configs/model_size.py:pcfg,seeds=3")
+                                 "cost model; the committed record ran `configs/model_size.py:pcfg,seeds=3`",
+                                 stale="`configs/model_size.py:pcfg,seeds=3`")
   text = results_readme.build([dataclasses.replace(base, missing=base.missing + (rerun,))])
   size = next(l for l in text.splitlines() if l.startswith("| Larger is better")).replace("\\|", "¦").split(" | ")
   assert "stale: ran `configs/model_size.py:pcfg,seeds=3`; the tier now runs " \

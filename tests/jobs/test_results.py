@@ -125,7 +125,7 @@ def test_a_cell_still_to_run_shows_the_before_its_plan_keeps(tmp_path):
   os.makedirs(tmp_path / "cpu")
   estimate = dict.fromkeys(stage_account.STAGES, 60.0)
   cells = [{"experiment": "model_size", "language": "hmm", "command": "configs/model_size.py:hmm", "runs": 9,
-            "estimate": estimate, "source": "cost model", "stale": "configs/model_size.py:hmm,old",
+            "estimate": estimate, "source": "cost model", "stale": "`configs/model_size.py:hmm,old`",
             "before": dict.fromkeys(stage_account.STAGES, 120.0)},
            {"experiment": "model_size", "language": "lm", "command": "configs/model_size.py:lm", "runs": 9,
             "estimate": estimate, "source": "cost model"}]

@@ -3,6 +3,7 @@ committed account replaces the cost model, bad cell names are refused in one lin
 end to end, resumes as finished, and writes results/ that rebuild byte for byte."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -103,7 +104,7 @@ def test_a_committed_record_of_another_command_is_stale_not_done(released, tmp_p
   rows = {(r["experiment"], r["language"]): r for r in tier.plan(config)}
   row = rows[("continued", "hmm")]
   assert row["estimate"] != account and row["source"].startswith("cost model")
-  assert row["stale"] == cell.command + ",old" and row["source"].endswith(f"the committed record ran {row['stale']}")
+  assert row["stale"] == f"`{cell.command},old`" and row["source"].endswith(f"the committed record ran {row['stale']}")
   have = {("continued", "hmm"), ("continued", "pcfg")}
   still = {(c["experiment"], c["language"]) for c in results_job.to_run({"cells": list(rows.values())}, have)}
   assert ("continued", "hmm") in still and ("continued", "pcfg") not in still and ("model_size", "hmm") in still
@@ -112,6 +113,33 @@ def test_a_committed_record_of_another_command_is_stale_not_done(released, tmp_p
     json.dump({"account": account, "commit": "abc123", "command": cell.command}, f)
   row = next(r for r in tier.plan(config) if (r["experiment"], r["language"]) == ("continued", "hmm"))
   assert row["estimate"] == account and "stale" not in row
+
+
+def test_a_committed_record_made_with_another_config_is_stale(released, tmp_path):
+  """A config change under the same command (a config file edited: a recipe or a measurement setting) leaves the
+  record stale as a command change does: the plan compares the config every committed run recorded with the run the
+  tier would train now (after curvature.only_if_correlatable, as the pipeline records it) and names the fields."""
+  config = paper.get_config("cpu")
+  config.results = str(tmp_path)
+  out = results_job.cell_dir(str(tmp_path), "cpu", "model_size", "pcfg")
+  shutil.copytree(os.path.join(REPO_ROOT, "results", "cpu", "model_size", "pcfg"), out)
+  row = lambda: next(r for r in tier.plan(config) if (r["experiment"], r["language"]) == ("model_size", "pcfg"))
+  assert "stale" not in row() and row()["source"].startswith("measured, commit ")  # the committed cell is current
+  path = os.path.join(out, "runs", "m__seed_2.json")
+  with open(path) as f:
+    doc = json.load(f)
+  doc["run"]["config"]["curvature"]["num_matvecs"] += 1
+  doc["run"]["config"]["optimizer"]["learning_rate"] *= 2
+  with open(path, "w") as f:
+    json.dump(doc, f)
+  r = row()
+  assert r["stale"] == f"`{r['command']}` with another config (curvature.num_matvecs, optimizer.learning_rate)"
+  assert r["source"].startswith("cost model") and r["source"].endswith(f"the committed record ran {r['stale']}")
+  assert ("model_size", "pcfg") in {(c["experiment"], c["language"]) for c in results_job.to_run(
+      {"cells": tier.plan(config)}, {("model_size", "pcfg")})}
+  os.remove(path)  # a run the record lists and does not hold: its config cannot be compared
+  with pytest.raises(ValueError, match="m__seed_2.json"):
+    tier.plan(config)
 
 
 def test_a_stale_cells_before_is_its_records_first_measurement(released, tmp_path):
@@ -275,7 +303,8 @@ def test_a_cell_directory_holding_runs_of_another_config_is_refused_before_any_c
   config.results = str(tmp_path / "results")
   cell = config.cells.continued_hmm
   d = tmp_path / "runs" / cell.experiment / cell.language
-  _plant_other_run(cell.config, str(d), list(arms.run_configs(cell.config))[0])
+  recorded, _ = curvature_job.correlatable_measures(cell.config)  # what the cell's pipeline records
+  _plant_other_run(recorded, str(d), list(arms.run_configs(cell.config))[0])
   with pytest.raises(ValueError, match=r"continued × hmm: .*config differs from the run's \(optimizer\.learning_rate"
                                        r".*: move .*continued/hmm aside .*or use a new --workdir$"):
     tier.run_tier(config, str(tmp_path / "runs"))
