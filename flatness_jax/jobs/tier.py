@@ -2,7 +2,8 @@
 
 1. The plan, printed first and written to <results>/<tier>/plan.json: per cell (experiment × language) its runs
    and minutes per stage (training, compilation, curvature, probes, report), from the cell's committed record
-   (results/<tier>/<experiment>/<language>/cell.json) where one exists, else the stated cost model of
+   (results/<tier>/<experiment>/<language>/cell.json) where one exists and is not stale (another command's, or runs
+   recorded with another config: stale_record), else the stated cost model of
    flatness_jax.analysis.stage_account calibrated on the committed cells (of the cell's language where it has any);
    its before (the cell's first measurement, cell.json's baseline; a cell measured once is its own before) and
    total ÷ before; and the tier's totals both ways. Written again before results/ is rebuilt, so the cells
