@@ -42,11 +42,13 @@ def test_a_run_directory_of_another_config_is_refused_before_any_run_trains(tmp_
   import os  # pylint: disable=g-import-not-at-top
   import pytest  # pylint: disable=g-import-not-at-top
   from experiments.configs import paper  # pylint: disable=g-import-not-at-top
+  from flatness_jax.jobs import curvature as curvature_job  # pylint: disable=g-import-not-at-top
   from flatness_jax.train import arms, resume  # pylint: disable=g-import-not-at-top
   config = paper.get_config("tiny").cells.continued_pcfg.config
   config.stages = "train"
   names = list(arms.run_configs(config))
-  _plant_other_run(config, str(tmp_path), names[-1])
+  recorded, _ = curvature_job.correlatable_measures(config)  # the config the pipeline records for these runs
+  _plant_other_run(recorded, str(tmp_path), names[-1])
   with pytest.raises(resume.ResumeConflictError, match=r"optimizer\.learning_rate .*not resumed, nothing changed"):
     pipeline.run_quickstart(config, str(tmp_path))
   assert not os.path.exists(tmp_path / names[0])
