@@ -132,15 +132,21 @@ def _in_part(times, stage: str, fn):
   return run
 
 
+def recorded_run_configs(config) -> dict:
+  """{run name: resolved config} of the runs `config` trains, as they record it: the config the pipeline runs
+  (after curvature.only_if_correlatable), resolved per run (flatness_jax.train.arms.resolve_run_config)."""
+  config, _ = curvature_job.correlatable_measures(config)
+  return {name: arms.resolve_run_config(sub) for name, sub in arms.run_configs(config).items()}
+
+
 def check_run_dirs(config, workdir: str) -> None:
   """Raises the first run directory's problem (ResumeConflictError or ValueError, one line) when a run of `config`
-  under `workdir` cannot be trained or resumed there; reads only. Runs are compared with the config the pipeline
-  runs (after curvature.only_if_correlatable), which is what they recorded."""
+  under `workdir` cannot be trained or resumed there; reads only. Runs are compared with what they recorded
+  (`recorded_run_configs`)."""
   if "train" not in _stages(config):
     return
-  config, _ = curvature_job.correlatable_measures(config)
-  for name, sub in arms.run_configs(config).items():
-    train_job.check_workdir(os.path.join(workdir, name), arms.resolve_run_config(sub))
+  for name, resolved in recorded_run_configs(config).items():
+    train_job.check_workdir(os.path.join(workdir, name), resolved)
 
 
 def run_quickstart(config, workdir: str) -> None:

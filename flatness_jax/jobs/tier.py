@@ -31,7 +31,7 @@ import jax
 
 from flatness_jax.analysis import committed as committed_lib, stage_account
 from flatness_jax.data import lm_config, make_language
-from flatness_jax.jobs import curvature as curvature_job, pipeline, results as results_job
+from flatness_jax.jobs import pipeline, results as results_job
 from flatness_jax import models as models_lib
 from flatness_jax.parallel import shared_programs
 from flatness_jax.rundir import compact, fields, jsonio, layout, lock, reader, rundir
@@ -90,9 +90,9 @@ def _committed(config, cell) -> tuple:
 def stale_record(cell, path: str, doc: dict) -> str:
   """What the committed record `doc` (its cell.json at `path`) ran, when that is not what the tier runs now: its
   command in backquotes when the command changed; the same command `with another config (fields)` when a run it
-  lists recorded another config than the tier would record for that run now (the cell's run configs after
-  curvature.only_if_correlatable, as the pipeline records them; analysis.committed.differing_fields: bookkeeping
-  and where-or-how-fast fields aside), or when the record's runs are not the cell's; '' when the record is current.
+  lists recorded another config than the tier would record for that run now (pipeline.recorded_run_configs;
+  analysis.committed.differing_fields: bookkeeping and where-or-how-fast fields aside), or when the record's runs
+  are not the cell's; '' when the record is current.
   A run the record lists and does not hold raises ValueError naming its file."""
   command = doc.get("command", cell.command)
   if command != cell.command:
@@ -100,8 +100,7 @@ def stale_record(cell, path: str, doc: dict) -> str:
   recorded = doc.get("runs", [])
   if not recorded:
     return ""
-  config, _ = curvature_job.correlatable_measures(cell.config)
-  runs = arms.run_configs(config)
+  runs = pipeline.recorded_run_configs(cell.config)
   changed = set()
   if set(recorded) != set(runs):
     changed.add("runs")
@@ -111,8 +110,7 @@ def stale_record(cell, path: str, doc: dict) -> str:
       raise ValueError(f"{path} lists run {name!r}, but {run_path} is missing: restore it (git checkout) or move the "
                        "cell aside")
     if name in runs:
-      mine = arms.resolve_run_config(runs[name]).to_dict()
-      changed.update(committed_lib.differing_fields(mine, compact.read(run_path).config))
+      changed.update(committed_lib.differing_fields(runs[name].to_dict(), compact.read(run_path).config))
   if not changed:
     return ""
   names = sorted(changed)
