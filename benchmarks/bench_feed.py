@@ -62,7 +62,7 @@ def measure(language: str, chunks: int, rounds: int) -> dict:
     t = time.perf_counter()
     for _ in range(chunks):
       holder[0], m = trainer.train_chunk(holder[0], feed.to_global(fixed[0], trainer.data_sharding),
-                                         feed.to_global(fixed[1], trainer.data_sharding), trainer.mask_key, None, None)
+                                         feed.to_global(fixed[1], trainer.data_sharding), k, trainer.mask_key)
       jax.device_get(m)
     return time.perf_counter() - t
 

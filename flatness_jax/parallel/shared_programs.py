@@ -81,6 +81,7 @@ def shared(jitted, devices):
     if compiled is None:
       compiled = mine[sig] = compiled_for(jitted.lower(*args), devices)
     return compiled(*args)
+  call.executables = mine  # argument signature -> executable: one per program this wrapper has run
   return call
 
 

@@ -44,10 +44,11 @@ def event_steps(config) -> list[int]:
 def chunk_bounds(config, start: int) -> list[tuple[int, int]]:
   """[(a, b), ...]: consecutive step ranges from `start` that never cross an event step.
 
-  Each range has length steps_per_call or 1 (what is left before an event runs step by step), so a run compiles
-  the scan for two lengths only: every length is a separate XLA program, and on CPU compiling one takes longer than
-  running the few dozen single steps the log-spaced early checkpoints leave (measured: a quickstart run went from
-  six compiled lengths to two).
+  Each range has length steps_per_call or 1 (what is left before an event runs step by step). The Trainer runs
+  both lengths through one program (flatness_jax.train.step.up_to: inputs padded to steps_per_call); the seeds
+  trained as one vmapped program (flatness_jax.train.seed_group) compile a scan per length, so two lengths, not
+  the several that ranges up to each event would make: on CPU compiling one takes longer than running the few
+  dozen single steps the log-spaced early checkpoints leave.
   """
   k = config.train.steps_per_call
   events = [s for s in event_steps(config) if s > start]

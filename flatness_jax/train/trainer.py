@@ -66,9 +66,10 @@ class Trainer:
         self.model, self.tx, self.mesh, self.max_length, config.parallel.fsdp, algo=algo_abstract)
     self.chunk_fn = step_lib.make_train_chunk(self.model, self.tx, self.language.vocab_size, config.train.masking,
                                               self.schedule, dropout=config.model.dropout > 0, algo_cfg=config.train)
-    self.train_chunk = step_lib.jit_train_chunk(self.chunk_fn, self.mesh, self.shardings)
+    # One program for every chunk length: inputs padded to steps_per_call, the step count traced (step.up_to).
+    self.train_chunk = step_lib.jit_train_chunk_up_to(self.chunk_fn, self.mesh, self.shardings)
     self.eval_fn = step_lib.make_eval_fn(self.model, self.mesh, self.shardings.params)
-    self._compiled_lengths, self.train_seconds, self.tokens_seen = set(), 0.0, 0
+    self._compiled, self.train_seconds, self.tokens_seen = False, 0.0, 0
     self.prefetch = True  # draw the next chunk's data on the feed thread while a chunk trains (feed.Prefetch)
     self.feed = feed.Prefetch(self._host_inputs)
 
@@ -94,15 +95,18 @@ class Trainer:
     """(state after steps [a, b), the chunk's metrics row): refits the adversary's head first when due; raises
     TrainingDivergedError naming the first step whose loss is not finite."""
     tokens, lengths, labelled_host = self.feed.get(a, b)
+    k = self.config.train.steps_per_call
     labelled, lam = None, None
     if self.adversary:
       state = self.adversary.before_chunk(a, state)
-      labelled, lam = self.adversary.chunk_inputs(a, b, labelled_host)
+      labelled, lam = self.adversary.chunk_inputs(
+          a, b, {name: step_lib.pad_steps(v, k) for name, v in labelled_host.items()})
     t = time.time()
-    state, m = self.train_chunk(state, feed.to_global(tokens, self.data_sharding),
-                                feed.to_global(lengths, self.data_sharding), self.mask_key, labelled, lam)
+    state, m = self.train_chunk(state, feed.to_global(step_lib.pad_steps(tokens, k), self.data_sharding),
+                                feed.to_global(step_lib.pad_steps(lengths, k), self.data_sharding), b - a,
+                                self.mask_key, labelled, lam)
     self.prefetch_after(b)  # the chunk runs asynchronously; the next chunk's data are drawn meanwhile
-    m = jax.device_get(m)
+    m = jax.tree.map(lambda v: np.asarray(v)[:b - a], jax.device_get(m))
     return state, self.chunk_row(m, a, b, lengths, time.time() - t, lam)
 
   def prefetch_after(self, b: int) -> None:
@@ -122,11 +126,12 @@ class Trainer:
 
   def chunk_row(self, m, a: int, b: int, lengths, seconds: float, lam=None) -> dict:
     """The metrics row of chunk [a, b) from its per-step metrics `m` (host arrays [b-a]); counts tokens/s for calls
-    of an already-compiled length; raises TrainingDivergedError at the first non-finite loss."""
-    if b - a in self._compiled_lengths:  # tokens/s counts calls of an already-compiled length
+    after the first (which compiles the one program every chunk runs); raises TrainingDivergedError at the first
+    non-finite loss."""
+    if self._compiled:  # tokens/s counts calls of the already-compiled program
       self.train_seconds += seconds
       self.tokens_seen += int(np.asarray(lengths).sum())
-    self._compiled_lengths.add(b - a)
+    self._compiled = True
     losses = np.asarray(m["loss"])
     if not np.all(np.isfinite(losses)):
       bad = a + int(np.argmin(np.isfinite(losses)))

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import pytest
 
 from flatness_jax import data as data_lib, models
 from flatness_jax.parallel import mesh as mesh_lib
@@ -82,3 +83,33 @@ def test_standard_algorithm_config_equals_the_default():
   b, _ = other(jax.tree.map(jnp.copy, state), tok, lens, KEY)
   for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_one_program_runs_every_chunk_length_with_the_bytes_of_its_own_scan():
+  """up_to: inputs padded to k steps, n traced; the first n steps are bit for bit those of the n-step scan, rows
+  past n are zero, and every n ≤ k runs the one executable."""
+  mesh, shardings, state, chunk = _setup()
+  k = 4
+  tokens, lengths = feed.sample_steps(LANG, jax.random.key(1), range(k), 16)
+  sharding = mesh_lib.batch_sharding(mesh, leading_unsharded=1)
+  raw = step_lib.make_train_chunk(MODEL, TX, LANG.vocab_size, "one", SCHEDULE, dropout=False)
+  padded = step_lib.jit_train_chunk_up_to(raw, mesh, shardings)
+  for n in (1, 3, k):
+    own, m_own = chunk(jax.tree.map(jnp.copy, state), feed.to_global(tokens[:n], sharding),
+                       feed.to_global(lengths[:n], sharding), KEY)
+    one, m_one = padded(jax.tree.map(jnp.copy, state),
+                        feed.to_global(step_lib.pad_steps(tokens[:n], k), sharding),
+                        feed.to_global(step_lib.pad_steps(lengths[:n], k), sharding), n, KEY)
+    assert int(one.step) == n
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(one.params), jax.device_get(own.params))
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(one.opt_state), jax.device_get(own.opt_state))
+    for name, rows in m_one.items():
+      np.testing.assert_array_equal(np.asarray(rows)[:n], np.asarray(m_own[name]))
+      assert not np.asarray(rows)[n:].any()
+  assert len(padded.executables) == 1
+
+
+def test_pad_steps_refuses_a_chunk_longer_than_the_program():
+  assert step_lib.pad_steps(np.ones((2, 3), np.int32), 4).tolist() == [[1, 1, 1]] * 2 + [[0, 0, 0]] * 2
+  with pytest.raises(ValueError, match="5 steps is longer than the 4 steps per call"):
+    step_lib.pad_steps(np.ones((5, 3)), 4)

@@ -34,3 +34,5 @@ def test_prefetching_the_next_chunk_trains_the_same_bytes():
   assert len(ahead.feed.threads) == len(chunks) > 5
   assert ahead.feed.threads[0] == "MainThread" and all(t.startswith("feed") for t in ahead.feed.threads[1:])
   assert inline.feed.threads == ["MainThread"] * len(chunks)
+  # Chunks of several lengths (4, and single steps before the log-spaced checkpoints) ran one compiled program.
+  assert len({b - a for a, b in chunks}) > 1 and len(ahead.train_chunk.executables) == 1
