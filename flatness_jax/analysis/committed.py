@@ -6,11 +6,16 @@ configs (a run made with another configuration is not a reproduction), then ever
 the held-out evaluation (loss, gap) at every common step, each Tr(H) estimate and the Fisher trace at every common
 checkpoint, and each probe's per-seed accuracies. Numbers agree within RTOL relative (ATOL absolute) tolerance:
 CPU training is deterministic, so a difference beyond rounding names a real change (code, library or machine).
-The section ends in "matches the committed record" or names the first differences.
+The section ends in "matches the committed record" or names the first differences, and then the machines: XLA
+compiles float arithmetic for each processor and JAX build (flatness_jax.parallel.machine), so a record made on
+another processor or build is expected to differ in its bits from the first step that rounds differently; the
+section says when that is so (or that the record does not name its machine), so that such differences are not
+read as a change of the code.
 """
 import math
 import os
 
+from flatness_jax.parallel import machine
 from flatness_jax.rundir import compact
 from flatness_jax.train import resume
 
@@ -68,8 +73,24 @@ def number_differences(mine, theirs) -> list[str]:
   return out
 
 
-def section(runs, cell_dir: str) -> list[str]:
-  """The report's lines on the committed record in `cell_dir` (a path relative to the current directory)."""
+def machine_lines(recorded, here: dict) -> list[str]:
+  """What to say of the machines when seed 0 differs: `recorded` the committed cell's machines (None: not recorded),
+  `here` this machine's identity."""
+  if not recorded:
+    return ["", f"The committed record does not name its machine (recorded before records did); this machine is "
+            f"{machine.describe(here)}. Another processor or JAX build changes the bits too."]
+  if any(machine.same_bits_expected(m, here) for m in recorded):
+    return ["", f"The committed record was made on this kind of machine ({machine.describe(here)}): the same bits "
+            "were expected, so the differences come from the code, the libraries or the configuration."]
+  return ["", f"The committed record was made on {'; '.join(machine.describe(m) for m in recorded)}; this machine is "
+          f"{machine.describe(here)}. XLA compiles float arithmetic for each processor and JAX build, so the bits "
+          "are expected to differ from the first step that rounds differently: compare seeds' spread (results/), "
+          "not bits, across machines."]
+
+
+def section(runs, cell_dir: str, here: dict = None) -> list[str]:
+  """The report's lines on the committed record in `cell_dir` (a path relative to the current directory); `here`
+  this machine (machine.identity() when None)."""
   lines = ["", "## The committed record", ""]
   cell = os.path.join(cell_dir, "cell.json")
   if not os.path.exists(cell):
@@ -97,5 +118,5 @@ def section(runs, cell_dir: str) -> list[str]:
                     f"(every evaluation, Tr(H), Fisher trace and probe accuracy within {RTOL:g} relative)."]
   shown = problems[:SHOWN] + ([f"and {len(problems) - SHOWN} more"] if len(problems) > SHOWN else [])
   return lines + [f"Seed 0 **differs from the committed record** ({len(problems)} difference(s)):", ""] + \
-      [f"- {p}" for p in shown]
+      [f"- {p}" for p in shown] + machine_lines(doc.get("machines"), here or machine.identity())
 

@@ -116,6 +116,13 @@ def before_source(first: dict) -> str:
       f", {len(reused)} reused runs' training from their run records" if reused else "")
 
 
+def machine_source(machines) -> str:
+  """'; machine <processor>, reference N ms' for each machine a cell recorded (flatness_jax.parallel.machine), ''
+  when it recorded none (cells recorded before machines were)."""
+  return "".join(f"; machine {m.get('processor', 'unknown')}" + (
+      f", reference {m['reference_ms']:.0f} ms" if m.get("reference_ms") else "") for m in machines or ())
+
+
 def ratio(after: float, before: float) -> str:
   return f"{after / before:.2f}×" if before > 0 else "–"
 

@@ -12,6 +12,8 @@ With `parallel.concurrent_runs` = N > 1 the runs train N at a time on host threa
 and probes join the same queue, starting as soon as that run has trained (a run after the first run of its
 architecture, whose compiled programs it reuses): no stage waits for the slowest run of the one before. The block is
 timed as one stage per kind sharing its wall in proportion to thread-seconds (flatness_jax.jobs.timing).
+The workdir's machine.json lists the machines that ran it (flatness_jax.parallel.machine: processor, cores, JAX
+build; the tier adds each cell's reference time): what a reproduction check and the tier's account name.
 """
 import functools
 import os
@@ -22,11 +24,24 @@ from flatness_jax.data import card as card_lib
 from flatness_jax.data import make_language
 from flatness_jax.jobs import curvature as curvature_job, data_card as data_card_job, probes as probes_job
 from flatness_jax.jobs import concurrent_runs, report as report_job, timing, train as train_job
+from flatness_jax.parallel import machine
 from flatness_jax.rundir import fields, jsonio, layout, lock, records, rundir
 from flatness_jax.train import arms, loop
 
 STAGES = ("data_card", "train", "curvature", "probes", "report")
 TIMINGS = "timings.json"
+MACHINE = "machine.json"
+
+
+def record_machine(workdir: str, entry: dict) -> list:
+  """Folds `entry` (machine.identity(), or .measure()) into workdir/machine.json (machine.merged: one entry per
+  machine); returns the list."""
+  path = os.path.join(workdir, MACHINE)
+  machines = machine.merged(jsonio.read_json(path, {}).get("machines", []), entry)
+  if jsonio.is_writer():
+    os.makedirs(workdir, exist_ok=True)
+    jsonio.write_json_atomic(path, {"machines": machines})
+  return machines
 
 
 def _stages(config) -> list[str]:
@@ -162,6 +177,7 @@ def run_quickstart(config, workdir: str) -> None:
   times = timing.StageTimes(os.path.join(workdir, TIMINGS) if jsonio.is_writer() else None)  # written per stage
   try:
     with lock.writer_lock(workdir):
+      record_machine(workdir, machine.identity())
       _run(config, workdir, stages, times)
   finally:
     times.close()

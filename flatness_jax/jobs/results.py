@@ -163,7 +163,8 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
                                      findings, os.path.relpath(d, root)))
     first = cell_baseline(doc, os.path.join(d, CELL))
     account_rows.append((exp, lang, len(runs), doc["account"],
-                         f"measured ({doc['commit']}" + (f"; {stage_account.before_source(first)})" if first else ")"),
+                         f"measured ({doc['commit']}" + (f"; {stage_account.before_source(first)}" if first else "")
+                         + stage_account.machine_source(doc.get("machines")) + ")",
                          first.get("account")))
   colors = figures_lib.arm_colors(arm_names)  # one colour per arm across the tier's figures
   figures = _language_figures(root, tier, by_lang, colors)
@@ -181,7 +182,9 @@ def _tier(root: str, tier: str) -> results_readme.Tier:
        "Minutes per experiment × language and stage: measured cells from their timings.json (wall time less "
        "tracing and XLA compilation, which is its own column), missing cells from the plan's estimate. Before: the "
        "cell's first measurement (cell.json's baseline, its commit in the source column), kept when a cell is "
-       "measured again; a cell measured once is its own before.", ""]
+       "measured again; a cell measured once is its own before. Where a cell recorded its machine, the source names "
+       "it with the time of a fixed reference program (flatness_jax.parallel.machine; no code change alters it): "
+       "minutes measured on machines whose reference times differ were measured at different speeds.", ""]
       + stage_account.table(account_rows)) + "\n")
   compact.write_text(os.path.join(tier_dir, STEPS_MD), "\n".join(
       [f"# Training steps and the saturation gap, tier `{tier}`", "",

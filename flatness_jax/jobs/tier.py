@@ -13,7 +13,9 @@
    Each cell in turn runs the experiment's pipeline (flatness_jax.jobs.pipeline) in <workdir>/<experiment>/<language>:
    a cell whose runs are finished (trained to their last step, curvature and probes at every configured step, a
    report) is kept as it is; an unfinished one resumes (training from its checkpoints; only missing measurements are
-   taken). Progress: one line per cell and stage, the pipeline's bars and stage table. After each cell the process
+   taken). Progress: one line per cell and stage, the pipeline's bars and stage table. A measured tier (not tiny)
+   first times the machine's reference program (flatness_jax.parallel.machine; into the cell's machine.json, and so
+   its record), so cells measured on machines of different speed can be told apart. After each cell the process
    drops its in-memory compiled programs (jax.clear_caches): one process holding every cell's models can run out of
    executable memory otherwise; the persistent compilation cache still serves them. The tiny tier compiles with
    XLA's optimisation passes mostly off (`xla_fast_compile`): its budgets measure nothing, compilation is most of
@@ -21,8 +23,8 @@
    With `plan_only`, nothing runs: the plan is written and results/ rebuilt from the committed records (after a
    change of the cost model or of the records' format).
 3. With `build_results`, every finished cell is recorded in results/ (compact run records, cell.json with the
-   command, seeds, commit — a kept cell's record keeps the commit that measured it — and the per-stage account
-   from its timings.json) and results/ is rebuilt (flatness_jax.jobs.results), README.md printed.
+   command, seeds, commit — a kept cell's record keeps the commit that measured it —, the machines that ran it and
+   the per-stage account from its timings.json) and results/ is rebuilt (flatness_jax.jobs.results), README.md printed.
 """
 import os
 import time
@@ -33,7 +35,7 @@ from flatness_jax.analysis import committed as committed_lib, stage_account
 from flatness_jax.data import lm_config, make_language
 from flatness_jax.jobs import pipeline, results as results_job
 from flatness_jax import models as models_lib
-from flatness_jax.parallel import shared_programs
+from flatness_jax.parallel import machine, shared_programs
 from flatness_jax.rundir import compact, fields, jsonio, layout, lock, reader, rundir
 from flatness_jax.train import arms
 
@@ -189,14 +191,29 @@ def unfinished(cell_config, workdir: str) -> str:
   return ""
 
 
+def cell_document(config, cell, workdir: str, commit: str) -> dict:
+  """What results/<tier>/<experiment>/<language>/cell.json records of a cell run in `workdir` (results.record_cell
+  adds its runs and account): its command and settings, `commit`, the timings and machines the workdir holds."""
+  return {"experiment": cell.experiment, "language": cell.language, "tier": config.tier, "command": cell.command,
+          "seeds": cell.config.seeds, "name": cell.config.name, "report": cell.config.report.to_dict(),
+          "commit": commit, "timings": jsonio.read_json(os.path.join(workdir, pipeline.TIMINGS), {}),
+          "machines": jsonio.read_json(os.path.join(workdir, pipeline.MACHINE), {}).get("machines", [])}
+
+
+def measure_machine(config, workdir: str) -> str:
+  """In a measured tier (not tiny): times the machine's reference program into workdir/machine.json and returns its
+  line; '' in the tiny tier, whose budgets measure nothing."""
+  if config.tier == "tiny":
+    return ""
+  here = machine.measure()
+  pipeline.record_machine(workdir, here)
+  return machine.describe(here)
+
+
 def _record(config, cell, workdir: str, commit: str) -> None:
-  names = list(arms.run_configs(cell.config))
-  report = cell.config.report.to_dict()
-  doc = {"experiment": cell.experiment, "language": cell.language, "tier": config.tier, "command": cell.command,
-         "seeds": cell.config.seeds, "name": cell.config.name, "report": report, "commit": commit,
-         "timings": jsonio.read_json(os.path.join(workdir, pipeline.TIMINGS), {})}
   out = results_job.cell_dir(config.results, config.tier, cell.experiment, cell.language)
-  results_job.record_cell({n: os.path.join(workdir, n) for n in names}, doc, out)
+  results_job.record_cell({n: os.path.join(workdir, n) for n in arms.run_configs(cell.config)},
+                          cell_document(config, cell, workdir, commit), out)
 
 
 def kept_commit(config, cell, current: str) -> str:
@@ -262,6 +279,9 @@ def run_tier(config, workdir: str) -> None:
       else:
         est = stage_account.minutes(sum(by_name[name]["estimate"].values()))
         print(f"{head}: {why}; running (estimated {est} min)", flush=True)
+        speed = measure_machine(config, d)  # how fast this machine is, on a program no code change alters
+        if speed:
+          print(f"{head}: machine {speed}", flush=True)
         t0 = time.time()
         pipeline.run_quickstart(cell.config, d)
         print(f"{head}: done in {(time.time() - t0) / 60:.1f} min", flush=True)

@@ -79,3 +79,33 @@ def test_how_fast_a_run_was_made_is_not_a_different_configuration(runs, tmp_path
   config.setdefault("checkpoint", {})["max_to_keep"] = 99
   text = "\n".join(committed.section([dataclasses.replace(runs[0], config=config)] + runs[1:], cell))
   assert "**matches the committed record**" in text, text
+
+
+def _differing(runs):
+  run = runs[0]
+  step = run.measured_steps()[-1]
+  changed = dict(run.evaluations)
+  changed[step] = dataclasses.replace(changed[step], gap_relative=changed[step].gap_relative * 1.01)
+  return [dataclasses.replace(run, evaluations=changed)] + runs[1:]
+
+
+def test_differences_name_both_machines_when_the_record_was_made_on_another():
+  """Bits differ across processors and JAX builds: the section says so, naming both, instead of leaving the
+  differences to be read as a change of the code; on the same machine it says the same bits were expected."""
+  here = {"processor": "AMD EPYC", "cores": 2, "backend": "cpu", "jax": "0.10.2", "jaxlib": "0.10.2"}
+  there = {**here, "processor": "Intel(R) Xeon(R) Platinum 8488C", "reference_ms": 231.0}
+  lines = committed.machine_lines([there], here)
+  text = "\n".join(lines)
+  assert "made on Intel(R) Xeon(R) Platinum 8488C (2 cores, jax 0.10.2), reference 231 ms" in text
+  assert "this machine is AMD EPYC (2 cores, jax 0.10.2)" in text and "expected to differ" in text
+  same = "\n".join(committed.machine_lines([{**here, "reference_ms": 150.0}], here))
+  assert "the same bits were expected" in same and "expected to differ" not in same
+  assert "does not name its machine" in "\n".join(committed.machine_lines(None, here))
+
+
+def test_a_record_that_differs_ends_with_the_machines(runs, tmp_path):
+  cell = _commit(runs, tmp_path / "cell")
+  here = {"processor": "AMD EPYC", "cores": 2, "backend": "cpu", "jax": "0.10.2", "jaxlib": "0.10.2"}
+  text = "\n".join(committed.section(_differing(runs), cell, here))
+  assert "**differs" in text and text.endswith("\n".join(committed.machine_lines(None, here)))
+  assert "machine" not in "\n".join(committed.section(runs, cell, here))  # a match needs no word on machines

@@ -105,3 +105,5 @@ def test_a_run_is_measured_once_trained_while_the_runs_beside_it_still_train(tmp
   stages = [s for s in timings if s.split(" ")[0] in ("train", "curvature", "probes")]
   assert sorted(stages) == [f"{kind} 3 runs, 2 at a time" for kind in ("curvature", "probes", "train")]
   assert all(timings[s]["busy"] > 0 for s in stages)
+  from flatness_jax.parallel import machine  # pylint: disable=g-import-not-at-top
+  assert json.load(open(tmp_path / pipeline.MACHINE)) == {"machines": [machine.identity()]}  # which machine ran it

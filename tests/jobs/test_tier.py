@@ -12,7 +12,7 @@ import pytest
 
 from experiments.configs import paper
 from flatness_jax.analysis import stage_account
-from flatness_jax.jobs import curvature as curvature_job, results as results_job, tier
+from flatness_jax.jobs import curvature as curvature_job, pipeline, results as results_job, tier
 from flatness_jax.train import arms
 from tests.conftest import REPO_ROOT
 
@@ -326,3 +326,23 @@ def test_a_cell_holding_the_runs_its_pipeline_wrote_is_not_refused(released, tmp
     with open(d / name / "config.json", "w") as f:
       json.dump(arms.resolve_run_config(sub).to_dict(), f)
   tier.check_cells([("quickstart_pcfg", cell)], str(tmp_path))
+
+
+def test_a_measured_tier_records_the_machine_and_its_reference_time_in_the_cell(tmp_path, monkeypatch):
+  """A cell of a measured tier records the machines that ran it (the pipeline's machine.json: processor, cores, JAX
+  build) with the reference program's time the tier measured before running it; the tiny tier measures none. (The
+  timing itself: tests/parallel/test_machine.py.)"""
+  from flatness_jax.parallel import machine  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(machine, "reference_ms", lambda rounds=5: 123.4)
+  cpu, tiny = paper.get_config("cpu"), paper.get_config("tiny")
+  assert tier.measure_machine(tiny, str(tmp_path / "tiny")) == "" and not (tmp_path / "tiny").exists()
+  d = str(tmp_path / "cell")
+  pipeline.record_machine(d, machine.identity())  # what the pipeline writes when it starts
+  line = tier.measure_machine(cpu, d)
+  doc = tier.cell_document(cpu, cpu.cells.continued_hmm, d, "abc")
+  [m] = doc["machines"]
+  assert m["processor"] == machine.processor() and m["reference_ms"] == 123.4 and line == machine.describe(m)
+  pipeline.record_machine(d, machine.identity())  # a resume on the same machine keeps the measured time
+  assert tier.cell_document(cpu, cpu.cells.continued_hmm, d, "abc")["machines"] == [m]
+  source = stage_account.machine_source(doc["machines"])
+  assert source == f"; machine {m['processor']}, reference 123 ms"
