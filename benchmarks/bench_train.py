@@ -4,8 +4,8 @@ torch.compile), same cores.
     pip install -e '.[bench]'        # torch==2.13.0 (CPU wheel) only
     python benchmarks/bench_train.py [--sizes=cpu_s,cpu_m] [--cores=2] [--steps=60]
 
-For each size: tokens/s of (a) flatness_jax's training chunk (lax.scan over `steps_per_call` steps, one jit call,
-the code experiments.main runs), (b) the same with one step per call, (c) PyTorch eager AdamW on
+For each size: tokens/s of (a) flatness_jax's training chunk (`steps_per_call` steps in one jit call: the program the
+trainer runs, flatness_jax.train.step.up_to), (b) a scan of one step per call, (c) PyTorch eager AdamW on
 benchmarks/torch_reference.TorchBertMLM (identical architecture and parameter count; logits checked equal after
 copying our parameters) and (d) the same with the model under torch.compile (inductor), all on the same
 pre-sampled batches of the cpu_easy PCFG (batch 256 × 16 tokens). Compilation is excluded (warm-up calls of each
@@ -77,9 +77,13 @@ def main():
     init = run.fresh_state
 
     def ours(per_call):
-      """A runner: (warm-up, then) `n` steps of our chunk, `per_call` steps per jit call; returns tok/s."""
-      chunk = step_lib.jit_train_chunk(step_lib.make_train_chunk(
-          run.model, run.tx, lang.vocab_size, "one", run.schedule, dropout=False), run.mesh, run.shardings)
+      """A runner: (warm-up, then) `n` steps of our chunk, `per_call` steps per jit call; returns tok/s. A chunk of
+      `steps_per_call` is the program the trainer runs (step.up_to, k steps); one step per call a scan of one."""
+      if per_call == k:
+        chunk = lambda state, t, l, key: run.train_chunk(state, t, l, k, key)  # pylint: disable=unnecessary-lambda-assignment
+      else:
+        chunk = step_lib.jit_train_chunk(step_lib.make_train_chunk(
+            run.model, run.tx, lang.vocab_size, "one", run.schedule, dropout=False), run.mesh, run.shardings)
       holder = [init()]
       holder[0], m = chunk(holder[0], tokens[:per_call], lengths[:per_call], run.mask_key)  # compile
       jax.block_until_ready(m)
