@@ -86,7 +86,7 @@ def jit_train_chunk_up_to(chunk, mesh, shardings):
   run = shared_programs.shared(jitted, mesh.devices.flat)
 
   def call(state, tokens, lengths, n, key, labelled=None, lam=None):
-    return run(state, tokens, lengths, jnp.asarray(n, jnp.int32), key, labelled, lam)
+    return run(state, tokens, lengths, np.int32(n), key, labelled, lam)  # a host scalar: every process's own
   call.executables = run.executables
   return call
 
