@@ -87,7 +87,7 @@ def jit_train_chunk_up_to(chunk, mesh, shardings):
 
   def call(state, tokens, lengths, n, key, labelled=None, lam=None):
     return run(state, tokens, lengths, np.int32(n), key, labelled, lam)  # a host scalar: every process's own
-  call.executables = run.executables
+  call.executables = getattr(run, "executables", None)  # None when shared_programs is bypassed (a benchmark's)
   return call
 
 
