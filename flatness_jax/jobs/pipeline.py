@@ -33,15 +33,25 @@ TIMINGS = "timings.json"
 MACHINE = "machine.json"
 
 
-def record_machine(workdir: str, entry: dict) -> list:
-  """Folds `entry` (machine.identity(), or .measure()) into workdir/machine.json (machine.merged: one entry per
-  machine); returns the list."""
+def recorded_machines(workdir: str) -> list:
+  """The machines workdir/machine.json lists ([] when there is none); ValueError naming the file when it is not
+  {"machines": [objects]}."""
   path = os.path.join(workdir, MACHINE)
-  machines = machine.merged(jsonio.read_json(path, {}).get("machines", []), entry)
+  doc = jsonio.read_json(path, {"machines": []})
+  machines = doc.get("machines") if isinstance(doc, dict) else None
+  if not isinstance(machines, list) or not all(isinstance(m, dict) for m in machines):
+    raise ValueError(f"{path} is not a list of machines ({{\"machines\": [{{...}}, ...]}}): move it aside, and "
+                     "the next run writes a new one")
+  return machines
+
+
+def record_machine(workdir: str, entry: dict) -> None:
+  """Folds `entry` (machine.identity(), or .measure()) into workdir/machine.json (machine.merged: one entry per
+  machine)."""
+  machines = machine.merged(recorded_machines(workdir), entry)
   if jsonio.is_writer():
     os.makedirs(workdir, exist_ok=True)
-    jsonio.write_json_atomic(path, {"machines": machines})
-  return machines
+    jsonio.write_json_atomic(os.path.join(workdir, MACHINE), {"machines": machines})
 
 
 def _stages(config) -> list[str]:

@@ -197,7 +197,7 @@ def cell_document(config, cell, workdir: str, commit: str) -> dict:
   return {"experiment": cell.experiment, "language": cell.language, "tier": config.tier, "command": cell.command,
           "seeds": cell.config.seeds, "name": cell.config.name, "report": cell.config.report.to_dict(),
           "commit": commit, "timings": jsonio.read_json(os.path.join(workdir, pipeline.TIMINGS), {}),
-          "machines": jsonio.read_json(os.path.join(workdir, pipeline.MACHINE), {}).get("machines", [])}
+          "machines": pipeline.recorded_machines(workdir)}
 
 
 def measure_machine(config, workdir: str) -> str:

@@ -1,6 +1,8 @@
 """The pipeline re-measures a step only when what the config asks for is missing from the run's records."""
 import json
 
+import pytest
+
 from flatness_jax.jobs import pipeline
 
 
@@ -107,3 +109,15 @@ def test_a_run_is_measured_once_trained_while_the_runs_beside_it_still_train(tmp
   assert all(timings[s]["busy"] > 0 for s in stages)
   from flatness_jax.parallel import machine  # pylint: disable=g-import-not-at-top
   assert json.load(open(tmp_path / pipeline.MACHINE)) == {"machines": [machine.identity()]}  # which machine ran it
+
+
+def test_a_malformed_machine_file_is_one_line_naming_it(tmp_path):
+  """machine.json that is not {"machines": [objects]} is named in one line, before anything is written over it."""
+  path = tmp_path / pipeline.MACHINE
+  for text in ('{"machines": 3}', '["AMD EPYC"]', '{"machines": ["AMD EPYC"]}'):
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"^{path} is not a list of machines"):
+      pipeline.record_machine(str(tmp_path), {"processor": "x"})
+    assert path.read_text() == text
+  path.unlink()
+  assert pipeline.recorded_machines(str(tmp_path)) == []
